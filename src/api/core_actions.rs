@@ -1,0 +1,40 @@
+//! Host actions every backend shares: `ping` (echo, for tests and benchmarks) and `status`.
+
+use super::context::{Action, Ctx};
+use super::error::ApiError;
+use serde_json::{Value, json};
+
+pub fn actions() -> Vec<Action> {
+    vec![
+        Action {
+            name: "ping",
+            handler: ping,
+            summary: "Echo params back (for tests and benchmarks).",
+        },
+        Action {
+            name: "status",
+            handler: status,
+            summary: "State of every backend.",
+        },
+    ]
+}
+
+fn ping(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
+    // Optional delay, so tests can observe concurrency and cancel on a slow request.
+    if let Some(ms) = super::params::opt_u64(params, "delay_ms")? {
+        ctx.events
+            .progress(json!({"stage": "sleeping", "delay_ms": ms}));
+        ctx.cancel
+            .sleep(std::time::Duration::from_millis(ms.min(60_000)))?;
+    }
+    Ok(json!({"echo": params}))
+}
+
+fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
+    Ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "anotherpass": crate::anotherpass::summary(ctx),
+        "vault": crate::vault::summary(ctx),
+        "clarion": crate::clarion::summary(ctx),
+    }))
+}

@@ -1,0 +1,115 @@
+//! Typed access to request params with `invalid_params` errors that name the field.
+
+use super::error::ApiError;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Deserializes the whole params object into `T`; unknown fields are the type's business.
+pub fn parse<T: DeserializeOwned>(params: &Value) -> Result<T, ApiError> {
+    serde_json::from_value(params.clone())
+        .map_err(|e| ApiError::invalid_params(format!("Invalid parameters: {e}.")))
+}
+
+pub fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid_params(format!(
+            "\"{key}\" must be a string."
+        ))),
+    }
+}
+
+pub fn req_str<'a>(params: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+    opt_str(params, key)?.ok_or_else(|| ApiError::invalid_params(format!("\"{key}\" is required.")))
+}
+
+pub fn opt_u64(params: &Value, key: &str) -> Result<Option<u64>, ApiError> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            ApiError::invalid_params(format!("\"{key}\" must be a non-negative integer."))
+        }),
+    }
+}
+
+pub fn opt_bool(params: &Value, key: &str) -> Result<Option<bool>, ApiError> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::invalid_params(format!(
+            "\"{key}\" must be true or false."
+        ))),
+    }
+}
+
+/// `offset`/`limit` paging shared by every list action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub const DEFAULT_PAGE_LIMIT: usize = 100;
+pub const MAX_PAGE_LIMIT: usize = 1000;
+
+impl Page {
+    pub fn from_params(params: &Value) -> Result<Self, ApiError> {
+        let offset = opt_u64(params, "offset")?.unwrap_or(0) as usize;
+        let limit = opt_u64(params, "limit")?.unwrap_or(DEFAULT_PAGE_LIMIT as u64) as usize;
+        if limit == 0 || limit > MAX_PAGE_LIMIT {
+            return Err(ApiError::invalid_params(format!(
+                "\"limit\" must be between 1 and {MAX_PAGE_LIMIT}."
+            )));
+        }
+        Ok(Self { offset, limit })
+    }
+
+    /// Slices `items` and returns `{items, offset, limit, total, next_offset}` pieces.
+    pub fn apply<T: Clone>(&self, items: &[T]) -> (Vec<T>, Option<usize>) {
+        let start = self.offset.min(items.len());
+        let end = (start + self.limit).min(items.len());
+        let next = (end < items.len()).then_some(end);
+        (items[start..end].to_vec(), next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paging() {
+        let p = Page::from_params(&json!({"offset": 2, "limit": 2})).unwrap();
+        assert_eq!(p.apply(&[1, 2, 3, 4, 5]), (vec![3, 4], Some(4)));
+        assert_eq!(
+            Page {
+                offset: 4,
+                limit: 2
+            }
+            .apply(&[1, 2, 3, 4, 5]),
+            (vec![5], None)
+        );
+        assert_eq!(
+            Page {
+                offset: 9,
+                limit: 2
+            }
+            .apply(&[1]),
+            (vec![], None)
+        );
+        assert!(Page::from_params(&json!({"limit": 0})).is_err());
+        assert!(Page::from_params(&json!({"offset": -1})).is_err());
+    }
+
+    #[test]
+    fn typed_getters() {
+        let p = json!({"s": "x", "n": 3, "b": true, "bad": 1});
+        assert_eq!(req_str(&p, "s").unwrap(), "x");
+        assert_eq!(req_str(&p, "missing").unwrap_err().code, "invalid_params");
+        assert!(opt_str(&p, "bad").is_err());
+        assert_eq!(opt_u64(&p, "n").unwrap(), Some(3));
+        assert_eq!(opt_bool(&p, "b").unwrap(), Some(true));
+    }
+}

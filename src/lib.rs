@@ -1,0 +1,17 @@
+//! passbridge: a native messaging host that lets a browser extension use ANOTHERpass (a phone
+//! app on the local network), a local encrypted vault and Clarion security-key approvals.
+//!
+//! A request travels one way: [`nm::frame`] decodes a frame, [`api::request`] parses it,
+//! [`api::dispatch`] runs the action's handler on a worker thread, the handler calls a backend
+//! ([`anotherpass`], [`vault`], [`clarion`]), and the single writer in [`nm::host`] frames the reply.
+
+pub mod anotherpass;
+pub mod api;
+pub mod clarion;
+pub mod config;
+pub mod fsutil;
+pub mod install;
+pub mod logging;
+pub mod nm;
+pub mod state;
+pub mod vault;

@@ -1,0 +1,186 @@
+//! The `passbridge` binary: argument parsing, logging, wiring, exit codes. Nothing else.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use passbridge::api::dispatch::Dispatcher;
+use passbridge::api::parse_request;
+use passbridge::config::Paths;
+use passbridge::nm::{caller, frame, host, stdio};
+use passbridge::state::State;
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "passbridge",
+    version,
+    about = "Native messaging host: lets a browser extension use ANOTHERpass, a local encrypted vault and Clarion.",
+    long_about = "passbridge is started by Firefox or Chrome when an allowed extension connects to it.\n\
+                  Run `passbridge install --firefox-extension-id ID` or `--chrome-extension-id ID` once to register it,\n\
+                  `passbridge doctor` to check the registration, and `passbridge call '{\"action\":\"hello\"}'` to try a request.",
+    after_help = "Environment: PASSBRIDGE_HOME (keep all files under one directory), PASSBRIDGE_LOG (error|warn|info|debug|trace),\n\
+                  PASSBRIDGE_LOG_FILE (also log to this file)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve framed requests on stdin/stdout (what a browser launches).
+    Host,
+    /// Run one JSON request in-process and print the reply (progress events go to stderr).
+    Call {
+        /// The request, e.g. '{"action":"ping","params":{"x":1}}'.
+        request: String,
+    },
+    /// Turn newline-delimited JSON on stdin into framed messages on stdout.
+    Frame,
+    /// Turn framed messages on stdin into one JSON line each on stdout.
+    Unframe,
+    /// Register passbridge with the browsers on this machine.
+    Install(passbridge::install::cli::InstallArgs),
+    /// Remove every registration `install` wrote.
+    Uninstall(passbridge::install::cli::UninstallArgs),
+    /// Check each browser registration and say what to fix.
+    Doctor(passbridge::install::cli::DoctorArgs),
+    /// Link the ANOTHERpass phone app and fetch credentials from it.
+    #[command(subcommand)]
+    Anotherpass(passbridge::anotherpass::cli::Command),
+    /// The local encrypted vault.
+    #[command(subcommand)]
+    Vault(passbridge::vault::cli::Command),
+    /// Clarion security-key approvals.
+    #[command(subcommand)]
+    Clarion(passbridge::clarion::cli::Command),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let as_host = caller::looks_like_browser_launch(&args)
+        || (args.is_empty() && !std::io::stdin().is_terminal());
+    if as_host {
+        return run_host(&args);
+    }
+    let cli = Cli::parse();
+    passbridge::logging::init(log::LevelFilter::Warn);
+    let result = match cli.command {
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Host) => return run_host(&[]),
+        Some(Command::Call { request }) => call(&request),
+        Some(Command::Frame) => frame_lines(),
+        Some(Command::Unframe) => unframe(),
+        Some(Command::Install(a)) => passbridge::install::cli::install(a).map_err(Into::into),
+        Some(Command::Uninstall(a)) => passbridge::install::cli::uninstall(a).map_err(Into::into),
+        Some(Command::Doctor(a)) => passbridge::install::cli::doctor(a).map_err(Into::into),
+        Some(Command::Anotherpass(c)) => passbridge::anotherpass::cli::run(c).map_err(Into::into),
+        Some(Command::Vault(c)) => passbridge::vault::cli::run(c).map_err(Into::into),
+        Some(Command::Clarion(c)) => passbridge::clarion::cli::run(c).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("passbridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Host mode. Exit 0 on a clean EOF, 2 when the stream broke, 1 when we could not start.
+fn run_host(args: &[OsString]) -> ExitCode {
+    // First, before any thread or log line: frames get a private stdout, fd 1 becomes stderr.
+    let out = match stdio::take_protocol_stdout() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("passbridge: cannot set up stdout: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    passbridge::logging::init(log::LevelFilter::Warn);
+    log::debug!("host started with argv {args:?}");
+    let caller = match caller::parse_caller(args) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = match Paths::from_env().and_then(State::load) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = state.config();
+    let opts = host::HostOptions {
+        max_inbound: config.max_inbound(),
+        allowed: caller.is_allowed(&config.allowed),
+        caller,
+    };
+    let dispatcher = Arc::new(Dispatcher::new(state));
+    match host::serve(std::io::stdin().lock(), out, dispatcher, opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn call(request: &str) -> Result<()> {
+    let req = match parse_request(request.as_bytes()) {
+        Ok(r) => r,
+        Err((_, e)) => bail!("{}", e.message),
+    };
+    let state = Arc::new(State::load(Paths::from_env()?)?);
+    let dispatcher = Dispatcher::new(state);
+    let reply = dispatcher.handle(req, Arc::new(|ev| eprintln!("{ev}")));
+    println!("{}", serde_json::to_string_pretty(&reply)?);
+    if reply["ok"] == serde_json::Value::Bool(true) {
+        Ok(())
+    } else {
+        bail!("the request failed")
+    }
+}
+
+fn frame_lines() -> Result<()> {
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    for (n, line) in stdin.lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        frame::write_frame(&mut out, line.as_bytes()).with_context(|| format!("line {}", n + 1))?;
+    }
+    Ok(())
+}
+
+fn unframe() -> Result<()> {
+    let mut stdin = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    while let Some(body) = frame::read_frame(&mut stdin, frame::DEFAULT_MAX_INBOUND)? {
+        let text = String::from_utf8(body).context("a frame is not UTF-8")?;
+        writeln!(out, "{text}")?;
+        out.flush()?;
+    }
+    let mut rest = Vec::new();
+    stdin.read_to_end(&mut rest)?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Native messaging framing: a 4-byte length in native byte order, then that many bytes of UTF-8 JSON.
+//!
+//! Pure codec over `Read`/`Write`; it never touches the process's stdin/stdout itself.
+//!
+//! ```
+//! use passbridge::nm::frame::{read_frame, write_frame, DEFAULT_MAX_INBOUND};
+//! let mut wire = Vec::new();
+//! write_frame(&mut wire, br#"{"action":"ping"}"#).unwrap();
+//! let body = read_frame(&mut wire.as_slice(), DEFAULT_MAX_INBOUND).unwrap().unwrap();
+//! assert_eq!(body, br#"{"action":"ping"}"#);
+//! ```
+
+use byteorder::{ByteOrder, NativeEndian};
+use std::io::{self, Read, Write};
+
+/// Both browsers refuse host → browser frames above 1 MiB.
+pub const MAX_OUTBOUND: usize = 1024 * 1024;
+/// Chrome caps browser → host messages at 64 MiB; we never accept more by default.
+pub const DEFAULT_MAX_INBOUND: u32 = 64 * 1024 * 1024;
+/// Initial buffer for a body: a lying length prefix must not make us allocate up front.
+const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the stream ended inside a length prefix ({got} of 4 bytes)")]
+    TruncatedPrefix { got: usize },
+    #[error("a message declared {len} bytes, more than the limit of {max} bytes")]
+    TooLarge { len: u64, max: u64 },
+    #[error("the stream ended inside a message body ({got} of {expected} bytes)")]
+    TruncatedBody { expected: u32, got: usize },
+    #[error("I/O error on the message stream: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads one frame. `Ok(None)` means a clean end of stream before any prefix byte.
+pub fn read_frame<R: Read>(r: &mut R, max_len: u32) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut prefix[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(FrameError::TruncatedPrefix { got }),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = NativeEndian::read_u32(&prefix);
+    if len > max_len {
+        return Err(FrameError::TooLarge {
+            len: len.into(),
+            max: max_len.into(),
+        });
+    }
+    let mut body = Vec::with_capacity((len as usize).min(INITIAL_BODY_CAPACITY));
+    r.take(len.into()).read_to_end(&mut body)?;
+    if body.len() != len as usize {
+        return Err(FrameError::TruncatedBody {
+            expected: len,
+            got: body.len(),
+        });
+    }
+    Ok(Some(body))
+}
+
+/// Builds prefix + payload as one buffer, refusing anything above [`MAX_OUTBOUND`].
+pub fn encode_frame(payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+    if payload.len() > MAX_OUTBOUND {
+        return Err(FrameError::TooLarge {
+            len: payload.len() as u64,
+            max: MAX_OUTBOUND as u64,
+        });
+    }
+    let mut buf = Vec::with_capacity(4 + payload.len());
+    buf.extend_from_slice(&[0; 4]);
+    NativeEndian::write_u32(&mut buf[..4], payload.len() as u32);
+    buf.extend_from_slice(payload);
+    Ok(buf)
+}
+
+/// Writes one whole frame with a single `write_all` and flushes; nothing is written on error.
+pub fn write_frame<W: Write>(w: &mut W, payload: &[u8]) -> Result<(), FrameError> {
+    let buf = encode_frame(payload)?;
+    w.write_all(&buf)?;
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        encode_frame(body).unwrap()
+    }
+
+    #[test]
+    fn round_trip_uses_native_byte_order() {
+        let wire = framed(b"{}");
+        assert_eq!(&wire[..4], &2u32.to_ne_bytes());
+        assert_eq!(
+            read_frame(&mut wire.as_slice(), 10).unwrap().unwrap(),
+            b"{}"
+        );
+    }
+
+    #[test]
+    fn clean_eof_is_none() {
+        assert!(read_frame(&mut io::empty(), 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_inputs_table() {
+        let huge = u32::MAX.to_ne_bytes().to_vec();
+        let mut short_body = 10u32.to_ne_bytes().to_vec();
+        short_body.extend_from_slice(b"abc");
+        type Check = fn(&FrameError) -> bool;
+        let cases: Vec<(&str, Vec<u8>, Check)> = vec![
+            ("one prefix byte", vec![1], |e| {
+                matches!(e, FrameError::TruncatedPrefix { got: 1 })
+            }),
+            ("three prefix bytes", vec![1, 0, 0], |e| {
+                matches!(e, FrameError::TruncatedPrefix { got: 3 })
+            }),
+            ("4 GiB declared", huge, |e| {
+                matches!(e, FrameError::TooLarge { .. })
+            }),
+            ("short body", short_body, |e| {
+                matches!(
+                    e,
+                    FrameError::TruncatedBody {
+                        expected: 10,
+                        got: 3
+                    }
+                )
+            }),
+        ];
+        for (name, input, check) in cases {
+            let err = read_frame(&mut input.as_slice(), 1024).expect_err(name);
+            assert!(check(&err), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn cap_is_checked_before_reading_the_body() {
+        let mut wire = 11u32.to_ne_bytes().to_vec();
+        wire.extend_from_slice(&[b'x'; 11]);
+        assert!(matches!(
+            read_frame(&mut wire.as_slice(), 10),
+            Err(FrameError::TooLarge { len: 11, max: 10 })
+        ));
+        assert!(read_frame(&mut wire.as_slice(), 11).unwrap().is_some());
+    }
+
+    #[test]
+    fn outbound_boundary_is_exactly_one_mib() {
+        assert!(encode_frame(&vec![b'a'; MAX_OUTBOUND]).is_ok());
+        assert!(matches!(
+            encode_frame(&vec![b'a'; MAX_OUTBOUND + 1]),
+            Err(FrameError::TooLarge { .. })
+        ));
+        let mut sink = Vec::new();
+        assert!(write_frame(&mut sink, &vec![b'a'; MAX_OUTBOUND + 1]).is_err());
+        assert!(
+            sink.is_empty(),
+            "nothing may be written for an oversized frame"
+        );
+    }
+
+    #[test]
+    fn consecutive_frames() {
+        let mut wire = framed(b"1");
+        wire.extend(framed(b"22"));
+        let mut r = wire.as_slice();
+        assert_eq!(read_frame(&mut r, 10).unwrap().unwrap(), b"1");
+        assert_eq!(read_frame(&mut r, 10).unwrap().unwrap(), b"22");
+        assert!(read_frame(&mut r, 10).unwrap().is_none());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300), max in 0u32..200) {
+                let mut r = bytes.as_slice();
+                for _ in 0..300 {
+                    match read_frame(&mut r, max) {
+                        Ok(Some(body)) => prop_assert!(body.len() <= max as usize),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+
+            #[test]
+            fn any_payload_round_trips(payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 0..10)) {
+                let mut wire = Vec::new();
+                for p in &payloads { write_frame(&mut wire, p).unwrap(); }
+                let mut r = wire.as_slice();
+                for p in &payloads { prop_assert_eq!(&read_frame(&mut r, 1000).unwrap().unwrap(), p); }
+                prop_assert!(read_frame(&mut r, 1000).unwrap().is_none());
+            }
+        }
+    }
+}

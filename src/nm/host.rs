@@ -1,0 +1,193 @@
+//! The host loop: one reader (this thread), one writer thread that alone owns the output,
+//! and a worker thread per in-flight request so a slow request never blocks the others.
+
+use super::caller::Caller;
+use super::frame::{FrameError, MAX_OUTBOUND, read_frame, write_frame};
+use crate::api::dispatch::{Dispatcher, MAX_IN_FLIGHT};
+use crate::api::error::{ApiError, codes};
+use crate::api::request::{error_reply, parse_request};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a browser-launched host waits for cancelled requests to wind down after EOF.
+const BROWSER_EXIT_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    pub max_inbound: u32,
+    pub caller: Caller,
+    pub allowed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot continue reading messages: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the browser closed our output: {0}")]
+    OutputClosed(String),
+}
+
+enum Outgoing {
+    Reply(Value),
+    Event(Value),
+}
+
+/// Serves requests from `input` until a clean EOF (Ok) or an unrecoverable stream error (Err).
+pub fn serve<R: Read, W: Write + Send + 'static>(
+    mut input: R,
+    output: W,
+    dispatcher: Arc<Dispatcher>,
+    opts: HostOptions,
+) -> Result<(), HostError> {
+    let (tx, rx) = mpsc::channel::<Outgoing>();
+    let output_broken = Arc::new(AtomicBool::new(false));
+    let writer = spawn_writer(output, rx, output_broken.clone());
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    if !opts.allowed {
+        log::warn!(
+            "refusing requests from {}: not in the allowlist (run `passbridge install` with its id)",
+            opts.caller.describe()
+        );
+    }
+
+    let outcome = loop {
+        if output_broken.load(Ordering::SeqCst) {
+            break Err(HostError::OutputClosed("write failed".into()));
+        }
+        let body = match read_frame(&mut input, opts.max_inbound) {
+            Ok(Some(b)) => b,
+            Ok(None) => break Ok(()),
+            Err(e) => {
+                if let FrameError::TooLarge { len, max } = e {
+                    let err = ApiError::new(
+                        codes::TOO_LARGE,
+                        format!("A message of {len} bytes exceeds the limit of {max} bytes."),
+                    );
+                    let _ = tx.send(Outgoing::Reply(error_reply(&Value::Null, &err)));
+                }
+                break Err(e.into());
+            }
+        };
+        let req = match parse_request(&body) {
+            Ok(r) => r,
+            Err((id, err)) => {
+                let _ = tx.send(Outgoing::Reply(error_reply(&id, &err)));
+                continue;
+            }
+        };
+        if !opts.allowed {
+            let err = ApiError::new(
+                codes::FORBIDDEN_CALLER,
+                format!(
+                    "{} may not use passbridge. Re-run `passbridge install` with this extension's id.",
+                    opts.caller.describe()
+                ),
+            );
+            let _ = tx.send(Outgoing::Reply(error_reply(&req.id, &err)));
+            continue;
+        }
+        workers.retain(|h| !h.is_finished());
+        if active.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
+            let err = ApiError::new(
+                codes::BUSY,
+                format!("Too many requests in flight (at most {MAX_IN_FLIGHT}); retry later."),
+            );
+            let _ = tx.send(Outgoing::Reply(error_reply(&req.id, &err)));
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let (d, tx_w, active_w) = (dispatcher.clone(), tx.clone(), active.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("req-{}", req.action))
+            .spawn(move || {
+                let tx_e = tx_w.clone();
+                let reply = d.handle(
+                    req,
+                    Arc::new(move |ev| {
+                        let _ = tx_e.send(Outgoing::Event(ev));
+                    }),
+                );
+                let _ = tx_w.send(Outgoing::Reply(reply));
+                active_w.fetch_sub(1, Ordering::SeqCst);
+            });
+        match spawned {
+            Ok(h) => workers.push(h),
+            Err(e) => {
+                active.fetch_sub(1, Ordering::SeqCst);
+                log::error!("cannot start a worker thread: {e}");
+            }
+        }
+    };
+
+    if outcome.is_err() || opts.caller.is_browser() {
+        // Nobody will read late replies: stop the work now and give it a moment to finish.
+        dispatcher.cancel_all();
+        let deadline = Instant::now() + BROWSER_EXIT_GRACE;
+        while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    } else {
+        // A person piped a file in: answer everything before leaving.
+        for h in workers {
+            let _ = h.join();
+        }
+    }
+    drop(tx);
+    if active.load(Ordering::SeqCst) == 0 {
+        let _ = writer.join();
+    }
+    outcome
+}
+
+fn spawn_writer<W: Write + Send + 'static>(
+    mut out: W,
+    rx: mpsc::Receiver<Outgoing>,
+    broken: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for msg in rx {
+            let (value, is_reply) = match msg {
+                Outgoing::Reply(v) => (v, true),
+                Outgoing::Event(v) => (v, false),
+            };
+            let Some(bytes) = encode_bounded(&value, is_reply) else {
+                continue;
+            };
+            if let Err(e) = write_frame(&mut out, &bytes) {
+                log::warn!("stopping: cannot write to the browser: {e}");
+                broken.store(true, Ordering::SeqCst);
+                break;
+            }
+        }
+    })
+}
+
+/// Serializes a message; a reply above 1 MiB becomes a `too_large` error for the same id,
+/// an oversized event is dropped. Never yields a frame the browser would refuse.
+pub fn encode_bounded(value: &Value, is_reply: bool) -> Option<Vec<u8>> {
+    let bytes = serde_json::to_vec(value).ok()?;
+    if bytes.len() <= MAX_OUTBOUND {
+        return Some(bytes);
+    }
+    if !is_reply {
+        log::warn!(
+            "dropped a progress event of {} bytes (limit {MAX_OUTBOUND})",
+            bytes.len()
+        );
+        return None;
+    }
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let err = ApiError::new(
+        codes::TOO_LARGE,
+        format!(
+            "The reply would be {} bytes, above the browser's limit of {MAX_OUTBOUND}. Ask for fewer items (offset/limit).",
+            bytes.len()
+        ),
+    );
+    serde_json::to_vec(&error_reply(&id, &err)).ok()
+}

@@ -1,0 +1,6 @@
+//! Native messaging: the frame codec, caller identity, the host loop and stdout protection.
+
+pub mod caller;
+pub mod frame;
+pub mod host;
+pub mod stdio;

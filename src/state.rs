@@ -1,0 +1,48 @@
+//! Process-wide state shared by all requests: paths, settings, each backend's state, and the seams
+//! ([`crate::api::services`]) that connect the backends.
+
+use crate::api::services::{
+    AllowAll, ApprovalGate, CredentialSink, CredentialSource, NoSink, NoSource,
+};
+use crate::config::{Config, ConfigError, Paths};
+use std::sync::{Arc, RwLock};
+
+pub struct State {
+    pub paths: Paths,
+    pub config: RwLock<Config>,
+    pub anotherpass: crate::anotherpass::State,
+    pub vault: crate::vault::State,
+    pub clarion: crate::clarion::State,
+    pub source: Arc<dyn CredentialSource>,
+    pub sink: Arc<dyn CredentialSink>,
+    pub gate: Arc<dyn ApprovalGate>,
+}
+
+impl State {
+    /// Loads the settings and builds every backend's state.
+    pub fn load(paths: Paths) -> Result<Self, ConfigError> {
+        let config = Config::load(&paths)?;
+        Ok(Self::new(paths, config))
+    }
+
+    pub fn new(paths: Paths, config: Config) -> Self {
+        Self {
+            anotherpass: crate::anotherpass::State::new(&paths, &config),
+            vault: crate::vault::State::new(&paths, &config),
+            clarion: crate::clarion::State::new(&paths, &config),
+            source: Arc::new(NoSource),
+            sink: Arc::new(NoSink),
+            gate: Arc::new(AllowAll),
+            config: RwLock::new(config),
+            paths,
+        }
+    }
+
+    /// A snapshot of the current settings.
+    pub fn config(&self) -> Config {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
