@@ -1,0 +1,181 @@
+//! Test driver for the built `passbridge` binary: a private PASSBRIDGE_HOME, framed requests in,
+//! framed replies out, with timeouts so a broken host fails the test instead of hanging it.
+//! Include from a test file with `#[path = "support/host.rs"] mod host;`.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_passbridge");
+/// Generous: only there so a hang becomes a failure. Never a performance assertion.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as u32).to_ne_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// Splits a byte stream into frame bodies, panicking on a partial frame.
+pub fn unframe_all(mut bytes: &[u8]) -> Vec<Value> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        assert!(bytes.len() >= 4, "partial prefix in output: {bytes:?}");
+        let len = u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize;
+        assert!(len <= 1024 * 1024, "frame above 1 MiB: {len}");
+        assert!(bytes.len() >= 4 + len, "partial body in output");
+        out.push(serde_json::from_slice(&bytes[4..4 + len]).expect("host wrote a frame that is not JSON"));
+        bytes = &bytes[4 + len..];
+    }
+    out
+}
+
+/// A temporary PASSBRIDGE_HOME, removed on drop.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    /// Writes `config.json` (the allowlist and backend settings).
+    pub fn write_config(&self, config: &Value) {
+        let dir = self.path().join("config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    }
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("PASSBRIDGE_HOME", self.path()).env_remove("PASSBRIDGE_LOG_FILE");
+        c
+    }
+    /// `passbridge call '<json>'`: (reply, exit success).
+    pub fn call(&self, request: &Value) -> (Value, bool) {
+        let out = self.command().arg("call").arg(request.to_string()).output().unwrap();
+        let reply = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("call printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        (reply, out.status.success())
+    }
+    /// Runs the host with the given launch args, feeds `input` and returns (frames, exit code, stderr).
+    pub fn run_once(&self, args: &[&str], input: &[u8]) -> (Vec<Value>, Option<i32>, String) {
+        let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = wait_output(child);
+        writer.join().unwrap();
+        (unframe_all(&out.stdout), out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+    /// Starts a persistent host (like `connectNative`).
+    pub fn spawn(&self, args: &[&str]) -> Host {
+        Host::start(self.command().args(args))
+    }
+}
+
+fn wait_output(child: Child) -> std::process::Output {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(TIMEOUT).expect("host did not exit in time").unwrap()
+}
+
+/// A running host: send requests, receive frames in order.
+pub struct Host {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    frames: Receiver<Value>,
+}
+
+impl Host {
+    pub fn start(cmd: &mut Command) -> Self {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, frames) = channel();
+        std::thread::spawn(move || {
+            loop {
+                let mut prefix = [0u8; 4];
+                if stdout.read_exact(&mut prefix).is_err() {
+                    break;
+                }
+                let len = u32::from_ne_bytes(prefix) as usize;
+                assert!(len <= 1024 * 1024, "frame above 1 MiB");
+                let mut body = vec![0; len];
+                stdout.read_exact(&mut body).expect("partial frame from host");
+                if tx.send(serde_json::from_slice(&body).expect("non-JSON frame")).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, stdin, frames }
+    }
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let s = self.stdin.as_mut().expect("stdin closed");
+        s.write_all(bytes).unwrap();
+        s.flush().unwrap();
+    }
+    pub fn send(&mut self, request: &Value) {
+        self.send_raw(&frame(request.to_string().as_bytes()));
+    }
+    /// The next frame, whatever it is.
+    pub fn recv(&self) -> Value {
+        self.recv_within(TIMEOUT).expect("no frame from host in time")
+    }
+    pub fn recv_within(&self, d: Duration) -> Option<Value> {
+        match self.frames.recv_timeout(d) {
+            Ok(v) => Some(v),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+    /// The final reply for `id`, collecting progress events for it on the way.
+    /// Frames for other ids are returned in `others`.
+    pub fn reply_for(&self, id: &Value) -> (Value, Vec<Value>, Vec<Value>) {
+        let (mut events, mut others) = (Vec::new(), Vec::new());
+        loop {
+            let f = self.recv();
+            if &f["id"] != id {
+                others.push(f);
+            } else if f.get("event").is_some() {
+                events.push(f);
+            } else {
+                return (f, events, others);
+            }
+        }
+    }
+    /// One request, its final reply.
+    pub fn request(&mut self, request: &Value) -> Value {
+        self.send(request);
+        self.reply_for(&request["id"]).0
+    }
+    /// Closes stdin and waits for the exit code.
+    pub fn close(mut self) -> Option<i32> {
+        drop(self.stdin.take());
+        let (tx, rx) = channel();
+        let mut child = self.child;
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        rx.recv_timeout(TIMEOUT).expect("host did not exit after EOF").unwrap().code()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+pub fn bin_path() -> PathBuf {
+    PathBuf::from(BIN)
+}
