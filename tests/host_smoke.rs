@@ -8,6 +8,9 @@ fn ping_round_trip_through_the_binary() {
     let home = host::Home::new();
     let mut h = home.spawn(&[]);
     let r = h.request(&json!({"id": "a", "action": "ping", "params": {"n": 1}}));
-    assert_eq!(r, json!({"id": "a", "ok": true, "result": {"echo": {"n": 1}}}));
+    assert_eq!(
+        r,
+        json!({"id": "a", "ok": true, "result": {"echo": {"n": 1}}})
+    );
     assert_eq!(h.close(), Some(0));
 }

@@ -28,7 +28,10 @@ pub fn unframe_all(mut bytes: &[u8]) -> Vec<Value> {
         let len = u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize;
         assert!(len <= 1024 * 1024, "frame above 1 MiB: {len}");
         assert!(bytes.len() >= 4 + len, "partial body in output");
-        out.push(serde_json::from_slice(&bytes[4..4 + len]).expect("host wrote a frame that is not JSON"));
+        out.push(
+            serde_json::from_slice(&bytes[4..4 + len])
+                .expect("host wrote a frame that is not JSON"),
+        );
         bytes = &bytes[4 + len..];
     }
     out
@@ -41,7 +44,9 @@ pub struct Home {
 
 impl Home {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -50,23 +55,44 @@ impl Home {
     pub fn write_config(&self, config: &Value) {
         let dir = self.path().join("config");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(config).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
     }
     pub fn command(&self) -> Command {
         let mut c = Command::new(BIN);
-        c.env("PASSBRIDGE_HOME", self.path()).env_remove("PASSBRIDGE_LOG_FILE");
+        c.env("PASSBRIDGE_HOME", self.path())
+            .env_remove("PASSBRIDGE_LOG_FILE");
         c
     }
     /// `passbridge call '<json>'`: (reply, exit success).
     pub fn call(&self, request: &Value) -> (Value, bool) {
-        let out = self.command().arg("call").arg(request.to_string()).output().unwrap();
-        let reply = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("call printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        let out = self
+            .command()
+            .arg("call")
+            .arg(request.to_string())
+            .output()
+            .unwrap();
+        let reply = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "call printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
         (reply, out.status.success())
     }
     /// Runs the host with the given launch args, feeds `input` and returns (frames, exit code, stderr).
     pub fn run_once(&self, args: &[&str], input: &[u8]) -> (Vec<Value>, Option<i32>, String) {
-        let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         let writer = std::thread::spawn(move || {
@@ -74,7 +100,11 @@ impl Home {
         });
         let out = wait_output(child);
         writer.join().unwrap();
-        (unframe_all(&out.stdout), out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            unframe_all(&out.stdout),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
     /// Starts a persistent host (like `connectNative`).
     pub fn spawn(&self, args: &[&str]) -> Host {
@@ -87,7 +117,9 @@ fn wait_output(child: Child) -> std::process::Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    rx.recv_timeout(TIMEOUT).expect("host did not exit in time").unwrap()
+    rx.recv_timeout(TIMEOUT)
+        .expect("host did not exit in time")
+        .unwrap()
 }
 
 /// A running host: send requests, receive frames in order.
@@ -99,7 +131,12 @@ pub struct Host {
 
 impl Host {
     pub fn start(cmd: &mut Command) -> Self {
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().unwrap();
         let (tx, frames) = channel();
@@ -112,13 +149,22 @@ impl Host {
                 let len = u32::from_ne_bytes(prefix) as usize;
                 assert!(len <= 1024 * 1024, "frame above 1 MiB");
                 let mut body = vec![0; len];
-                stdout.read_exact(&mut body).expect("partial frame from host");
-                if tx.send(serde_json::from_slice(&body).expect("non-JSON frame")).is_err() {
+                stdout
+                    .read_exact(&mut body)
+                    .expect("partial frame from host");
+                if tx
+                    .send(serde_json::from_slice(&body).expect("non-JSON frame"))
+                    .is_err()
+                {
                     break;
                 }
             }
         });
-        Self { child, stdin, frames }
+        Self {
+            child,
+            stdin,
+            frames,
+        }
     }
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let s = self.stdin.as_mut().expect("stdin closed");
@@ -130,7 +176,8 @@ impl Host {
     }
     /// The next frame, whatever it is.
     pub fn recv(&self) -> Value {
-        self.recv_within(TIMEOUT).expect("no frame from host in time")
+        self.recv_within(TIMEOUT)
+            .expect("no frame from host in time")
     }
     pub fn recv_within(&self, d: Duration) -> Option<Value> {
         match self.frames.recv_timeout(d) {
@@ -161,12 +208,17 @@ impl Host {
     /// Closes stdin and waits for the exit code.
     pub fn close(mut self) -> Option<i32> {
         drop(self.stdin.take());
-        let (tx, rx) = channel();
-        let mut child = self.child;
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        rx.recv_timeout(TIMEOUT).expect("host did not exit after EOF").unwrap().code()
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "host did not exit after EOF"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
