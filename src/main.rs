@@ -20,7 +20,13 @@ use std::sync::Arc;
     long_about = "passbridge is started by Firefox or Chrome when an allowed extension connects to it.\n\
                   Run `passbridge install --firefox-extension-id ID` or `--chrome-extension-id ID` once to register it,\n\
                   `passbridge doctor` to check the registration, and `passbridge call '{\"action\":\"hello\"}'` to try a request.",
-    after_help = "Environment: PASSBRIDGE_HOME (keep all files under one directory), PASSBRIDGE_LOG (error|warn|info|debug|trace),\n\
+    after_help = "Examples:\n  \
+                  passbridge call '{\"action\":\"hello\"}'\n  \
+                  echo '{\"action\":\"ping\"}' | passbridge frame | passbridge | passbridge unframe\n  \
+                  passbridge install --firefox-extension-id passbridge@example.org && passbridge doctor\n\n\
+                  Browsers start passbridge with their own arguments (a chrome-extension:// origin, or a manifest path and\n\
+                  add-on id); with no arguments and piped input it serves framed requests as the local user.\n\n\
+                  Environment: PASSBRIDGE_HOME (keep all files under one directory), PASSBRIDGE_LOG (error|warn|info|debug|trace),\n\
                   PASSBRIDGE_LOG_FILE (also log to this file)."
 )]
 struct Cli {

@@ -8,8 +8,15 @@ fn protocol_doc() -> String {
 fn every_error_code_is_documented() {
     let doc = protocol_doc();
     let all: Vec<&str> = passbridge::api::codes::ALL.iter().copied().collect();
-    let missing: Vec<&str> = all.iter().copied().filter(|c| !doc.contains(&format!("`{c}`"))).collect();
-    assert!(missing.is_empty(), "codes missing from docs/protocol.md: {missing:?}");
+    let missing: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|c| !doc.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from docs/protocol.md: {missing:?}"
+    );
 }
 
 #[test]
@@ -20,6 +27,14 @@ fn every_action_is_documented() {
         Default::default(),
     ));
     let d = passbridge::api::dispatch::Dispatcher::new(state);
-    let missing: Vec<&str> = d.action_list().into_iter().map(|(n, _)| n).filter(|n| !doc.contains(&format!("`{n}`"))).collect();
-    assert!(missing.is_empty(), "actions missing from docs/protocol.md: {missing:?}");
+    let missing: Vec<&str> = d
+        .action_list()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| !doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "actions missing from docs/protocol.md: {missing:?}"
+    );
 }
