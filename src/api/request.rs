@@ -178,4 +178,27 @@ mod tests {
         );
         assert_eq!(e, json!({"id": 1, "event": "progress", "stage": "waiting"}));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parser_never_panics_and_errors_are_typed(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                if let Err((id, e)) = parse_request(&bytes) {
+                    prop_assert!(id.is_null() || id.is_string() || id.is_number());
+                    prop_assert!(!e.message.is_empty());
+                }
+            }
+
+            #[test]
+            fn any_string_id_and_action_round_trip(id in ".*", action in ".+") {
+                let body = json!({"id": id, "action": action}).to_string();
+                let r = parse_request(body.as_bytes()).unwrap();
+                prop_assert_eq!(r.id, json!(id));
+                prop_assert_eq!(r.action, action);
+            }
+        }
+    }
 }
