@@ -62,9 +62,10 @@ impl CallbackServer {
                 Ok(Some(r)) => r,
                 Ok(None) => continue,
                 Err(e) => {
-                    return Err(ApiError::internal(format!(
-                        "the callback server stopped: {e}"
-                    )));
+                    // A failed accept (e.g. a reset connection) is not fatal.
+                    log::debug!("callback server: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
                 }
             };
             match read_form(req) {
