@@ -158,8 +158,8 @@ fn authenticate(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
         operation: None,
         comment: comment.map_or_else(|| "passbridge: check a security key".into(), str::to_owned),
     };
+    // Not remembered for the gate: the caller chose the comment the user saw.
     let v = approval::authenticate(ctx, &settings, &purpose)?;
-    ctx.state.clarion.approvals.record();
     let name = settings.key(&v.handle).and_then(|k| k.name.clone());
     Ok(json!({
         "verified": true,

@@ -144,7 +144,7 @@ pub fn client_error(e: ClientError) -> ApiError {
     ApiError::new(code, msg + ".")
 }
 
-/// Approvals remembered by this process, and a lock so concurrent requests share one touch.
+/// Approvals the gate got in this process, and a lock so concurrent requests share one touch.
 #[derive(Default)]
 pub struct Approvals {
     last: Mutex<Option<Instant>>,
@@ -179,6 +179,7 @@ impl Approvals {
 
 /// A fresh approval (remembered ones don't count) when the policy guards anything and a key
 /// exists; used before changes that would weaken the protection. Returns whether one was given.
+/// It is not remembered for the gate: only approvals the gate asked for count there.
 pub fn approve_change(ctx: &Ctx, settings: &Settings, what: &str) -> Result<bool, ApiError> {
     if !settings.guards_admin() {
         return Ok(false);
@@ -186,7 +187,6 @@ pub fn approve_change(ctx: &Ctx, settings: &Settings, what: &str) -> Result<bool
     let approvals = &ctx.state.clarion.approvals;
     let _one = approvals.one_at_a_time(ctx)?;
     authenticate(ctx, settings, &Purpose::admin(what))?;
-    approvals.record();
     Ok(true)
 }
 

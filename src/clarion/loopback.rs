@@ -169,3 +169,93 @@ fn read_form(mut req: tiny_http::Request) -> Result<(tiny_http::Request, String,
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    fn post(url: &str, content_type: &str, body: Vec<u8>) -> u16 {
+        agent()
+            .post(url)
+            .header("Content-Type", content_type)
+            .send(body)
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn takes_only_a_well_formed_form_for_our_state() {
+        let server = CallbackServer::bind().unwrap();
+        let url = server.url().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:") && url.ends_with(PATH));
+        let client = std::thread::spawn(move || {
+            let form = "application/x-www-form-urlencoded";
+            let base = url.trim_end_matches(PATH).to_owned();
+            let got = vec![
+                agent().get(&url).call().unwrap().status().as_u16(),
+                post(&format!("{base}/other"), form, b"state=s&data=d".to_vec()),
+                post(
+                    &url,
+                    "multipart/form-data; boundary=x",
+                    b"state=s&data=d".to_vec(),
+                ),
+                post(&url, form, vec![b'a'; MAX_FORM_BYTES + 1]),
+                post(&url, form, b"state=s".to_vec()),
+                post(&url, form, b"state=s&state=s&data=d".to_vec()),
+                post(&url, form, b"state=other&data=d".to_vec()),
+                post(&url, form, b"state=s&data=%7B%22a%22%3A1%7D+x".to_vec()),
+            ];
+            got
+        });
+        let out = server
+            .serve(Instant::now() + Duration::from_secs(60), |state, data| {
+                if state != "s" {
+                    return Handled::NotOurs;
+                }
+                Handled::Done(data.to_owned())
+            })
+            .unwrap();
+        assert_eq!(
+            out.as_deref(),
+            Some("{\"a\":1} x"),
+            "form decoding, + is a space"
+        );
+        assert_eq!(
+            client.join().unwrap(),
+            vec![405, 404, 415, 413, 400, 400, 400, 200]
+        );
+    }
+
+    #[test]
+    fn a_failure_for_our_state_ends_the_wait_with_its_error() {
+        let server = CallbackServer::bind().unwrap();
+        let url = server.url().to_owned();
+        let client = std::thread::spawn(move || {
+            post(
+                &url,
+                "application/x-www-form-urlencoded",
+                b"state=s&data=d".to_vec(),
+            )
+        });
+        let r: Result<Option<()>, ApiError> = server
+            .serve(Instant::now() + Duration::from_secs(60), |_, _| {
+                Handled::Failed(ApiError::new("registration_invalid", "bad"))
+            });
+        assert_eq!(r.unwrap_err().code, "registration_invalid");
+        assert_eq!(client.join().unwrap(), 400);
+    }
+
+    #[test]
+    fn gives_up_at_the_deadline() {
+        let server = CallbackServer::bind().unwrap();
+        let r = server.serve(Instant::now(), |_, _| Handled::Done(()));
+        assert_eq!(r, Ok(None));
+    }
+}
