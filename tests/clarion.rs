@@ -324,6 +324,21 @@ fn register_start_checks_its_params() {
         )),
         "invalid_params"
     );
+    let long = "x".repeat(257);
+    assert_eq!(
+        err_code(&start(
+            json!({"server": fake.base, "origin": FF_ORIGIN, "comment": long})
+        )),
+        "invalid_params"
+    );
+    assert_eq!(
+        err_code(&call(
+            &home,
+            "clarion.authenticate",
+            json!({"comment": long})
+        )),
+        "invalid_params"
+    );
     let chrome = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
     assert_eq!(
         err_code(&start(json!({"server": fake.base, "origin": chrome}))),

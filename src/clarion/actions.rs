@@ -10,8 +10,6 @@ use crate::api::services::operation;
 use crate::api::{Action, ApiError, Ctx};
 use serde_json::{Value, json};
 
-const MAX_COMMENT_CHARS: usize = 256;
-
 pub fn table() -> Vec<Action> {
     vec![
         Action {
@@ -148,11 +146,7 @@ fn changed_meanwhile() -> ApiError {
 
 fn authenticate(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     let comment = params::opt_str(p, "comment")?;
-    if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
-        return Err(ApiError::invalid_params(format!(
-            "\"comment\" is longer than {MAX_COMMENT_CHARS} characters."
-        )));
-    }
+    super::check_length("comment", comment, super::MAX_COMMENT_CHARS)?;
     let settings = store::load(ctx)?;
     let purpose = Purpose {
         operation: None,

@@ -182,11 +182,7 @@ impl RegisteredKey {
         if raw.kind != "webauthn" {
             return Err(CallbackError::Plaintext("type is not \"webauthn\""));
         }
-        let urlsafe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if raw.handle.is_empty()
-            || raw.handle.len() > MAX_HANDLE_LEN
-            || !raw.handle.chars().all(urlsafe)
-        {
+        if !super::is_token(&raw.handle, MAX_HANDLE_LEN) {
             return Err(CallbackError::Plaintext("handle is not unpadded base64url"));
         }
         let public_key: String = raw

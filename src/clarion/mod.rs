@@ -81,6 +81,27 @@ pub mod codes {
 /// Every error code of this backend, for the documentation test.
 pub const CODES: &[&str] = codes::ALL;
 
+/// Longest `comment` accepted (Clarion shows it on its page).
+pub const MAX_COMMENT_CHARS: usize = 256;
+
+/// A non-empty unpadded base64url token of at most `max` bytes (authn ids, key handles).
+fn is_token(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `invalid_params` when a text param is longer than `max` characters.
+fn check_length(field: &str, value: Option<&str>, max: usize) -> Result<(), crate::api::ApiError> {
+    if value.is_some_and(|v| v.chars().count() > max) {
+        return Err(crate::api::ApiError::invalid_params(format!(
+            "\"{field}\" is longer than {max} characters."
+        )));
+    }
+    Ok(())
+}
+
 /// In-memory state of this backend for the life of the process.
 pub struct State {
     /// Approvals given in this process (for `approval_ttl_seconds`).

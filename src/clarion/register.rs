@@ -14,7 +14,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
 const MAX_NAME_CHARS: usize = 128;
-const MAX_COMMENT_CHARS: usize = 256;
 const MAX_STATE_LEN: usize = 128;
 
 /// Where Clarion sends the result.
@@ -122,20 +121,8 @@ pub fn js_origin(param: Option<&str>, allowed: &Allowlist) -> Result<String, Api
 /// Starts a registration. Asks for a fresh approval first when the policy is active, so a
 /// compromised extension cannot quietly add its own key.
 pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
-    if req.name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::invalid_params(format!(
-            "\"name\" is longer than {MAX_NAME_CHARS} characters."
-        )));
-    }
-    if req
-        .comment
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
-    {
-        return Err(ApiError::invalid_params(format!(
-            "\"comment\" is longer than {MAX_COMMENT_CHARS} characters."
-        )));
-    }
+    super::check_length("name", Some(&req.name), MAX_NAME_CHARS)?;
+    super::check_length("comment", req.comment.as_deref(), super::MAX_COMMENT_CHARS)?;
     let settings = store::load(ctx)?;
     let server_text = req
         .server

@@ -84,8 +84,7 @@ pub fn parse_authn(body: &[u8]) -> Result<Authn, WireError> {
         field,
         why: why.into(),
     };
-    let urlsafe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if raw.id.is_empty() || raw.id.len() > MAX_ID_LEN || !raw.id.chars().all(urlsafe) {
+    if !super::is_token(&raw.id, MAX_ID_LEN) {
         return Err(field("id", "not a base64url token"));
     }
     let status = match raw.status.as_str() {
