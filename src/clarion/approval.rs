@@ -70,6 +70,7 @@ pub fn authenticate(
             "No security key is registered with Clarion. Register one first (clarion.register.start, or `passbridge clarion register`).",
         )
     })?;
+    ctx.cancel.check()?;
     let client = Client::new(server).map_err(client_error)?;
     let body = wire::authn_request(CLIENT_NAME, Some(&purpose.comment), &settings.keys);
     let mut authn = client.create(&body).map_err(client_error)?;
