@@ -29,8 +29,9 @@ fn err_code(reply: &Value) -> &str {
     reply["error"]["code"].as_str().unwrap()
 }
 
+/// `passbridge call` (a new process, like `sendNativeMessage`); progress events go to its stderr.
 fn call(home: &Home, action: &str, params: Value) -> Value {
-    home.call(&json!({"id": 1, "action": action, "params": params}))
+    home.call(&json!({"id": 1, "action": action, "params": params, "progress": true}))
         .0
 }
 
@@ -546,6 +547,15 @@ fn unreachable_and_unconfigured() {
 }
 
 #[test]
+fn an_approval_without_progress_events_fails_at_once() {
+    let (fake, home) = registered();
+    let (r, _) = home.call(&json!({"id": 1, "action": "clarion.authenticate"}));
+    assert_eq!(err_code(&r), "approval_required");
+    assert!(r["error"]["message"].as_str().unwrap().contains("progress"));
+    assert_eq!(fake.authn_count(), 0, "no authn nobody could open");
+}
+
+#[test]
 fn a_server_that_never_expires_is_given_up_on() {
     let (fake, home) = registered();
     fake.set_expires_in(1);
@@ -786,8 +796,10 @@ fn gate_remembers_an_approval_for_the_ttl() {
     let rig = gate_rig(&home);
     // An approval the extension asked for itself (any comment) does not count for the gate.
     let dispatcher = passbridge::api::dispatch::Dispatcher::new(rig.state.clone());
-    let req =
-        passbridge::api::parse_request(br#"{"id":1,"action":"clarion.authenticate"}"#).unwrap();
+    let req = passbridge::api::parse_request(
+        br#"{"id":1,"action":"clarion.authenticate","progress":true}"#,
+    )
+    .unwrap();
     let own = std::thread::spawn(move || dispatcher.handle(req, Arc::new(|_| {})));
     fake.verify(&fake.wait_for_authn(1), KEY1, 1);
     ok(&own.join().unwrap());

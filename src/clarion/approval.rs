@@ -70,6 +70,13 @@ pub fn authenticate(
             "No security key is registered with Clarion. Register one first (clarion.register.start, or `passbridge clarion register`).",
         )
     })?;
+    if !ctx.events.enabled() {
+        // The page to open travels in a progress event: without one the user could never approve.
+        return Err(ApiError::new(
+            codes::APPROVAL_REQUIRED,
+            "This needs a security-key approval, and the Clarion page to open is sent as a progress event. Send the request with \"progress\": true.",
+        ));
+    }
     ctx.cancel.check()?;
     let client = Client::new(server).map_err(client_error)?;
     let body = wire::authn_request(CLIENT_NAME, Some(&purpose.comment), &settings.keys);

@@ -43,7 +43,8 @@ pub mod codes {
     pub const APPROVAL_EXPIRED: &str = "approval_expired";
     /// Verified, but not acceptably (a key that isn't ours, a counter that went back).
     pub const APPROVAL_DENIED: &str = "approval_denied";
-    /// The policy needs an approval that cannot be given (no key), or changed mid-registration.
+    /// The policy needs an approval that cannot be given (no key, no progress events), or
+    /// changed during the request.
     pub const APPROVAL_REQUIRED: &str = "approval_required";
     /// `finish` with an unknown or expired registration state.
     pub const REGISTRATION_NOT_FOUND: &str = "registration_not_found";
