@@ -1,9 +1,7 @@
 //! Process-wide state shared by all requests: paths, settings, each backend's state, and the seams
 //! ([`crate::api::services`]) that connect the backends.
 
-use crate::api::services::{
-    AllowAll, ApprovalGate, CredentialSink, CredentialSource, NoSink, NoSource,
-};
+use crate::api::services::{ApprovalGate, CredentialSink, CredentialSource, NoSink, NoSource};
 use crate::config::{Config, ConfigError, Paths};
 use std::sync::{Arc, RwLock};
 
@@ -32,7 +30,7 @@ impl State {
             clarion: crate::clarion::State::new(&paths, &config),
             source: Arc::new(NoSource),
             sink: Arc::new(NoSink),
-            gate: Arc::new(AllowAll),
+            gate: Arc::new(crate::clarion::ClarionGate),
             config: RwLock::new(config),
             paths,
         }

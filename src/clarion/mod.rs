@@ -1,32 +1,137 @@
-//! Clarion security-key approvals (registration, authentication, policy gate).
+//! Clarion security-key approvals: register a key, get a verified touch, and the policy gate
+//! that requires one before guarded operations. See docs/clarion.md.
+//!
+//! Pure parts: [`rfc3339`], [`callback`] (registration decryption), [`wire`] (authn JSON),
+//! [`settings`]. I/O at the edges: [`client`] (HTTP), [`pending`] and [`store`] (files),
+//! [`loopback`] (the CLI's callback server). Flows: [`register`], [`approval`].
 
 use crate::api::{Action, Ctx};
 use crate::config::{Config, Paths};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod actions;
+pub mod approval;
+pub mod callback;
 pub mod cli;
+pub mod client;
+pub mod loopback;
+pub mod pending;
+pub mod register;
+pub mod rfc3339;
+pub mod settings;
+pub mod store;
+pub mod wire;
 
-/// This backend's section of `config.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {}
+pub use approval::ClarionGate;
+pub use settings::Settings;
+
+/// This backend's error codes (append-only; each is listed in docs/protocol.md).
+pub mod codes {
+    /// No server or no registered key: register one first.
+    pub const NOT_CONFIGURED: &str = "clarion_not_configured";
+    /// The server cannot be reached (refused, timeout, DNS).
+    pub const UNREACHABLE: &str = "clarion_unreachable";
+    /// The server answered with an HTTP error (400 invalid params, 500, …).
+    pub const SERVER_ERROR: &str = "clarion_server_error";
+    /// The server's reply is not a valid Clarion reply.
+    pub const BAD_REPLY: &str = "clarion_bad_reply";
+    /// The server no longer knows the approval request (404).
+    pub const APPROVAL_NOT_FOUND: &str = "approval_not_found";
+    /// The user pressed Cancel on the Clarion page.
+    pub const APPROVAL_CANCELLED: &str = "approval_cancelled";
+    /// Nobody approved before the request expired (or only after it had).
+    pub const APPROVAL_EXPIRED: &str = "approval_expired";
+    /// Verified, but not acceptably (a key that isn't ours, a counter that went back).
+    pub const APPROVAL_DENIED: &str = "approval_denied";
+    /// The policy needs an approval that cannot be given (no key, no progress events), or
+    /// changed during the request.
+    pub const APPROVAL_REQUIRED: &str = "approval_required";
+    /// `finish` with an unknown or expired registration state.
+    pub const REGISTRATION_NOT_FOUND: &str = "registration_not_found";
+    /// The registration data cannot be decrypted or is malformed.
+    pub const REGISTRATION_INVALID: &str = "registration_invalid";
+    /// The CLI waited for the registration page and nothing came.
+    pub const REGISTRATION_TIMEOUT: &str = "registration_timeout";
+    pub const KEY_NOT_FOUND: &str = "key_not_found";
+    pub const KEY_EXISTS: &str = "key_exists";
+    /// The keys belong to another Clarion server.
+    pub const SERVER_MISMATCH: &str = "server_mismatch";
+    /// A policy that guards something needs a registered key (setting it, removing the last key).
+    pub const POLICY_NEEDS_KEY: &str = "policy_needs_key";
+
+    pub const ALL: &[&str] = &[
+        NOT_CONFIGURED,
+        UNREACHABLE,
+        SERVER_ERROR,
+        BAD_REPLY,
+        APPROVAL_NOT_FOUND,
+        APPROVAL_CANCELLED,
+        APPROVAL_EXPIRED,
+        APPROVAL_DENIED,
+        APPROVAL_REQUIRED,
+        REGISTRATION_NOT_FOUND,
+        REGISTRATION_INVALID,
+        REGISTRATION_TIMEOUT,
+        KEY_NOT_FOUND,
+        KEY_EXISTS,
+        SERVER_MISMATCH,
+        POLICY_NEEDS_KEY,
+    ];
+}
+
+/// Every error code of this backend, for the documentation test.
+pub const CODES: &[&str] = codes::ALL;
+
+/// Longest `comment` accepted (Clarion shows it on its page).
+pub const MAX_COMMENT_CHARS: usize = 256;
+
+/// A non-empty unpadded base64url token of at most `max` bytes (authn ids, key handles).
+fn is_token(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `invalid_params` when a text param is longer than `max` characters.
+fn check_length(field: &str, value: Option<&str>, max: usize) -> Result<(), crate::api::ApiError> {
+    if value.is_some_and(|v| v.chars().count() > max) {
+        return Err(crate::api::ApiError::invalid_params(format!(
+            "\"{field}\" is longer than {max} characters."
+        )));
+    }
+    Ok(())
+}
 
 /// In-memory state of this backend for the life of the process.
-pub struct State {}
+pub struct State {
+    /// Approvals given in this process (for `approval_ttl_seconds`).
+    pub approvals: approval::Approvals,
+}
 
 impl State {
     pub fn new(_paths: &Paths, _config: &Config) -> Self {
-        Self {}
+        Self {
+            approvals: approval::Approvals::default(),
+        }
     }
 }
 
 /// This backend's actions.
 pub fn actions() -> Vec<Action> {
-    Vec::new()
+    actions::table()
 }
 
 /// A short summary for the host's `status` action.
-pub fn summary(_ctx: &Ctx) -> Value {
-    json!({"available": false})
+pub fn summary(ctx: &Ctx) -> Value {
+    match store::load(ctx) {
+        Ok(s) => json!({
+            "available": true,
+            "server": s.server,
+            "keys": s.keys.len(),
+            "require": s.policy.require,
+            "approval_ttl_seconds": s.policy.approval_ttl_seconds,
+        }),
+        Err(e) => json!({"available": false, "error": e.to_json()}),
+    }
 }

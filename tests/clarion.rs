@@ -1,0 +1,961 @@
+//! Clarion end to end: the built host (framed requests, `passbridge call`, the CLI) against a
+//! spec-faithful Clarion server, plus the policy gate through the `ApprovalGate` trait.
+#[path = "support/clarion_fake.rs"]
+mod clarion_fake;
+#[path = "support/host.rs"]
+mod host;
+
+use clarion_fake::FakeClarion;
+use host::{Home, Host};
+use passbridge::api::{CancelToken, Ctx, EventSink};
+use passbridge::config::Paths;
+use passbridge::state::State;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, mpsc};
+
+const FF_ORIGIN: &str = "moz-extension://0123abcd-0123-4567-89ab-0123456789ab";
+const KEY1: &str = "a2V5LW9uZS1jcmVkZW50aWFsLWlk";
+const KEY2: &str = "a2V5LXR3by1jcmVkZW50aWFsLWlk";
+
+fn ok(reply: &Value) -> &Value {
+    assert_eq!(reply["ok"], json!(true), "expected success: {reply}");
+    &reply["result"]
+}
+
+fn err_code(reply: &Value) -> &str {
+    assert_eq!(reply["ok"], json!(false), "expected an error: {reply}");
+    reply["error"]["code"].as_str().unwrap()
+}
+
+/// `passbridge call` (a new process, like `sendNativeMessage`); progress events go to its stderr.
+fn call(home: &Home, action: &str, params: Value) -> Value {
+    home.call(&json!({"id": 1, "action": action, "params": params, "progress": true}))
+        .0
+}
+
+/// Registers a key the way the extension does: start (one process), the page, finish (another).
+fn register(home: &Home, fake: &FakeClarion, handle: &str, name: &str) -> Value {
+    fake.set_allowed_callback("moz-extension://");
+    let started = call(
+        home,
+        "clarion.register.start",
+        json!({"server": fake.base, "origin": FF_ORIGIN}),
+    );
+    let url = ok(&started)["url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fake.open(&url).0,
+        200,
+        "Clarion refused the /register URL {url}"
+    );
+    let done = fake.complete_registration(handle, Some(name), Some(0));
+    assert_eq!(done.callback, format!("js:{FF_ORIGIN}"));
+    let fin = call(
+        home,
+        "clarion.register.finish",
+        json!({"state": done.state, "data": done.data}),
+    );
+    ok(&fin)["key"].clone()
+}
+
+/// Sends a request that needs an approval and returns the authn id from its progress event.
+fn send_until_approval(h: &mut Host, id: &str, action: &str, params: Value) -> (String, Value) {
+    h.send(&json!({"id": id, "action": action, "params": params, "progress": true}));
+    loop {
+        let f = h.recv();
+        if f["id"] != json!(id) {
+            continue;
+        }
+        assert_eq!(
+            f["event"],
+            json!("progress"),
+            "finished before asking for approval: {f}"
+        );
+        if let Some(url) = f["html_url"].as_str() {
+            let authn = url.rsplit('/').next().unwrap().to_owned();
+            return (authn, f);
+        }
+    }
+}
+
+fn final_reply(h: &Host, id: &str) -> Value {
+    h.reply_for(&json!(id)).0
+}
+
+fn config(home: &Home) -> Value {
+    serde_json::from_slice(&std::fs::read(home.path().join("config/config.json")).unwrap()).unwrap()
+}
+
+// ------------------------------------------------------------------ the fake itself
+
+#[test]
+fn fake_behaves_like_clarion() {
+    let fake = FakeClarion::start();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |body: &str| {
+        let mut r = agent
+            .post(format!("{}/api/authn", fake.base))
+            .header("Content-Type", "application/json")
+            .send(body.to_owned())
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    assert_eq!(
+        fake.open(&format!("{}/", fake.base)),
+        (200, "Clarion\n".into())
+    );
+    assert_eq!(post(r#"{"name":"a"}"#).0, 500, "keys missing → nil.map");
+    assert_eq!(post(r#"{"keys":null}"#).0, 500);
+    let bad = post(r#"{"keys":[{"handle":"h","registered_at":1}]}"#);
+    assert_eq!(
+        (bad.0, serde_json::from_str::<Value>(&bad.1).unwrap()),
+        (400, json!({"error": "invalid params"}))
+    );
+    assert_eq!(
+        post(r#"{"keys":[{"type":"webauthn"}]}"#).0,
+        400,
+        "missing handle"
+    );
+    assert_eq!(
+        fake.open(&format!("{}/api/authn/nope", fake.base)),
+        (404, json!({"error": "authn not found"}).to_string())
+    );
+
+    fake.set_utc_offset_minutes(540);
+    let (status, body) =
+        post(r#"{"keys":[{"type":"webauthn","handle":"aGk","name":"yk","counter":1}]}"#);
+    assert_eq!(status, 200, "200, not 201");
+    let a = serde_json::from_str::<Value>(&body).unwrap()["authn"].clone();
+    let id = a["id"].as_str().unwrap();
+    assert_eq!(id.len(), 86);
+    assert_eq!(
+        (a["status"].clone(), a["name"].clone(), a["comment"].clone()),
+        (json!("open"), Value::Null, Value::Null)
+    );
+    assert!(a["expires_at"].as_str().unwrap().ends_with("+09:00"), "{a}");
+    assert_eq!(a["html_url"], json!(format!("{}/authn/{id}", fake.base)));
+    assert_eq!(a["url"], json!(format!("{}/api/authn/{id}", fake.base)));
+    assert!(a.get("keys").is_none(), "keys are never echoed");
+
+    fake.verify_then_expire(id, "aGk", 2);
+    let polled: Value =
+        serde_json::from_str(&fake.open(&format!("{}/api/authn/{id}", fake.base)).1).unwrap();
+    assert_eq!(
+        polled["authn"]["status"],
+        json!("expired"),
+        "the expiry override hides verified"
+    );
+    assert_eq!(
+        polled["authn"]["verified_key"],
+        json!({"type": "webauthn", "handle": "aGk", "name": "yk", "counter": 2})
+    );
+
+    assert_eq!(clarion_fake::xmlschema(0, 0), "1970-01-01T00:00:00+00:00");
+    assert_eq!(
+        clarion_fake::xmlschema(1_795_330_800, 540),
+        "2026-11-22T16:00:00+09:00"
+    );
+    assert_eq!(
+        clarion_fake::xmlschema(951_782_400, -90),
+        "2000-02-28T22:30:00-01:30"
+    );
+
+    let reg = |q: &str| fake.open(&format!("{}/register?{q}", fake.base));
+    assert_eq!(
+        reg("callback=js:x&public_key=AA"),
+        (400, "missing params".into())
+    );
+    fake.set_allowed_callback("moz-extension://");
+    assert_eq!(
+        reg("name=&callback=http://evil&public_key=AA"),
+        (400, "invalid callback".into())
+    );
+    assert_eq!(
+        reg("name=&callback=js:moz-extension://x&public_key=AAAA"),
+        (400, "invalid public key".into())
+    );
+}
+
+// ------------------------------------------------------------------ registration
+
+#[test]
+fn register_across_processes_then_list() {
+    let fake = FakeClarion::start();
+    let home = Home::new();
+    let key = register(&home, &fake, KEY1, "yubikey");
+    assert_eq!(key["handle"], json!(KEY1));
+    assert_eq!(key["name"], json!("yubikey"));
+    assert_eq!(key["counter"], json!(0));
+
+    let page = &fake.registrations()[0];
+    assert_eq!(page.name, "passbridge");
+    assert_eq!(page.callback, format!("js:{FF_ORIGIN}"));
+    assert_eq!(page.state.as_ref().unwrap().len(), 43);
+
+    let keys = ok(&call(&home, "clarion.keys", json!({}))).clone();
+    assert_eq!(keys["total"], json!(1));
+    assert_eq!(keys["items"][0]["handle"], json!(KEY1));
+    assert_eq!(keys["server"], json!(format!("{}/", fake.base)));
+    assert!(keys["items"][0].get("public_key").is_none());
+
+    let cfg = config(&home);
+    assert_eq!(cfg["clarion"]["keys"][0]["type"], json!("webauthn"));
+    assert!(
+        !home.path().join("data/clarion-pending.json").exists(),
+        "finished registrations leave nothing behind"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join("config/config.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn register_finish_refuses_bad_input_and_keeps_the_pending_registration() {
+    let fake = FakeClarion::start();
+    fake.set_allowed_callback("moz-extension://");
+    let home = Home::new();
+    let started = call(
+        &home,
+        "clarion.register.start",
+        json!({"server": fake.base, "origin": FF_ORIGIN}),
+    );
+    let url = ok(&started)["url"].as_str().unwrap().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let p = home.path().join("data/clarion-pending.json");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    fake.open(&url);
+    let done = fake.complete_registration(KEY1, None, None);
+
+    let wrong_state = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": "x".repeat(43), "data": done.data}),
+    );
+    assert_eq!(err_code(&wrong_state), "registration_not_found");
+    let tampered = done.data.replacen("\\n", "", 1).replacen('A', "B", 1);
+    let bad = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": done.state, "data": tampered}),
+    );
+    assert_eq!(err_code(&bad), "registration_invalid");
+    let garbage = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": done.state, "data": "{}"}),
+    );
+    assert_eq!(err_code(&garbage), "registration_invalid");
+    let missing = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": done.state}),
+    );
+    assert_eq!(err_code(&missing), "invalid_params");
+
+    // Still pending: the real data finishes it, once.
+    let fin = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": done.state, "data": done.data}),
+    );
+    assert_eq!(ok(&fin)["key"]["name"], Value::Null);
+    let again = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": done.state, "data": done.data}),
+    );
+    assert_eq!(err_code(&again), "registration_not_found");
+
+    // The same authenticator registered twice.
+    let started = call(
+        &home,
+        "clarion.register.start",
+        json!({"origin": FF_ORIGIN}),
+    );
+    fake.open(ok(&started)["url"].as_str().unwrap());
+    let dup = fake.complete_registration(KEY1, None, None);
+    let r = call(
+        &home,
+        "clarion.register.finish",
+        json!({"state": dup.state, "data": dup.data}),
+    );
+    assert_eq!(err_code(&r), "key_exists");
+}
+
+#[test]
+fn register_start_checks_its_params() {
+    let fake = FakeClarion::start();
+    let home = Home::new();
+    let start = |p: Value| call(&home, "clarion.register.start", p);
+    assert_eq!(
+        err_code(&start(json!({"server": fake.base}))),
+        "invalid_params",
+        "origin unknown"
+    );
+    assert_eq!(
+        err_code(&start(json!({"origin": FF_ORIGIN}))),
+        "invalid_params",
+        "server unknown"
+    );
+    assert_eq!(
+        err_code(&start(
+            json!({"server": "https://c.example", "origin": FF_ORIGIN})
+        )),
+        "invalid_params"
+    );
+    assert_eq!(
+        err_code(&start(
+            json!({"server": fake.base, "origin": "https://evil.example"})
+        )),
+        "invalid_params"
+    );
+    let long = "x".repeat(257);
+    assert_eq!(
+        err_code(&start(
+            json!({"server": fake.base, "origin": FF_ORIGIN, "comment": long})
+        )),
+        "invalid_params"
+    );
+    assert_eq!(
+        err_code(&call(
+            &home,
+            "clarion.authenticate",
+            json!({"comment": long})
+        )),
+        "invalid_params"
+    );
+    let chrome = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
+    assert_eq!(
+        err_code(&start(json!({"server": fake.base, "origin": chrome}))),
+        "invalid_params",
+        "not allowed"
+    );
+    home.write_config(&json!({"allowed": {"chrome_origins": [format!("{chrome}/")]}}));
+    let r = start(json!({"server": fake.base, "comment": "laptop"}));
+    let url = url::Url::parse(ok(&r)["url"].as_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        q["callback"],
+        format!("js:{chrome}"),
+        "the only allowed extension is assumed"
+    );
+    assert_eq!(q["comment"], "laptop");
+    assert_eq!(url.path(), "/register");
+
+    // A key is registered with one server: another one is refused.
+    register(&home, &fake, KEY1, "yk");
+    let other = FakeClarion::start();
+    assert_eq!(
+        err_code(&start(json!({"server": other.base, "origin": FF_ORIGIN}))),
+        "server_mismatch"
+    );
+}
+
+// ------------------------------------------------------------------ authentication
+
+fn registered() -> (FakeClarion, Home) {
+    let fake = FakeClarion::start();
+    let home = Home::new();
+    register(&home, &fake, KEY1, "yubikey");
+    (fake, home)
+}
+
+#[test]
+fn authenticate_verified_sends_the_spec_request_and_stores_the_counter() {
+    let (fake, home) = registered();
+    fake.set_utc_offset_minutes(540);
+    let mut h = home.spawn(&[]);
+    let (authn, event) = send_until_approval(
+        &mut h,
+        "a",
+        "clarion.authenticate",
+        json!({"comment": "test"}),
+    );
+    assert_eq!(
+        event["html_url"],
+        json!(format!("{}/authn/{authn}", fake.base))
+    );
+    assert!(event["expires_at"].as_str().unwrap().ends_with("+09:00"));
+    assert_eq!(event["stage"], json!("approval_pending"));
+
+    let sent = &fake.authn_requests()[0];
+    let stored = &config(&home)["clarion"]["keys"][0];
+    assert_eq!(
+        sent,
+        &json!({"name": "passbridge", "comment": "test", "keys": [{
+            "type": "webauthn", "handle": KEY1, "name": "yubikey", "counter": 0,
+            "public_key": stored["public_key"]
+        }]})
+    );
+    fake.verify(&authn, KEY1, 5);
+    let r = final_reply(&h, "a");
+    assert_eq!(ok(&r)["handle"], json!(KEY1));
+    assert_eq!(ok(&r)["counter"], json!(5));
+    assert_eq!(ok(&r)["name"], json!("yubikey"));
+    assert_eq!(config(&home)["clarion"]["keys"][0]["counter"], json!(5));
+
+    // Next time the stored counter goes to Clarion; a counter that goes back is refused.
+    let (authn, _) = send_until_approval(&mut h, "b", "clarion.authenticate", json!({}));
+    assert_eq!(fake.authn_requests()[1]["keys"][0]["counter"], json!(5));
+    fake.force_verified(
+        &authn,
+        json!({"type": "webauthn", "handle": KEY1, "counter": 3}),
+    );
+    assert_eq!(err_code(&final_reply(&h, "b")), "approval_denied");
+    assert_eq!(h.close(), Some(0));
+}
+
+/// What the user (or a misbehaving server) does with a pending authn.
+type Act = dyn Fn(&FakeClarion, &str);
+
+/// Runs `clarion.authenticate` and lets `act` decide it on the fake; returns the reply.
+fn authenticate_with(
+    fake: &FakeClarion,
+    home: &Home,
+    act: impl FnOnce(&FakeClarion, &str),
+) -> Value {
+    let mut h = home.spawn(&[]);
+    let (authn, _) = send_until_approval(&mut h, "a", "clarion.authenticate", json!({}));
+    act(fake, &authn);
+    final_reply(&h, "a")
+}
+
+#[test]
+fn authenticate_failures_have_distinct_codes() {
+    let (fake, home) = registered();
+    let cases: Vec<(&str, Box<Act>)> = vec![
+        ("approval_cancelled", Box::new(|f, id| f.cancel(id))),
+        ("approval_expired", Box::new(|f, id| f.expire(id))),
+        (
+            "approval_expired",
+            Box::new(|f, id| f.verify_then_expire(id, KEY1, 9)),
+        ),
+        ("approval_not_found", Box::new(|f, id| f.forget(id))),
+        (
+            "approval_denied",
+            Box::new(|f, id| {
+                f.force_verified(
+                    id,
+                    json!({"type": "webauthn", "handle": KEY2, "counter": 9}),
+                )
+            }),
+        ),
+    ];
+    for (want, act) in cases {
+        let r = authenticate_with(&fake, &home, act);
+        assert_eq!(err_code(&r), want, "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().len() > 20);
+    }
+    // Nothing was verified: the counter is untouched.
+    assert_eq!(config(&home)["clarion"]["keys"][0]["counter"], json!(0));
+}
+
+#[test]
+fn verified_too_late_says_so() {
+    let (fake, home) = registered();
+    let r = authenticate_with(&fake, &home, |f, id| f.verify_then_expire(id, KEY1, 9));
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only after"),
+        "{r}"
+    );
+}
+
+#[test]
+fn host_cancel_stops_polling() {
+    let (_fake, home) = registered();
+    let mut h = home.spawn(&[]);
+    send_until_approval(&mut h, "a", "clarion.authenticate", json!({}));
+    let c = h.request(&json!({"id": "c", "action": "cancel", "params": {"target": "a"}}));
+    assert_eq!(ok(&c)["cancelled"], json!(true));
+    assert_eq!(err_code(&final_reply(&h, "a")), "cancelled");
+}
+
+#[test]
+fn garbage_and_errors_from_the_server() {
+    let (fake, home) = registered();
+    // Garbage while polling.
+    let r = authenticate_with(&fake, &home, |f, _| {
+        f.override_reply("GET", "/api/authn/", 200, "<html>oops")
+    });
+    assert_eq!(err_code(&r), "clarion_bad_reply");
+    // Garbage, huge and failing answers to the create call.
+    for (status, body, want) in [
+        (200, "not json".to_string(), "clarion_bad_reply"),
+        (200, "x".repeat(200 * 1024), "clarion_bad_reply"),
+        (
+            200,
+            json!({"authn": {"id": "x"}}).to_string(),
+            "clarion_bad_reply",
+        ),
+        (
+            500,
+            "<h1>Internal Server Error</h1>".to_string(),
+            "clarion_server_error",
+        ),
+        (
+            400,
+            json!({"error": "invalid params"}).to_string(),
+            "clarion_server_error",
+        ),
+        (302, String::new(), "clarion_server_error"),
+    ] {
+        let fake2 = FakeClarion::start();
+        let home2 = Home::new();
+        register(&home2, &fake2, KEY1, "yk");
+        fake2.override_reply("POST", "/api/authn", status, &body);
+        let r = call(&home2, "clarion.authenticate", json!({}));
+        assert_eq!(err_code(&r), want, "HTTP {status}: {r}");
+    }
+}
+
+#[test]
+fn unreachable_and_unconfigured() {
+    let home = Home::new();
+    assert_eq!(
+        err_code(&call(&home, "clarion.authenticate", json!({}))),
+        "clarion_not_configured"
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    home.write_config(&json!({"clarion": {
+        "server": format!("http://127.0.0.1:{port}/"),
+        "keys": [{"type": "webauthn", "handle": KEY1, "public_key": "AQID"}]
+    }}));
+    let r = call(&home, "clarion.authenticate", json!({}));
+    assert_eq!(err_code(&r), "clarion_unreachable", "{r}");
+}
+
+#[test]
+fn an_approval_without_progress_events_fails_at_once() {
+    let (fake, home) = registered();
+    let (r, _) = home.call(&json!({"id": 1, "action": "clarion.authenticate"}));
+    assert_eq!(err_code(&r), "approval_required");
+    assert!(r["error"]["message"].as_str().unwrap().contains("progress"));
+    assert_eq!(fake.authn_count(), 0, "no authn nobody could open");
+}
+
+#[test]
+fn a_server_that_never_expires_is_given_up_on() {
+    let (fake, home) = registered();
+    fake.set_expires_in(1);
+    fake.ignore_expiry();
+    let r = call(&home, "clarion.authenticate", json!({}));
+    assert_eq!(err_code(&r), "approval_expired");
+}
+
+// ------------------------------------------------------------------ keys and policy
+
+#[test]
+fn policy_strengthening_is_free_weakening_needs_a_touch() {
+    let (fake, home) = registered();
+    let set = |p: Value| call(&home, "clarion.policy.set", p);
+    assert_eq!(
+        err_code(&set(json!({"require": ["vault-unlock"]}))),
+        "invalid_params"
+    );
+    assert_eq!(
+        err_code(&set(json!({"require": [], "approval_ttl_seconds": 3601}))),
+        "invalid_params"
+    );
+    assert_eq!(err_code(&set(json!({}))), "invalid_params");
+    let r = set(json!({"require": ["vault_unlock", "vault_get"], "approval_ttl_seconds": 0}));
+    assert_eq!(ok(&r)["require"], json!(["vault_get", "vault_unlock"]));
+    assert_eq!(ok(&r)["approval_used"], json!(false));
+    assert_eq!(fake.authn_count(), 0);
+
+    let mut h = home.spawn(&[]);
+    // Cancelled: nothing changes.
+    let (authn, ev) = send_until_approval(
+        &mut h,
+        "w1",
+        "clarion.policy.set",
+        json!({"require": ["vault_get"]}),
+    );
+    assert_eq!(
+        ev["comment"],
+        json!("passbridge: weaken the approval policy")
+    );
+    fake.cancel(&authn);
+    assert_eq!(err_code(&final_reply(&h, "w1")), "approval_cancelled");
+    let p = h.request(&json!({"id": "p", "action": "clarion.policy"}));
+    assert_eq!(ok(&p)["require"], json!(["vault_get", "vault_unlock"]));
+    // A longer TTL is weaker too; approved, it is saved.
+    let (authn, _) = send_until_approval(
+        &mut h,
+        "w2",
+        "clarion.policy.set",
+        json!({"require": ["vault_get", "vault_unlock"], "approval_ttl_seconds": 120}),
+    );
+    fake.verify(&authn, KEY1, 1);
+    let r = final_reply(&h, "w2");
+    assert_eq!(ok(&r)["approval_ttl_seconds"], json!(120));
+    assert_eq!(ok(&r)["approval_used"], json!(true));
+    assert_eq!(
+        config(&home)["clarion"]["policy"],
+        json!({"require": ["vault_get", "vault_unlock"], "approval_ttl_seconds": 120})
+    );
+}
+
+#[test]
+fn policy_needs_a_key() {
+    let home = Home::new();
+    let r = call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_unlock"]}),
+    );
+    assert_eq!(err_code(&r), "policy_needs_key");
+    let p = call(&home, "clarion.policy", json!({}));
+    assert_eq!(
+        ok(&p)["operations"],
+        json!([
+            "vault_unlock",
+            "vault_get",
+            "anotherpass_link",
+            "anotherpass_fetch"
+        ])
+    );
+    assert_eq!(ok(&p)["require"], json!([]));
+}
+
+#[test]
+fn keys_and_removal_under_a_policy() {
+    let (fake, home) = registered();
+    register(&home, &fake, KEY2, "backup");
+    assert_eq!(
+        ok(&call(&home, "clarion.keys", json!({"limit": 1})))["next_offset"],
+        json!(1)
+    );
+    assert_eq!(
+        err_code(&call(&home, "clarion.remove", json!({"handle": "nope"}))),
+        "key_not_found"
+    );
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_unlock"]}),
+    ));
+
+    let mut h = home.spawn(&[]);
+    // Adding a key now needs a touch of an existing one.
+    let (authn, _) = send_until_approval(
+        &mut h,
+        "r",
+        "clarion.register.start",
+        json!({"origin": FF_ORIGIN}),
+    );
+    fake.verify(&authn, KEY2, 1);
+    let url = ok(&final_reply(&h, "r"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fake.open(&url);
+    let done = fake.complete_registration("a2V5LXRocmVl", Some("third"), None);
+    let fin = h.request(&json!({"id": "f", "action": "clarion.register.finish", "params": {"state": done.state, "data": done.data}}));
+    assert_eq!(ok(&fin)["key"]["name"], json!("third"));
+
+    // Removing needs a touch too.
+    let (authn, _) = send_until_approval(&mut h, "x", "clarion.remove", json!({"handle": KEY2}));
+    fake.verify(&authn, KEY1, 1);
+    let r = final_reply(&h, "x");
+    assert_eq!(ok(&r)["remaining"], json!(2));
+    let (authn, _) = send_until_approval(
+        &mut h,
+        "y",
+        "clarion.remove",
+        json!({"handle": "a2V5LXRocmVl"}),
+    );
+    fake.verify(&authn, KEY1, 2);
+    ok(&final_reply(&h, "y"));
+    // The last key cannot go while the policy needs it.
+    let r = h.request(&json!({"id": "z", "action": "clarion.remove", "params": {"handle": KEY1}}));
+    assert_eq!(err_code(&r), "policy_needs_key");
+    let keys = h.request(&json!({"id": "k", "action": "clarion.keys"}));
+    assert_eq!(ok(&keys)["total"], json!(1));
+}
+
+#[test]
+fn removing_without_a_policy_needs_no_touch() {
+    let (fake, home) = registered();
+    let r = call(&home, "clarion.remove", json!({"handle": KEY1}));
+    assert_eq!(ok(&r)["remaining"], json!(0));
+    assert_eq!(ok(&r)["approval_used"], json!(false));
+    assert_eq!(fake.authn_count(), 0);
+}
+
+// ------------------------------------------------------------------ the gate, through the trait
+
+struct GateRig {
+    state: Arc<State>,
+    events: Arc<Mutex<mpsc::Receiver<Value>>>,
+    ctx: Ctx,
+}
+
+fn gate_rig(home: &Home) -> GateRig {
+    let state = Arc::new(State::load(Paths::under(home.path())).unwrap());
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let ctx = Ctx {
+        state: state.clone(),
+        events: EventSink::new(
+            true,
+            Arc::new(move |v| {
+                let _ = tx.lock().unwrap().send(v);
+            }),
+        ),
+        cancel: CancelToken::new(),
+    };
+    GateRig {
+        state,
+        events: Arc::new(Mutex::new(rx)),
+        ctx,
+    }
+}
+
+impl GateRig {
+    /// Runs `gate.require(op)` on a thread; returns (authn id from the event, join handle).
+    fn require(
+        &self,
+        op: &'static str,
+    ) -> std::thread::JoinHandle<Result<(), passbridge::api::ApiError>> {
+        let (state, ctx) = (self.state.clone(), self.ctx.clone());
+        std::thread::spawn(move || state.gate.require(&ctx, op))
+    }
+    fn next_authn(&self) -> String {
+        loop {
+            let ev = self
+                .events
+                .lock()
+                .unwrap()
+                .recv_timeout(host::TIMEOUT)
+                .expect("no progress event");
+            if let Some(u) = ev["html_url"].as_str() {
+                return u.rsplit('/').next().unwrap().to_owned();
+            }
+        }
+    }
+}
+
+#[test]
+fn gate_lets_unguarded_operations_through_and_guards_the_rest() {
+    let (fake, home) = registered();
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_unlock"], "approval_ttl_seconds": 0}),
+    ));
+    let rig = gate_rig(&home);
+    assert_eq!(rig.require("vault_get").join().unwrap(), Ok(()));
+    assert_eq!(fake.authn_count(), 0, "unguarded: no approval asked");
+
+    let t = rig.require("vault_unlock");
+    let authn = rig.next_authn();
+    assert_eq!(
+        fake.authn(&authn).comment,
+        json!("passbridge: unlock the local vault")
+    );
+    fake.verify(&authn, KEY1, 1);
+    assert_eq!(t.join().unwrap(), Ok(()));
+    // TTL 0: the next guarded operation asks again; a cancel blocks it.
+    let t = rig.require("vault_unlock");
+    let authn = rig.next_authn();
+    fake.cancel(&authn);
+    assert_eq!(t.join().unwrap().unwrap_err().code, "approval_cancelled");
+    assert_eq!(fake.authn_count(), 2);
+}
+
+#[test]
+fn gate_remembers_an_approval_for_the_ttl() {
+    let (fake, home) = registered();
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_get"], "approval_ttl_seconds": 600}),
+    ));
+    let rig = gate_rig(&home);
+    // An approval the extension asked for itself (any comment) does not count for the gate.
+    let dispatcher = passbridge::api::dispatch::Dispatcher::new(rig.state.clone());
+    let req = passbridge::api::parse_request(
+        br#"{"id":1,"action":"clarion.authenticate","progress":true}"#,
+    )
+    .unwrap();
+    let own = std::thread::spawn(move || dispatcher.handle(req, Arc::new(|_| {})));
+    fake.verify(&fake.wait_for_authn(1), KEY1, 1);
+    ok(&own.join().unwrap());
+
+    let t = rig.require("vault_get");
+    fake.verify(&rig.next_authn(), KEY1, 2);
+    assert_eq!(t.join().unwrap(), Ok(()));
+    assert_eq!(rig.require("vault_get").join().unwrap(), Ok(()));
+    assert_eq!(
+        fake.authn_count(),
+        2,
+        "the second operation used the remembered approval"
+    );
+    // Another process (a new host) remembers nothing.
+    let rig2 = gate_rig(&home);
+    let t = rig2.require("vault_get");
+    fake.verify(&rig2.next_authn(), KEY1, 3);
+    assert_eq!(t.join().unwrap(), Ok(()));
+    assert_eq!(fake.authn_count(), 3);
+}
+
+#[test]
+fn gate_fails_closed() {
+    let home = Home::new();
+    // A hand-written policy without keys: nothing guarded can happen.
+    home.write_config(&json!({"clarion": {"policy": {"require": ["anotherpass_link"]}}}));
+    let rig = gate_rig(&home);
+    let e = rig.require("anotherpass_link").join().unwrap().unwrap_err();
+    assert_eq!(e.code, "approval_required");
+    assert_eq!(rig.require("vault_unlock").join().unwrap(), Ok(()));
+
+    // The request's cancel stops a gate that is waiting.
+    let (fake, home) = registered();
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_unlock"]}),
+    ));
+    let rig = gate_rig(&home);
+    let t = rig.require("vault_unlock");
+    rig.next_authn();
+    rig.ctx.cancel.cancel();
+    assert_eq!(t.join().unwrap().unwrap_err().code, "cancelled");
+    // A server that lies about the key is refused.
+    let rig = gate_rig(&home);
+    let t = rig.require("vault_unlock");
+    let authn = rig.next_authn();
+    fake.force_verified(
+        &authn,
+        json!({"type": "webauthn", "handle": KEY2, "counter": 1}),
+    );
+    assert_eq!(t.join().unwrap().unwrap_err().code, "approval_denied");
+}
+
+// ------------------------------------------------------------------ the CLI
+
+#[test]
+fn cli_register_through_the_loopback_callback() {
+    let fake = FakeClarion::start();
+    fake.set_allowed_callback("http://127.0.0.1:");
+    let home = Home::new();
+    let mut child = home
+        .command()
+        .args([
+            "clarion",
+            "register",
+            "--server",
+            &fake.base,
+            "--comment",
+            "cli",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(host::TIMEOUT)
+            .expect("the CLI printed no URL");
+        if let Some(u) = line.trim().strip_prefix("http") {
+            break format!("http{u}");
+        }
+    };
+    assert_eq!(fake.open(&url).0, 200);
+    let done = fake.complete_registration(KEY1, Some("cli key"), Some(3));
+    assert!(done.callback.starts_with("http://127.0.0.1:") && done.callback.ends_with("/callback"));
+    // A stranger's post is refused and the CLI keeps waiting.
+    let (status, body) = FakeClarion::post_callback(&done, "someone-else");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = FakeClarion::post_callback(&done, &done.state);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("registered"));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys = call(&home, "clarion.keys", json!({}));
+    assert_eq!(ok(&keys)["items"][0]["name"], json!("cli key"));
+    assert_eq!(ok(&keys)["items"][0]["counter"], json!(3));
+}
+
+#[test]
+fn cli_register_times_out_clearly() {
+    let fake = FakeClarion::start();
+    let home = Home::new();
+    let out = home
+        .command()
+        .args([
+            "clarion",
+            "register",
+            "--server",
+            &fake.base,
+            "--timeout-seconds",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("registration_timeout"), "{err}");
+}
+
+#[test]
+fn cli_keys_and_policy() {
+    let (_fake, home) = registered();
+    let out = home.command().args(["clarion", "keys"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(KEY1));
+    let out = home
+        .command()
+        .args([
+            "clarion",
+            "set-policy",
+            "--require",
+            "vault_unlock,vault_get",
+            "--ttl-seconds",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        config(&home)["clarion"]["policy"],
+        json!({"require": ["vault_get", "vault_unlock"], "approval_ttl_seconds": 30})
+    );
+}
