@@ -138,9 +138,10 @@ fn run_host(args: &[OsString]) -> ExitCode {
         max_inbound: config.max_inbound(),
         allowed: caller.is_allowed(&config.allowed),
         caller,
+        peer_gone: out.peer_gone,
     };
     let dispatcher = Arc::new(Dispatcher::new(state));
-    match host::serve(std::io::stdin().lock(), out, dispatcher, opts) {
+    match host::serve(std::io::stdin().lock(), out.writer, dispatcher, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

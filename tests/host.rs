@@ -298,13 +298,53 @@ fn unknown_browser_callers_are_refused_with_a_clear_frame() {
 }
 
 #[test]
-fn browser_eof_cancels_work_and_exits() {
+fn a_one_shot_caller_that_closes_stdin_still_gets_its_answer() {
     let home = allowlisted_home();
-    let mut h = home.spawn(&[&format!("chrome-extension://{CHROME_ID}/")]);
-    h.send(&json!({"id": 1, "action": "ping", "params": {"delay_ms": 60000}, "progress": true}));
-    h.recv();
-    // The browser went away: the host must not linger for the minute-long request.
-    assert_eq!(h.close(), Some(0));
+    let origin = format!("chrome-extension://{CHROME_ID}/");
+    let (frames, code, _) = home.run_once(
+        &[&origin],
+        &framed_json(&json!({"id": 1, "action": "ping", "params": {"delay_ms": 300}})),
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        frames,
+        vec![json!({"id": 1, "ok": true, "result": {"echo": {"delay_ms": 300}}})]
+    );
+}
+
+#[test]
+fn closing_the_port_cancels_in_flight_work_and_exits() {
+    use std::io::{Read, Write};
+    let home = allowlisted_home();
+    let log = home.path().join("host.log");
+    let mut child = home
+        .command()
+        .arg(format!("chrome-extension://{CHROME_ID}/"))
+        .env("PASSBRIDGE_LOG", "info")
+        .env("PASSBRIDGE_LOG_FILE", &log)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    stdin
+        .write_all(&framed_json(
+            &json!({"id": 1, "action": "ping", "params": {"delay_ms": 60000}, "progress": true}),
+        ))
+        .unwrap();
+    let mut prefix = [0u8; 4];
+    stdout.read_exact(&mut prefix).unwrap(); // the progress event: the request is running
+    // The browser destroys the port: both pipes close.
+    drop(stdin);
+    drop(stdout);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("cancelling 1 request"),
+        "the minute-long request was not cancelled: {log}"
+    );
 }
 
 #[test]

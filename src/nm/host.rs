@@ -13,14 +13,21 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a browser-launched host waits for cancelled requests to wind down after EOF.
-const BROWSER_EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long cancelled requests get to wind down before the host exits anyway.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How often, after EOF, the host checks whether the reader of its output went away.
+const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
-#[derive(Debug, Clone)]
+/// Says whether the reader of our output has gone (the browser closed the port).
+pub type PeerGone = Arc<dyn Fn() -> bool + Send + Sync>;
+
+#[derive(Clone)]
 pub struct HostOptions {
     pub max_inbound: u32,
     pub caller: Caller,
     pub allowed: bool,
+    /// Probe for a closed output pipe; without one, EOF waits for every request to finish.
+    pub peer_gone: Option<PeerGone>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,15 +131,32 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
         }
     };
 
-    if outcome.is_err() || opts.caller.is_browser() {
-        // Nobody will read late replies: stop the work now and give it a moment to finish.
+    // End of input does not mean nobody listens: a one-shot sendNativeMessage caller may close
+    // our stdin and still wait for the answer. So finish in-flight work, unless the stream broke
+    // or the reader of our output is gone, in which case no answer can be delivered.
+    let mut abandon = outcome.is_err();
+    while !abandon && active.load(Ordering::SeqCst) > 0 {
+        if output_broken.load(Ordering::SeqCst)
+            || opts.peer_gone.as_ref().is_some_and(|gone| gone())
+        {
+            log::info!(
+                "the browser closed the connection; cancelling {} request(s)",
+                active.load(Ordering::SeqCst)
+            );
+            abandon = true;
+        } else {
+            std::thread::sleep(PEER_CHECK_INTERVAL);
+        }
+    }
+    if abandon {
         dispatcher.cancel_all();
-        let deadline = Instant::now() + BROWSER_EXIT_GRACE;
+        let deadline = Instant::now() + EXIT_GRACE;
         while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-    } else {
-        // A person piped a file in: answer everything before leaving.
+    }
+    workers.retain(|h| !h.is_finished());
+    if active.load(Ordering::SeqCst) == 0 {
         for h in workers {
             let _ = h.join();
         }

@@ -3,9 +3,15 @@
 
 use std::io::{self, Write};
 
+/// The protocol output plus a probe that says when its reader has gone.
+pub struct ProtocolOut {
+    pub writer: Box<dyn Write + Send>,
+    pub peer_gone: Option<crate::nm::host::PeerGone>,
+}
+
 /// Returns the writer for protocol frames. Call once, before any thread is started.
 #[cfg(unix)]
-pub fn take_protocol_stdout() -> io::Result<Box<dyn Write + Send>> {
+pub fn take_protocol_stdout() -> io::Result<ProtocolOut> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain fd syscalls on descriptors 1 and 2; the duplicate is owned by the File below.
     unsafe {
@@ -18,12 +24,31 @@ pub fn take_protocol_stdout() -> io::Result<Box<dyn Write + Send>> {
             libc::close(fd);
             return Err(e);
         }
-        Ok(Box::new(std::fs::File::from_raw_fd(fd)))
+        Ok(ProtocolOut {
+            writer: Box::new(std::fs::File::from_raw_fd(fd)),
+            peer_gone: Some(std::sync::Arc::new(move || reader_gone(fd))),
+        })
     }
+}
+
+/// A pipe or socket whose reading end was closed reports POLLERR/POLLHUP on our end.
+#[cfg(unix)]
+fn reader_gone(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
 }
 
 /// On Windows std does no newline translation on pipes; we keep the std handle.
 #[cfg(not(unix))]
-pub fn take_protocol_stdout() -> io::Result<Box<dyn Write + Send>> {
-    Ok(Box::new(io::stdout()))
+pub fn take_protocol_stdout() -> io::Result<ProtocolOut> {
+    Ok(ProtocolOut {
+        writer: Box::new(io::stdout()),
+        peer_gone: None,
+    })
 }
