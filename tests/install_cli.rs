@@ -249,7 +249,7 @@ fn default_browsers_are_those_this_user_has_run() {
     fs::create_dir_all(m.home.join(".config/vivaldi")).unwrap();
     fs::create_dir_all(m.home.join(".config/BraveSoftware/Brave-Browser")).unwrap();
     let r = m.must(&["install", "--chrome-extension-id", CHROME_ID]);
-    assert!(r.stdout.contains("as brave, vivaldi"), "{r:?}");
+    assert!(r.stdout.contains("for brave, vivaldi"), "{r:?}");
     assert!(
         r.stdout
             .contains("Skipped firefox: no firefox extension id"),
@@ -272,7 +272,7 @@ fn default_browsers_are_those_this_user_has_run() {
 
     // A later install with a Firefox id adds Firefox and refreshes the others.
     let r = m.must(&["install", "--firefox-extension-id", FIREFOX_ID]);
-    assert!(r.stdout.contains("as firefox, brave, vivaldi"), "{r:?}");
+    assert!(r.stdout.contains("for firefox, brave, vivaldi"), "{r:?}");
     assert!(m.firefox_manifest().is_file());
 }
 

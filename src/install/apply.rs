@@ -223,7 +223,10 @@ pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, Ins
     let plan = plan::build(ctx.os, scope, &ctx.env, &browsers, &req.binary, &ids)?;
 
     let mut notes = Vec::new();
-    if scope == Scope::System && Path::new(&req.binary).starts_with(&ctx.env.home) {
+    let in_a_home = ["/home", "/Users", "/root", ctx.env.home.as_str()]
+        .iter()
+        .any(|h| Path::new(&req.binary).starts_with(h));
+    if scope == Scope::System && in_a_home {
         notes.push(format!(
             "{} is inside a home folder: other users' browsers may not be able to run it; \
              install the binary to a system folder (e.g. /usr/local/bin) and pass --binary",

@@ -94,7 +94,7 @@ pub fn install_to(args: InstallArgs, out: &mut dyn Write) -> Result<(), InstallE
     }
     writeln!(
         w,
-        "{} {} ({} scope) as {}",
+        "{} {} ({} scope) for {}",
         verb("Registered", "register"),
         r.plan.binary,
         r.plan.scope,

@@ -533,8 +533,8 @@ fn check_site(
             .clone();
         match outcome {
             Outcome::Hello { version, protocol } => out.push(ok(format!(
-                "launched as {} would ({}): replied to hello with a proper frame (passbridge {version}, protocol {protocol})",
-                match site.family { Family::Chrome => "Chrome", Family::Firefox => "Firefox" },
+                "launched like {} does ({}): replied to hello with a proper frame (passbridge {version}, protocol {protocol})",
+                match site.family { Family::Chrome => "a Chrome-family browser", Family::Firefox => "Firefox" },
                 args.join(" ")
             ))),
             Outcome::Refused { code, message } => out.push(fail(
