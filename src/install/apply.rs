@@ -196,12 +196,24 @@ pub struct InstallReport {
     pub notes: Vec<String>,
 }
 
-pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, InstallError> {
-    let scope = req.scope;
-    let record_path = ctx.record_path(scope)?;
-    let allowlist_path = ctx.allowlist_path(scope)?;
-    let old = InstallRecord::load(&record_path)?;
-    let mut merged = ctx.load_allowlist(scope)?;
+/// Everything decided before writing: computed once to validate (and for `--dry-run`), then
+/// again under the record's lock from what is on disk at that moment.
+struct Prepared {
+    old: Option<InstallRecord>,
+    merged: Allowlist,
+    added: Allowlist,
+    ids: ManifestIds,
+    plan: Plan,
+    skipped: Vec<Skip>,
+}
+
+fn prepare(
+    ctx: &Context,
+    req: &InstallRequest,
+    record_path: &Path,
+) -> Result<Prepared, InstallError> {
+    let old = InstallRecord::load(record_path)?;
+    let mut merged = ctx.load_allowlist(req.scope)?;
     let mut added = Allowlist::default();
     merge_into(
         &mut merged.chrome_origins,
@@ -218,9 +230,57 @@ pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, Ins
         .as_ref()
         .map(InstallRecord::browsers)
         .unwrap_or_default();
-    let (browsers, skipped) =
-        plan::select(&req.browsers, &recorded, scope, &|b| ctx.detected(b), &ids)?;
-    let plan = plan::build(ctx.os, scope, &ctx.env, &browsers, &req.binary, &ids)?;
+    let (browsers, skipped) = plan::select(
+        &req.browsers,
+        &recorded,
+        req.scope,
+        &|b| ctx.detected(b),
+        &ids,
+    )?;
+    let plan = plan::build(ctx.os, req.scope, &ctx.env, &browsers, &req.binary, &ids)?;
+    Ok(Prepared {
+        old,
+        merged,
+        added,
+        ids,
+        plan,
+        skipped,
+    })
+}
+
+pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, InstallError> {
+    let scope = req.scope;
+    let record_path = ctx.record_path(scope)?;
+    let allowlist_path = ctx.allowlist_path(scope)?;
+    // Bad input fails here, before anything is written.
+    let mut prepared = prepare(ctx, req, &record_path)?;
+    // One install at a time: the record is read, extended and written under its lock.
+    let mut created_now = Vec::new();
+    let lock = if req.dry_run {
+        None
+    } else {
+        match scope {
+            Scope::User => ctx.paths.ensure()?,
+            Scope::System => {
+                require_admin(ctx)?;
+                let dir = ctx.system_dir()?;
+                files::create_dirs(&dir, PUBLIC_DIR_MODE, &mut created_now)
+                    .map_err(io_err("create", &dir.display().to_string()))?;
+            }
+        }
+        let lock = crate::fsutil::lock_exclusive(&record_path)
+            .map_err(io_err("lock", &record_path.display().to_string()))?;
+        prepared = prepare(ctx, req, &record_path)?;
+        Some(lock)
+    };
+    let Prepared {
+        old,
+        merged,
+        added,
+        ids,
+        plan,
+        skipped,
+    } = prepared;
 
     let mut notes = Vec::new();
     let in_a_home = ["/home", "/Users", "/root", ctx.env.home.as_str()]
@@ -266,9 +326,9 @@ pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, Ins
         report.created_dirs = seen;
         return Ok(report);
     }
-    if scope == Scope::System {
-        require_admin(ctx)?;
-    }
+    report
+        .created_dirs
+        .extend(created_now.iter().map(|p| p.display().to_string()));
 
     // The allowlist first: a manifest must never name an extension the host would refuse.
     match scope {
@@ -289,20 +349,9 @@ pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, Ins
             })?;
             report.added = added;
         }
-        Scope::System => {
-            let mut created = Vec::new();
-            let dir = ctx.system_dir()?;
-            files::create_dirs(&dir, PUBLIC_DIR_MODE, &mut created)
-                .map_err(io_err("create", &dir.display().to_string()))?;
-            report
-                .created_dirs
-                .extend(created.iter().map(|p| p.display().to_string()));
-            record::save_system_allowlist(&allowlist_path, &merged)?;
-        }
+        Scope::System => record::save_system_allowlist(&allowlist_path, &merged)?,
     }
 
-    let _lock = crate::fsutil::lock_exclusive(&record_path)
-        .map_err(io_err("lock", &record_path.display().to_string()))?;
     let mut rec = old
         .clone()
         .unwrap_or_else(|| InstallRecord::new(scope, req.binary.clone()));
@@ -365,6 +414,7 @@ pub fn install(ctx: &Context, req: &InstallRequest) -> Result<InstallReport, Ins
     keep.push(record_path.display().to_string());
     rec.created_dirs = files::prune_dirs(&rec.created_dirs, &keep);
     rec.save(&record_path)?;
+    drop(lock);
     Ok(report)
 }
 
