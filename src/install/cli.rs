@@ -13,7 +13,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Without --browser, passbridge registers with every browser this user has run (its profile folder \
-exists) whose family has an extension id; with --scope system, with every supported browser. \
+exists) whose family has an extension id; with --scope system, with every supported browser of \
+such a family. \
 Browsers registered earlier are always refreshed. See docs/install.md for every path and key.")]
 pub struct InstallArgs {
     /// Browser to register with (repeatable).
