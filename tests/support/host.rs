@@ -127,6 +127,8 @@ pub struct Host {
     pub child: Child,
     stdin: Option<ChildStdin>,
     frames: Receiver<Value>,
+    /// Frames read while looking for another request's reply, kept for later.
+    pending: std::cell::RefCell<std::collections::VecDeque<Value>>,
 }
 
 impl Host {
@@ -164,6 +166,7 @@ impl Host {
             child,
             stdin,
             frames,
+            pending: Default::default(),
         }
     }
     pub fn send_raw(&mut self, bytes: &[u8]) {
@@ -174,24 +177,53 @@ impl Host {
     pub fn send(&mut self, request: &Value) {
         self.send_raw(&frame(request.to_string().as_bytes()));
     }
-    /// The next frame, whatever it is.
+    /// The next frame, whatever it is (frames set aside by `reply_for` come first).
     pub fn recv(&self) -> Value {
         self.recv_within(TIMEOUT)
             .expect("no frame from host in time")
     }
     pub fn recv_within(&self, d: Duration) -> Option<Value> {
+        if let Some(v) = self.pending.borrow_mut().pop_front() {
+            return Some(v);
+        }
+        self.recv_new(d)
+    }
+    fn recv_new(&self, d: Duration) -> Option<Value> {
         match self.frames.recv_timeout(d) {
             Ok(v) => Some(v),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
         }
     }
-    /// The final reply for `id`, collecting progress events for it on the way.
-    /// Frames for other ids are returned in `others`.
+    /// The final reply for `id` and its progress events. Frames for other ids are set aside
+    /// (returned in `others` and kept for later `recv`/`reply_for` calls), so replies that
+    /// arrive in any order are never lost.
     pub fn reply_for(&self, id: &Value) -> (Value, Vec<Value>, Vec<Value>) {
-        let (mut events, mut others) = (Vec::new(), Vec::new());
+        let mut events = Vec::new();
+        // First whatever was set aside earlier.
+        let earlier: Vec<Value> = self.pending.borrow_mut().drain(..).collect();
+        let mut keep = std::collections::VecDeque::new();
+        let mut found = None;
+        for f in earlier {
+            if found.is_none() && &f["id"] == id {
+                if f.get("event").is_some() {
+                    events.push(f);
+                } else {
+                    found = Some(f);
+                }
+            } else {
+                keep.push_back(f);
+            }
+        }
+        let others_before: Vec<Value> = keep.iter().cloned().collect();
+        *self.pending.borrow_mut() = keep;
+        if let Some(f) = found {
+            return (f, events, others_before);
+        }
+        let mut others = others_before;
         loop {
-            let f = self.recv();
+            let f = self.recv_new(TIMEOUT).expect("no frame from host in time");
             if &f["id"] != id {
+                self.pending.borrow_mut().push_back(f.clone());
                 others.push(f);
             } else if f.get("event").is_some() {
                 events.push(f);
