@@ -5,7 +5,6 @@
 "use strict";
 
 const api = globalThis.browser ?? globalThis.chrome;
-const HOST = "org.passbridge.host";
 // Only turns a hang into a report naming the stuck step; never a performance limit.
 const STEP_TIMEOUT_MS = 120000;
 
@@ -18,8 +17,8 @@ function withTimeout(promise, what) {
 }
 
 // A connectNative port that keeps every frame in arrival order.
-function openPort() {
-  const port = api.runtime.connectNative(HOST);
+function openPort(host) {
+  const port = api.runtime.connectNative(host);
   const frames = [];
   let closed = null;
   let waiters = [];
@@ -62,15 +61,17 @@ function openPort() {
   };
 }
 
-const once = (msg) => withTimeout(api.runtime.sendNativeMessage(HOST, msg), `sendNativeMessage ${msg.action}`);
+// One message through sendNativeMessage: the browser starts a host process for it alone.
+const once = (ctx, msg) =>
+  withTimeout(api.runtime.sendNativeMessage(ctx.config.host, msg), `sendNativeMessage ${msg.action}`);
 
-// (a) hello and (b) echo through sendNativeMessage: a new host process per message.
-async function hello() {
-  return once({ action: "hello" });
+// (a) hello and (b) echo, each in its own host process.
+async function hello(ctx) {
+  return once(ctx, { action: "hello" });
 }
 
 async function echo(ctx) {
-  return once({ id: "echo", action: "ping", params: ctx.config.echo });
+  return once(ctx, { id: "echo", action: "ping", params: ctx.config.echo });
 }
 
 // (c) one request with progress on a long-lived port.
@@ -116,7 +117,7 @@ async function main() {
       ? [["hello", hello], ["port", refused]]
       : [["hello", hello], ["echo", echo], ["progress", progress], ["concurrency", concurrency]];
   let port = null;
-  const ctx = { config, port: () => (port ??= openPort()) };
+  const ctx = { config, port: () => (port ??= openPort(config.host)) };
   const report = {};
   for (const [name, step] of steps) {
     log(`step ${name}`);

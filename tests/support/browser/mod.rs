@@ -9,6 +9,7 @@ pub mod report;
 
 pub use launch::Kind;
 
+use passbridge::config::{Config, HOST_NAME, Paths};
 use report::{Message, ReportServer};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -18,7 +19,6 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_passbridge");
-pub const HOST_NAME: &str = "org.passbridge.host";
 /// Only turns a hang into a failure; a healthy run reports within seconds.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -139,35 +139,28 @@ pub fn register(kind: Kind, sb: &Sandbox, ext_id: &str) {
 /// Takes `ext_id` off the host's allowlist (another id stays on it) while the browser's manifest
 /// still admits it: only the host itself can refuse the extension now.
 pub fn unlist(kind: Kind, sb: &Sandbox, ext_id: &str) {
-    let path = sb.config_file();
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let (field, listed, other) = match kind {
-        Kind::Chromium => (
-            "chrome_origins",
-            format!("chrome-extension://{ext_id}/"),
-            "chrome-extension://abcdefghijklmnopabcdefghijklmnop/",
-        ),
-        Kind::Firefox => (
-            "firefox_ids",
-            ext_id.to_string(),
-            "someone-else@passbridge.org",
-        ),
-    };
-    let list = config["allowed"][field].as_array_mut().unwrap_or_else(|| {
-        panic!(
-            "registration wrote no allowed.{field} in {}",
-            path.display()
-        )
-    });
-    let before = list.len();
-    list.retain(|v| v.as_str() != Some(listed.as_str()));
-    assert_eq!(
-        list.len() + 1,
-        before,
-        "{listed} was not in allowed.{field}"
-    );
-    list.push(json!(other));
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let paths = Paths::under(&sb.pb_home());
+    let was_listed = Config::update(&paths, |c| {
+        let (list, listed, other) = match kind {
+            Kind::Chromium => (
+                &mut c.allowed.chrome_origins,
+                format!("chrome-extension://{ext_id}/"),
+                "chrome-extension://abcdefghijklmnopabcdefghijklmnop/",
+            ),
+            Kind::Firefox => (
+                &mut c.allowed.firefox_ids,
+                ext_id.to_string(),
+                "someone-else@passbridge.org",
+            ),
+        };
+        let was_listed = list.contains(&listed);
+        list.retain(|v| *v != listed);
+        list.push(other.into());
+        was_listed
+    })
+    .unwrap()
+    .1;
+    assert!(was_listed, "registration did not allowlist {ext_id}");
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +215,7 @@ pub fn run(kind: Kind, mode: Mode) -> Option<Run> {
         "nested": {"list": [1, 2.5, null, true, "x"]},
     });
     let config = json!({
+        "host": HOST_NAME,
         "port": server.port(),
         "mode": match mode { Mode::Full => "full", Mode::Refused => "refused" },
         "echo": echo_sent,
