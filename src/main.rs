@@ -130,7 +130,7 @@ fn run_host(args: &[OsString]) -> ExitCode {
     let config = state.config();
     let opts = host::HostOptions {
         max_inbound: config.max_inbound(),
-        allowed: caller.is_allowed(&config.allowed),
+        allowed: caller.is_allowed(&passbridge::install::host_allowlist(&config.allowed)),
         caller,
     };
     let dispatcher = Arc::new(Dispatcher::new(state));
