@@ -12,6 +12,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Also the name `passbridge install --browser` knows it by.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Chromium => "chromium",
@@ -19,7 +20,7 @@ impl Kind {
         }
     }
 
-    /// The Debian 12 package, also the name `passbridge install --browser` knows it by.
+    /// The Debian 12 package.
     pub fn package(self) -> &'static str {
         match self {
             Kind::Chromium => "chromium",

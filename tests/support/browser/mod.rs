@@ -60,9 +60,6 @@ impl Sandbox {
     pub fn pb_home(&self) -> PathBuf {
         self.home().join("pb")
     }
-    pub fn config_file(&self) -> PathBuf {
-        self.pb_home().join("config").join("config.json")
-    }
     pub fn host_log(&self) -> PathBuf {
         self.home().join("host.log")
     }
@@ -94,46 +91,28 @@ impl Sandbox {
     }
 }
 
-/// Registers the host for `ext_id` in the sandbox: the browser's host manifest and the host's
-/// own allowlist. The only place the tests register anything.
+/// Registers the host for `ext_id` in the sandbox with the real installer, as a user would:
+/// `passbridge install --browser <name> --<family>-extension-id <id>` writes the browser's host
+/// manifest and adds the id to the host's allowlist. The only place the tests register anything.
 pub fn register(kind: Kind, sb: &Sandbox, ext_id: &str) {
-    let home = sb.home();
-    let (dir, key, entry, allowed) = match kind {
-        Kind::Chromium => {
-            let origin = format!("chrome-extension://{ext_id}/");
-            (
-                home.join(".config/chromium/NativeMessagingHosts"),
-                "allowed_origins",
-                origin.clone(),
-                json!({"chrome_origins": [origin]}),
-            )
-        }
-        Kind::Firefox => (
-            home.join(".mozilla/native-messaging-hosts"),
-            "allowed_extensions",
-            ext_id.to_string(),
-            json!({"firefox_ids": [ext_id]}),
-        ),
+    let id_flag = match kind {
+        Kind::Chromium => "--chrome-extension-id",
+        Kind::Firefox => "--firefox-extension-id",
     };
-    std::fs::create_dir_all(&dir).unwrap();
-    let manifest = json!({
-        "name": HOST_NAME,
-        "description": "passbridge",
-        "path": BIN,
-        "type": "stdio",
-        key: [entry],
-    });
-    std::fs::write(
-        dir.join(format!("{HOST_NAME}.json")),
-        serde_json::to_vec_pretty(&manifest).unwrap(),
-    )
-    .unwrap();
-    std::fs::create_dir_all(sb.config_file().parent().unwrap()).unwrap();
-    std::fs::write(
-        sb.config_file(),
-        serde_json::to_vec_pretty(&json!({ "allowed": allowed })).unwrap(),
-    )
-    .unwrap();
+    let mut cmd = Command::new(BIN);
+    sb.env(&mut cmd);
+    let out = cmd
+        .args(["install", "--browser", kind.name(), id_flag, ext_id])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "passbridge install failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Takes `ext_id` off the host's allowlist (another id stays on it) while the browser's manifest
