@@ -1,7 +1,6 @@
 //! Runs a real headless browser with the test extension against the built host (spec §4.7):
 //! a temporary HOME, the host registered there, the extension's report collected over loopback.
 //! Include with `#[path = "support/browser/mod.rs"] mod browser;`.
-#![allow(dead_code)]
 
 pub mod extension;
 pub mod launch;
@@ -83,12 +82,13 @@ impl Sandbox {
             .env_remove("WAYLAND_DISPLAY")
             .env("MOZ_CRASHREPORTER_DISABLE", "1");
     }
+}
 
-    fn read(&self, p: &Path) -> String {
-        std::fs::read(p)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("({}: {e})", p.display()))
-    }
+/// A log file's text for a failure message, or why it could not be read.
+fn read_log(p: &Path) -> String {
+    std::fs::read(p)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("({}: {e})", p.display()))
 }
 
 /// Registers the host for `ext_id` in the sandbox with the real installer, as a user would:
@@ -157,9 +157,6 @@ pub struct Run {
     /// The params the probe was told to echo.
     pub echo_sent: Value,
     pub report: Value,
-    /// From launch to the report; printed, never asserted.
-    pub elapsed: Duration,
-    pub sandbox: Sandbox,
 }
 
 pub fn extension_id(kind: Kind) -> String {
@@ -232,22 +229,21 @@ pub fn run(kind: Kind, mode: Mode) -> Option<Run> {
     drop(browser);
     match outcome {
         Ok(report) => {
+            // Printed for people (`-- --nocapture`), never asserted.
             eprintln!("{} ({mode:?}): report after {elapsed:.2?}", kind.name());
             Some(Run {
                 kind,
                 ext_id,
                 echo_sent,
                 report,
-                elapsed,
-                sandbox: sb,
             })
         }
         Err(why) => panic!(
             "{} ({mode:?}): {why}\n--- probe log ---\n{}\n--- browser output (last 60 lines) ---\n{}\n--- host log ---\n{}",
             kind.name(),
             probe_log.join("\n"),
-            tail(&sb.read(&sb.browser_log()), 60),
-            sb.read(&sb.host_log()),
+            tail(&read_log(&sb.browser_log()), 60),
+            read_log(&sb.host_log()),
         ),
     }
 }
