@@ -75,6 +75,8 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", home.join(".cache"))
             .env("XDG_DATA_HOME", home.join(".local/share"))
             .env("PASSBRIDGE_HOME", self.pb_home())
+            // Neither the installer nor the host may see a machine-wide install in /etc.
+            .env("PASSBRIDGE_SYSTEM_ROOT", home.join("system"))
             .env("PASSBRIDGE_LOG", "debug")
             .env("PASSBRIDGE_LOG_FILE", self.host_log())
             // Headless needs no display; make sure none is used.
