@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The project's test command: checks what the tests need, then formatting, lints and every test.
+#   tests/run.sh        check dependencies, then fmt, clippy, doc tests and all test targets
+#   tests/run.sh deps   only check (and, as root on Debian, install) the dependencies
+# Exits non-zero on the first failure. Uses cargo-nextest when installed, else cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages of the real-browser tests (tests/browser.rs): command -> package.
+browser_deps=("chromium:chromium" "firefox-esr:firefox-esr")
+
+deps() {
+  local missing=()
+  for dep in "${browser_deps[@]}"; do
+    command -v "${dep%%:*}" >/dev/null 2>&1 || missing+=("${dep#*:}")
+  done
+  if ((${#missing[@]} > 0)); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "tests/run.sh: installing ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      # A fresh machine may have no package lists yet.
+      apt-get install -y -q "${missing[@]}" </dev/null ||
+        { apt-get update -q </dev/null && apt-get install -y -q "${missing[@]}" </dev/null; }
+    else
+      echo "tests/run.sh: ${missing[*]} missing; the real-browser tests will skip (and fail under CI)." >&2
+      echo "  Install with: sudo apt-get install -y ${missing[*]}" >&2
+    fi
+  fi
+  for tool in rustfmt clippy; do
+    if ! cargo "${tool/rustfmt/fmt}" --version >/dev/null 2>&1; then
+      if command -v rustup >/dev/null 2>&1; then
+        rustup component add "$tool"
+      else
+        echo "tests/run.sh: cargo ${tool/rustfmt/fmt} is missing; install the $tool component" >&2
+        exit 1
+      fi
+    fi
+  done
+}
+
+step() {
+  local t0=$SECONDS
+  echo "--- $*"
+  "$@"
+  echo "--- $* ($((SECONDS - t0)) s)"
+}
+
+deps
+[ "${1:-}" = deps ] && exit 0
+
+step cargo fmt --check
+step cargo clippy --locked --all-targets -- -D warnings
+# Doc tests first: CI reads the closing lines of the last runner, which should be the full suite.
+step cargo test --locked --doc
+if cargo nextest --version >/dev/null 2>&1; then
+  step cargo nextest run --locked --all-targets --no-fail-fast
+else
+  step cargo test --locked --all-targets --no-fail-fast
+fi
