@@ -243,16 +243,14 @@ fn send(request: Request, reply: Reply, fault: Option<Fault>) {
         }
         (_, Some(Fault::Oversized { bytes, chunked })) => {
             let len = (!chunked).then_some(bytes as usize);
-            let _ = request.respond(Response::new(
-                StatusCode(200),
-                json_headers(),
-                Flood {
-                    remaining: bytes,
-                    sent: 0,
-                },
-                len,
-                None,
-            ));
+            let flood = Flood {
+                remaining: bytes,
+                sent: 0,
+            };
+            let response = Response::new(StatusCode(200), json_headers(), flood, len, None);
+            // tiny_http picks chunked above its threshold (32 KiB) unless told otherwise.
+            let threshold = if chunked { 0 } else { usize::MAX };
+            let _ = request.respond(response.with_chunked_threshold(threshold));
             return;
         }
         (Reply::Sealed(sealed), fault) => {
@@ -294,7 +292,8 @@ fn send(request: Request, reply: Reply, fault: Option<Fault>) {
         }
         (Reply::File(backup), _) => with_headers(Response::from_data(backup.bytes), json_headers()),
     };
-    let _ = request.respond(response);
+    // Ktor sends a Content-Length; tiny_http would chunk bodies above 32 KiB.
+    let _ = request.respond(response.with_chunked_threshold(usize::MAX));
 }
 
 fn with_headers<R: Read>(mut r: Response<R>, headers: Vec<Header>) -> Response<R> {
@@ -350,10 +349,10 @@ impl Read for Flood {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         const PREFIX: &[u8] = b"{\"encOneTimeKey\":\"";
         let n = (buf.len() as u64).min(self.remaining) as usize;
-        for (i, b) in buf[..n].iter_mut().enumerate() {
-            let pos = self.sent + i as u64;
-            *b = PREFIX.get(pos as usize).copied().unwrap_or(b'A');
-        }
+        buf[..n].fill(b'A');
+        let sent = self.sent.min(PREFIX.len() as u64) as usize;
+        let head = (PREFIX.len() - sent).min(n);
+        buf[..head].copy_from_slice(&PREFIX[sent..sent + head]);
         self.remaining -= n as u64;
         self.sent += n as u64;
         Ok(n)

@@ -315,6 +315,8 @@ impl Phone {
             .pending_link
             .take()
             .ok_or("no link waiting for an answer")?;
+        // Either answer finishes the "link new device" screen.
+        self.link_screen_open = false;
         let idx = self
             .links
             .iter()
