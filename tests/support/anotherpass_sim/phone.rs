@@ -851,7 +851,8 @@ impl Phone {
     /// What the owner sees, for people and assertions.
     pub fn screen(&self) -> String {
         match &self.ui {
-            Ui::Idle if self.pending_link.is_some() => "link sheet".into(),
+            Ui::Idle if self.pending_link.is_some() => "link sheet (accept or deny)".into(),
+            Ui::Idle if self.link_screen_open => "link new device".into(),
             Ui::Idle => "credential list".into(),
             Ui::Sheet { flow, .. } => format!("acceptance sheet ({})", flow_name(flow)),
             Ui::Selecting { flow, .. } => format!("selecting ({})", flow_name(flow)),
