@@ -353,7 +353,7 @@ fn polls_with_a_new_envelope_and_the_same_identifier_until_the_answer() {
         let outer: Value = serde_json::from_str(&s.body).unwrap();
         let otk = outer["encOneTimeKey"].as_str().unwrap();
         assert!(
-            !otk.contains('-') && !otk.contains('_') && otk.len() % 4 == 0,
+            !otk.contains('-') && !otk.contains('_') && otk.len().is_multiple_of(4),
             "{otk}"
         );
     }
