@@ -1741,3 +1741,32 @@ fn crypto_faults_hit_the_next_200_only() {
             .is_some()
     );
 }
+
+#[test]
+fn transport_fault_can_wait_for_the_success_reply() {
+    let sim = fast_sim();
+    let c = linked(&sim, "ABC-DEF");
+    sim.fault_next_success(Fault::Garbage { status: 200 });
+    let rs = c.poll(&req("get_client_key", &new_rid()), 5);
+    assert_eq!(rs[0].short(), s(202, "no user acknowledge"));
+    assert!(serde_json::from_slice::<Value>(&rs[1].http.body).is_err());
+    assert_eq!(
+        sim.request_state(),
+        (RequestState::Fulfilled, None),
+        "the phone is done"
+    );
+
+    // The same fault on the 202 leaves the slot taken: the next identifier gets 409.
+    sim.set_user(Script::never());
+    sim.fault_next(Fault::Garbage { status: 200 });
+    assert!(
+        c.call(&req("get_client_key", &new_rid()))
+            .http
+            .error()
+            .is_none()
+    );
+    assert_eq!(
+        c.call(&req("get_client_key", &new_rid())).short(),
+        s(409, "waiting for concurrent request")
+    );
+}

@@ -24,18 +24,24 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 #[derive(Default)]
 pub struct Faults {
-    pub queue: VecDeque<Fault>,
+    /// One-shot faults in order, each with "only for a 200 reply".
+    pub queue: VecDeque<(Fault, bool)>,
     pub always: Option<Fault>,
 }
 
 impl Faults {
-    /// The fault for this reply: crypto faults wait for a sealed (200) reply.
+    /// The fault for this reply. Crypto faults, and faults queued for a success, wait for a
+    /// sealed (200) reply.
     fn take(&mut self, sealed: bool) -> Option<Fault> {
-        let fits = |f: &Fault| sealed || !f.is_crypto();
-        if self.queue.front().is_some_and(fits) {
-            return self.queue.pop_front();
+        let fits = |f: &Fault, only_200: bool| sealed || !(only_200 || f.is_crypto());
+        if self
+            .queue
+            .front()
+            .is_some_and(|(f, only_200)| fits(f, *only_200))
+        {
+            return self.queue.pop_front().map(|(f, _)| f);
         }
-        self.always.clone().filter(fits)
+        self.always.clone().filter(|f| fits(f, false))
     }
 }
 

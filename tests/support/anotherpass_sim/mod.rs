@@ -174,6 +174,10 @@ impl Sim {
     pub fn credentials(&self) -> Vec<Credential> {
         self.phone().credentials.clone()
     }
+    /// Another vault is restored on the phone: its vault id and every clientKey change.
+    pub fn set_vault_salt(&self, salt: &[u8]) {
+        self.phone().salt = salt.to_vec();
+    }
     /// The vault's master key changes (the clientKey of every link changes with it).
     pub fn set_master_key(&self, key: &[u8]) {
         self.phone().master_key = key.to_vec();
@@ -318,12 +322,16 @@ impl Sim {
     }
     /// Queues a one-shot fault (see [`Fault`] for which reply it hits).
     pub fn fault_next(&self, fault: Fault) {
-        self.shared
-            .faults
-            .lock()
-            .expect("fault lock")
-            .queue
-            .push_back(fault);
+        self.queue_fault(fault, false);
+    }
+    /// Queues a one-shot fault for the next 200 reply, whatever its kind: the phone has then
+    /// finished the request, so breaking the reply does not leave its request slot taken.
+    pub fn fault_next_success(&self, fault: Fault) {
+        self.queue_fault(fault, true);
+    }
+    fn queue_fault(&self, fault: Fault, only_success: bool) {
+        let mut faults = self.shared.faults.lock().expect("fault lock");
+        faults.queue.push_back((fault, only_success));
     }
     /// A fault for every fitting reply until set to `None`.
     pub fn fault_always(&self, fault: Option<Fault>) {

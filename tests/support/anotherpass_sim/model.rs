@@ -290,9 +290,10 @@ impl LoggedRequest {
     }
 }
 
-/// A reply-shaping fault for client tests. Transport faults hit the next `POST /`; crypto
-/// faults (`WrongKey`, `BadTag`, `CorruptEnvelope`, `WrongOneTimeKey`) hit the next 200 reply.
-/// The request itself is processed normally (the phone's state moves on) unless noted.
+/// A reply-shaping fault for client tests. Transport faults hit the next `POST /` (or the next
+/// 200 with `Sim::fault_next_success`); crypto faults (`WrongKey`, `BadTag`, `CorruptEnvelope`,
+/// `WrongOneTimeKey`) always hit the next 200 reply. The request itself is processed normally
+/// (the phone's state moves on): a broken 202 leaves the phone's request slot taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Sleep, then send the real reply.
