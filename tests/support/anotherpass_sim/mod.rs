@@ -15,6 +15,7 @@
 //! sim.set_device_locked(true);                      // any switch, any time
 //! let log = sim.requests();                         // decrypted payloads, statuses, faults
 //! sim.fault_next(Fault::CloseWithoutReply);         // shape the next reply
+//! sim.fault_next_success(Fault::BadTag);           // or the next 200 only
 //! ```
 //!
 //! Layout: `proto` (pure server-side computations, §7.3 vectors), `android` (platform base64 and
