@@ -202,10 +202,9 @@ pub fn read_reply(
 
 /// Reads a whole body of at most `cap` bytes. A declared length above `cap` fails before reading.
 pub fn read_limited(body: &mut ureq::Body, cap: u64) -> Result<Vec<u8>, HttpError> {
-    if body.content_length().is_some_and(|n| n > cap) {
-        return Err(HttpError::TooLarge(cap));
-    }
-    Ok(body.with_config().limit(cap).read_to_vec()?)
+    let mut out = Vec::new();
+    copy_limited(body, cap, &mut out)?;
+    Ok(out)
 }
 
 /// Streams a body of at most `cap` bytes into `out`; returns the byte count. Past `cap` it fails
@@ -218,19 +217,23 @@ pub fn copy_limited(
     if body.content_length().is_some_and(|n| n > cap) {
         return Err(HttpError::TooLarge(cap));
     }
-    let mut reader = body.with_config().limit(cap).reader();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut written = 0u64;
+    // Counted here: ureq's own limit also fails a body of exactly the limit.
+    let mut reader = body.with_config().reader();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(written),
+            Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(from_io(e)),
         };
+        total += n as u64;
+        if total > cap {
+            return Err(HttpError::TooLarge(cap));
+        }
         out.write_all(&buf[..n])
             .map_err(|e| HttpError::Output(e.kind().to_string()))?;
-        written += n as u64;
     }
 }
 
@@ -381,7 +384,11 @@ fn from_rustls(e: &rustls::Error) -> HttpError {
             presented,
         } => CertProblem::WrongHost {
             expected: clean(&expected.to_str()),
-            presented: presented.iter().take(5).map(|n| clean(n)).collect(),
+            presented: presented
+                .iter()
+                .filter_map(|n| presented_name(n))
+                .take(5)
+                .collect(),
         },
         C::NotValidForName => CertProblem::WrongHost {
             expected: "asked for".into(),
@@ -417,6 +424,19 @@ fn from_rustls(e: &rustls::Error) -> HttpError {
         )),
         other => HttpError::Tls(clean(&other.to_string())),
     }
+}
+
+/// A name as webpki reports it (`DnsName("a.example")`, `IpAddress(192.0.2.1)`), bare; other
+/// kinds (directory names, URIs) say nothing about host names and are left out.
+fn presented_name(s: &str) -> Option<String> {
+    let bare = s
+        .strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+        .or_else(|| {
+            s.strip_prefix("IpAddress(")
+                .and_then(|r| r.strip_suffix(')'))
+        })?;
+    Some(clean(bare))
 }
 
 /// Text from a server or the network, made safe for a message: no controls, bounded.
@@ -463,14 +483,19 @@ mod tests {
         let e = HttpError::from(handshake_error(
             C::NotValidForNameContext {
                 expected,
-                presented: vec!["other.example".into(), "evil\u{1b}[31m.example".into()],
+                presented: vec![
+                    r#"DnsName("other.example")"#.into(),
+                    "DirectoryName".into(),
+                    "IpAddress(192.0.2.7)".into(),
+                    "DnsName(\"evil\u{1b}[31m.example\")".into(),
+                ],
             }
             .into(),
         ));
         assert_eq!(
             e.to_string(),
-            "the server's certificate is not trusted: it is for other.example, evil[31m.example, \
-             not for the host clarion.lan (check the server URL)"
+            "the server's certificate is not trusted: it is for other.example, 192.0.2.7, \
+             evil[31m.example, not for the host clarion.lan (check the server URL)"
         );
     }
 
