@@ -1,9 +1,12 @@
 //! Clarion end to end: the built host (framed requests, `passbridge call`, the CLI) against a
-//! spec-faithful Clarion server, plus the policy gate through the `ApprovalGate` trait.
+//! spec-faithful Clarion server, plus the policy gate through the `ApprovalGate` trait, and the
+//! same server behind https (a loopback TLS front with certificates made at test time).
 #[path = "support/clarion_fake.rs"]
 mod clarion_fake;
 #[path = "support/host.rs"]
 mod host;
+#[path = "support/tls.rs"]
+mod tls;
 
 use clarion_fake::FakeClarion;
 use host::{Home, Host};
@@ -12,7 +15,8 @@ use passbridge::config::Paths;
 use passbridge::state::State;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 
 const FF_ORIGIN: &str = "moz-extension://0123abcd-0123-4567-89ab-0123456789ab";
@@ -315,7 +319,7 @@ fn register_start_checks_its_params() {
     );
     assert_eq!(
         err_code(&start(
-            json!({"server": "https://c.example", "origin": FF_ORIGIN})
+            json!({"server": "ftp://c.example", "origin": FF_ORIGIN})
         )),
         "invalid_params"
     );
@@ -958,4 +962,160 @@ fn cli_keys_and_policy() {
         config(&home)["clarion"]["policy"],
         json!({"require": ["vault_get", "vault_unlock"], "approval_ttl_seconds": 30})
     );
+}
+
+// ------------------------------------------------------------------ over https
+
+/// The host with `ca_file` as its only trust (`SSL_CERT_FILE`, no `SSL_CERT_DIR`), or with the
+/// system's own store when `None`.
+fn tls_command(home: &Home, ca_file: Option<&Path>) -> Command {
+    let mut c = home.command();
+    c.env_remove("SSL_CERT_DIR");
+    match ca_file {
+        Some(f) => c.env("SSL_CERT_FILE", f),
+        None => c.env_remove("SSL_CERT_FILE"),
+    };
+    c
+}
+
+/// `passbridge call` with [`tls_command`]'s trust.
+fn call_tls(home: &Home, ca_file: Option<&Path>, action: &str, params: Value) -> Value {
+    let req = json!({"id": 1, "action": action, "params": params, "progress": true});
+    let out = tls_command(home, ca_file)
+        .arg("call")
+        .arg(req.to_string())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "call printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The fake Clarion behind https with a certificate for `names` issued by a fresh test CA.
+fn clarion_behind_tls(names: &[&str]) -> (FakeClarion, tls::TlsFront, tls::TestCa) {
+    let ca = tls::TestCa::new("passbridge test CA");
+    let fake = FakeClarion::start();
+    let front = tls::TlsFront::start(ca.issue(names), tls::backend_of(&fake.base));
+    (fake, front, ca)
+}
+
+#[test]
+fn clarion_over_https_with_a_trusted_ca() {
+    let (fake, front, ca) = clarion_behind_tls(&["127.0.0.1"]);
+    let home = Home::new();
+    let ca_file = ca.write_pem(home.path());
+    let trust = Some(ca_file.as_path());
+
+    // Register with the https URL; the browser side opens the page (through the plain backend).
+    fake.set_allowed_callback("moz-extension://");
+    let started = call_tls(
+        &home,
+        trust,
+        "clarion.register.start",
+        json!({"server": front.base, "origin": FF_ORIGIN}),
+    );
+    let server = format!("{}/", front.base);
+    assert_eq!(ok(&started)["server"], json!(server));
+    let url = ok(&started)["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{server}register?")), "{url}");
+    assert_eq!(fake.open(&url.replace(&front.base, &fake.base)).0, 200);
+    let done = fake.complete_registration(KEY1, Some("yubikey"), Some(0));
+    let fin = call_tls(
+        &home,
+        trust,
+        "clarion.register.finish",
+        json!({"state": done.state, "data": done.data}),
+    );
+    assert_eq!(ok(&fin)["key"]["handle"], json!(KEY1));
+    assert_eq!(config(&home)["clarion"]["server"], json!(server));
+
+    // Authenticate: create and polls go over TLS.
+    let mut h = Host::start(&mut tls_command(&home, trust));
+    let (authn, _) = send_until_approval(
+        &mut h,
+        "a",
+        "clarion.authenticate",
+        json!({"comment": "over tls"}),
+    );
+    assert_eq!(fake.authn_requests()[0]["comment"], json!("over tls"));
+    fake.verify(&authn, KEY1, 7);
+    let r = final_reply(&h, "a");
+    assert_eq!(ok(&r)["counter"], json!(7));
+    assert!(front.handshakes() >= 1, "the host spoke TLS to the front");
+
+    // Under a policy, registering another key asks for a touch first, over TLS too.
+    let p = h.request(&json!({"id": "p", "action": "clarion.policy.set",
+                              "params": {"require": ["vault_unlock"]}}));
+    assert_eq!(ok(&p)["require"], json!(["vault_unlock"]));
+    let (authn, event) = send_until_approval(
+        &mut h,
+        "r",
+        "clarion.register.start",
+        json!({"origin": FF_ORIGIN}),
+    );
+    assert_eq!(
+        event["comment"],
+        json!("passbridge: register another security key")
+    );
+    fake.verify(&authn, KEY1, 8);
+    let r = final_reply(&h, "r");
+    assert_eq!(ok(&r)["server"], json!(server));
+    assert_eq!(fake.authn_count(), 2);
+    assert_eq!(h.close(), Some(0));
+}
+
+/// A home whose key is registered with `server` (no registration round needed to fail early).
+fn configured_for(server: &str) -> Home {
+    let home = Home::new();
+    home.write_config(&json!({"clarion": {
+        "server": format!("{server}/"),
+        "keys": [{"type": "webauthn", "handle": KEY1, "public_key": "AQID"}]
+    }}));
+    home
+}
+
+#[test]
+fn clarion_over_https_refuses_an_untrusted_certificate() {
+    let (fake, front, _ca) = clarion_behind_tls(&["127.0.0.1"]);
+    let home = configured_for(&front.base);
+    let stranger = tls::TestCa::new("someone else's CA");
+    let stranger_file = stranger.write_pem(home.path());
+
+    for trust in [Some(stranger_file.as_path()), None] {
+        let r = call_tls(&home, trust, "clarion.authenticate", json!({}));
+        assert_eq!(err_code(&r), "clarion_tls_untrusted", "{r}");
+        let msg = r["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("the server's certificate is not trusted") && msg.contains(&front.base),
+            "{msg}"
+        );
+    }
+    let r = call_tls(
+        &home,
+        Some(&stranger_file),
+        "clarion.authenticate",
+        json!({}),
+    );
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("SSL_CERT_FILE"), "says what to do: {msg}");
+    // Nothing reached Clarion.
+    assert_eq!((front.handshakes(), fake.authn_count()), (0, 0));
+}
+
+#[test]
+fn clarion_over_https_refuses_a_certificate_for_another_host() {
+    let (fake, front, ca) = clarion_behind_tls(&["clarion.example"]);
+    let home = configured_for(&front.base);
+    let ca_file = ca.write_pem(home.path());
+    let r = call_tls(&home, Some(&ca_file), "clarion.authenticate", json!({}));
+    assert_eq!(err_code(&r), "clarion_tls_untrusted", "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("it is for clarion.example, not for the host 127.0.0.1"),
+        "{msg}"
+    );
+    assert_eq!((front.handshakes(), fake.authn_count()), (0, 0));
 }

@@ -141,6 +141,7 @@ pub fn client_error(e: ClientError) -> ApiError {
     let code = match &e {
         ClientError::InvalidServer(_) => codes::NOT_CONFIGURED,
         ClientError::Unreachable { .. } => codes::UNREACHABLE,
+        ClientError::Untrusted { .. } => codes::TLS_UNTRUSTED,
         ClientError::Status { .. } => codes::SERVER_ERROR,
         ClientError::NotFound => codes::APPROVAL_NOT_FOUND,
         ClientError::BadReply(_) => codes::BAD_REPLY,
@@ -149,7 +150,10 @@ pub fn client_error(e: ClientError) -> ApiError {
     if let Some(first) = msg.get(..1) {
         msg = first.to_uppercase() + &msg[1..];
     }
-    ApiError::new(code, msg + ".")
+    if !msg.ends_with('.') {
+        msg.push('.');
+    }
+    ApiError::new(code, msg)
 }
 
 /// Approvals the gate got in this process, and a lock so concurrent requests share one touch.

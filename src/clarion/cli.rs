@@ -17,7 +17,7 @@ pub enum Command {
     /// Register a security key: prints a URL to open in a browser, then waits for the Clarion
     /// page to post the result back to a one-shot loopback server.
     Register {
-        /// The Clarion server, e.g. http://127.0.0.1:9292 (default: the one already configured).
+        /// The Clarion server, e.g. https://clarion.example (default: the one already configured).
         #[arg(long)]
         server: Option<String>,
         /// The user name Clarion shows.

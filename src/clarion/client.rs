@@ -1,7 +1,9 @@
-//! HTTP to a Clarion server: create an authn, poll it. Plain HTTP only (the build has no TLS),
-//! no proxy (the authn id is a bearer capability), no redirects, bounded replies.
+//! HTTP(S) to a Clarion server: create an authn, poll it. Agents come from [`crate::http`]: no
+//! proxy (the authn id is a bearer capability), no redirects, certificates checked against the
+//! system's trust store, bounded replies.
 
 use super::wire::{self, Authn, WireError};
+use crate::http::{self, HttpError};
 use serde_json::Value;
 use std::time::Duration;
 use url::Url;
@@ -14,13 +16,16 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "{0:?} is not a usable Clarion server URL: give http://host:port (https needs a local TLS proxy in front of passbridge's plain-HTTP client)"
+        "{0:?} is not a usable Clarion server URL: give https://host[:port] (or http:// for a Clarion on this machine)"
     )]
     InvalidServer(String),
     #[error(
         "cannot reach the Clarion server at {server}: {why}. Check that it runs and the URL is right."
     )]
     Unreachable { server: String, why: String },
+    /// TLS certificate verification failed: never retried, never downgraded.
+    #[error("cannot connect securely to the Clarion server at {server}: {why}")]
+    Untrusted { server: String, why: String },
     #[error("the Clarion server answered HTTP {status}{detail}")]
     Status { status: u16, detail: String },
     #[error(
@@ -37,12 +42,12 @@ impl From<WireError> for ClientError {
     }
 }
 
-/// Checks a server URL: `http`, a host, no credentials, query or fragment. A path prefix is
-/// kept, with a trailing slash so endpoints join under it.
+/// Checks a server URL: `https` or `http`, a host, no credentials, query or fragment. A path
+/// prefix is kept, with a trailing slash so endpoints join under it.
 pub fn server_url(s: &str) -> Result<Url, ClientError> {
     let bad = || ClientError::InvalidServer(s.chars().take(200).collect());
     let mut u = Url::parse(s.trim()).map_err(|_| bad())?;
-    if u.scheme() != "http"
+    if !matches!(u.scheme(), "https" | "http")
         || u.host_str().is_none_or(str::is_empty)
         || !u.username().is_empty()
         || u.password().is_some()
@@ -71,16 +76,10 @@ pub struct Client {
 impl Client {
     pub fn new(server: &str) -> Result<Self, ClientError> {
         let base = server_url(server)?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .proxy(None)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(CALL_TIMEOUT))
-            .user_agent(concat!("passbridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let agent = http::Options::new()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(CALL_TIMEOUT)
+            .agent();
         Ok(Self { base, agent })
     }
 
@@ -133,34 +132,25 @@ impl Client {
         &self,
         res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let unreachable = |why: String| ClientError::Unreachable {
-            server: self.base.to_string(),
-            why,
-        };
-        let mut res = res.map_err(|e| unreachable(describe(&e)))?;
-        let status = res.status().as_u16();
-        let bytes = res
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPLY_BYTES)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => ClientError::BadReply(format!(
-                    "the reply is larger than {MAX_REPLY_BYTES} bytes"
-                )),
-                other => unreachable(describe(&other)),
-            })?;
-        Ok((status, bytes))
+        let reply = http::read_reply(res, MAX_REPLY_BYTES).map_err(|e| self.http_error(e))?;
+        Ok((reply.status, reply.body))
     }
-}
 
-fn describe(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(_) => "it did not answer in time".into(),
-        ureq::Error::HostNotFound => "the host name does not resolve".into(),
-        ureq::Error::ConnectionFailed => "the connection was refused".into(),
-        ureq::Error::Io(io) => format!("network error ({})", io.kind()),
-        other => other.to_string(),
+    fn http_error(&self, e: HttpError) -> ClientError {
+        let server = self.base.to_string();
+        match e {
+            HttpError::TooLarge(n) => {
+                ClientError::BadReply(format!("the reply is larger than {n} bytes"))
+            }
+            HttpError::Untrusted(_) => ClientError::Untrusted {
+                server,
+                why: e.to_string(),
+            },
+            other => ClientError::Unreachable {
+                server,
+                why: other.to_string(),
+            },
+        }
     }
 }
 
@@ -197,11 +187,15 @@ mod tests {
             canonical_server(" http://c.lan/clarion ").unwrap(),
             "http://c.lan/clarion/"
         );
+        assert_eq!(
+            canonical_server("HTTPS://Clarion.example:443").unwrap(),
+            "https://clarion.example/"
+        );
         for bad in [
             "",
             "c.lan",
-            "https://c.lan/",
             "ftp://c.lan/",
+            "ws://c.lan/",
             "http://u:p@c.lan/",
             "http://c.lan/?x=1",
             "http://c.lan/#f",

@@ -58,6 +58,9 @@ pub mod codes {
     pub const SERVER_MISMATCH: &str = "server_mismatch";
     /// A policy that guards something needs a registered key (setting it, removing the last key).
     pub const POLICY_NEEDS_KEY: &str = "policy_needs_key";
+    /// The https server's certificate failed verification (unknown authority, wrong host name,
+    /// expired…): fix the certificate or trust its CA; retrying does not help.
+    pub const TLS_UNTRUSTED: &str = "clarion_tls_untrusted";
 
     pub const ALL: &[&str] = &[
         NOT_CONFIGURED,
@@ -76,6 +79,7 @@ pub mod codes {
         KEY_EXISTS,
         SERVER_MISMATCH,
         POLICY_NEEDS_KEY,
+        TLS_UNTRUSTED,
     ];
 }
 

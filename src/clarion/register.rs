@@ -130,7 +130,7 @@ pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
         .or(settings.server.as_deref())
         .ok_or_else(|| {
             ApiError::invalid_params(
-                "\"server\" is required: the Clarion server's URL, like http://127.0.0.1:9292.",
+                "\"server\" is required: the Clarion server's URL, like https://clarion.example.",
             )
         })?;
     let base = client::server_url(server_text)
