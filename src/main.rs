@@ -158,7 +158,8 @@ fn call(request: &str) -> Result<()> {
     let state = Arc::new(State::load(Paths::from_env()?)?);
     let dispatcher = Dispatcher::new(state);
     let reply = dispatcher.handle(req, Arc::new(|ev| eprintln!("{ev}")));
-    println!("{}", serde_json::to_string_pretty(&reply)?);
+    // writeln!, not println!: a closed pipe (`| head`) is an error to report, not a panic.
+    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&reply)?)?;
     if reply["ok"] == serde_json::Value::Bool(true) {
         Ok(())
     } else {
