@@ -159,7 +159,11 @@ fn call(request: &str) -> Result<()> {
     let dispatcher = Dispatcher::new(state);
     let reply = dispatcher.handle(req, Arc::new(|ev| eprintln!("{ev}")));
     // writeln!, not println!: a closed pipe (`| head`) is an error to report, not a panic.
-    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&reply)?)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(&reply)?
+    )?;
     if reply["ok"] == serde_json::Value::Bool(true) {
         Ok(())
     } else {

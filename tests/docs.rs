@@ -7,7 +7,12 @@ fn protocol_doc() -> String {
 #[test]
 fn every_error_code_is_documented() {
     let doc = protocol_doc();
-    let all: Vec<&str> = [passbridge::api::codes::ALL, passbridge::clarion::CODES, passbridge::anotherpass::CODES].concat();
+    let all: Vec<&str> = [
+        passbridge::api::codes::ALL,
+        passbridge::clarion::CODES,
+        passbridge::anotherpass::CODES,
+    ]
+    .concat();
     let missing: Vec<&str> = all
         .iter()
         .copied()

@@ -8,10 +8,10 @@ use crate::api::error::{ApiError, codes};
 use crate::api::request::{error_reply, parse_request};
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long cancelled requests get to wind down before the host exits anyway.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -38,6 +38,41 @@ pub enum HostError {
     OutputClosed(String),
 }
 
+/// Number of requests being worked on, with a wake-up when it drops to zero.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn count(&self) -> usize {
+        *self.lock()
+    }
+    fn start(&self) {
+        *self.lock() += 1;
+    }
+    fn finish(&self) {
+        let mut n = self.lock();
+        *n -= 1;
+        if *n == 0 {
+            self.idle.notify_all();
+        }
+    }
+    /// Waits up to `d` for no request to be in flight; true when idle.
+    fn wait_idle(&self, d: Duration) -> bool {
+        let guard = self.lock();
+        let (guard, _) = self
+            .idle
+            .wait_timeout_while(guard, d, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard == 0
+    }
+}
+
 enum Outgoing {
     Reply(Value),
     Event(Value),
@@ -53,7 +88,7 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
     let (tx, rx) = mpsc::channel::<Outgoing>();
     let output_broken = Arc::new(AtomicBool::new(false));
     let writer = spawn_writer(output, rx, output_broken.clone());
-    let active = Arc::new(AtomicUsize::new(0));
+    let active = Arc::new(InFlight::default());
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     if !opts.allowed {
         log::warn!(
@@ -99,7 +134,7 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
             continue;
         }
         workers.retain(|h| !h.is_finished());
-        if active.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
+        if active.count() >= MAX_IN_FLIGHT {
             let err = ApiError::new(
                 codes::BUSY,
                 format!("Too many requests in flight (at most {MAX_IN_FLIGHT}); retry later."),
@@ -107,7 +142,7 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
             let _ = tx.send(Outgoing::Reply(error_reply(&req.id, &err)));
             continue;
         }
-        active.fetch_add(1, Ordering::SeqCst);
+        active.start();
         let (d, tx_w, active_w) = (dispatcher.clone(), tx.clone(), active.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("req-{}", req.action))
@@ -120,12 +155,12 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
                     }),
                 );
                 let _ = tx_w.send(Outgoing::Reply(reply));
-                active_w.fetch_sub(1, Ordering::SeqCst);
+                active_w.finish();
             });
         match spawned {
             Ok(h) => workers.push(h),
             Err(e) => {
-                active.fetch_sub(1, Ordering::SeqCst);
+                active.finish();
                 log::error!("cannot start a worker thread: {e}");
             }
         }
@@ -135,34 +170,30 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
     // our stdin and still wait for the answer. So finish in-flight work, unless the stream broke
     // or the reader of our output is gone, in which case no answer can be delivered.
     let mut abandon = outcome.is_err();
-    while !abandon && active.load(Ordering::SeqCst) > 0 {
+    // Wakes as soon as the last request finishes; checks on the browser in between.
+    while !abandon && !active.wait_idle(PEER_CHECK_INTERVAL) {
         if output_broken.load(Ordering::SeqCst)
             || opts.peer_gone.as_ref().is_some_and(|gone| gone())
         {
             log::info!(
                 "the browser closed the connection; cancelling {} request(s)",
-                active.load(Ordering::SeqCst)
+                active.count()
             );
             abandon = true;
-        } else {
-            std::thread::sleep(PEER_CHECK_INTERVAL);
         }
     }
     if abandon {
         dispatcher.cancel_all();
-        let deadline = Instant::now() + EXIT_GRACE;
-        while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        active.wait_idle(EXIT_GRACE);
     }
-    workers.retain(|h| !h.is_finished());
-    if active.load(Ordering::SeqCst) == 0 {
+    let idle = active.count() == 0;
+    if idle {
         for h in workers {
             let _ = h.join();
         }
     }
     drop(tx);
-    if active.load(Ordering::SeqCst) == 0 {
+    if idle {
         let _ = writer.join();
     }
     outcome
