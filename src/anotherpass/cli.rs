@@ -209,28 +209,34 @@ fn link_flow(
             abort(ctx);
             return Err(ApiError::cancelled());
         }
-        let port = match port {
-            Some(p) => p.to_string(),
-            None => ask("Port [8787]: ").unwrap_or_default(),
-        };
-        let mut params = json!({"server": addr});
-        if !port.is_empty() {
-            match port.parse::<u64>() {
-                Ok(p) => params["port"] = json!(p),
-                Err(_) => {
-                    eprintln!("\"{port}\" is not a port number.");
-                    continue;
-                }
-            }
+        // Check each answer at once, so a typo is asked again right away.
+        if let Err(e) = super::address::Server::parse(&addr) {
+            eprintln!("{e}");
+            continue;
         }
+        let port = match port {
+            Some(p) => u64::from(p),
+            None => loop {
+                let answer = ask("Port [8787]: ").unwrap_or_default();
+                if answer.is_empty() {
+                    break u64::from(super::address::DEFAULT_PORT);
+                }
+                match answer.parse::<u64>().map_err(|_| ()).and_then(|p| {
+                    super::address::check_port(p)
+                        .map(u64::from)
+                        .map_err(|e| eprintln!("{e}"))
+                }) {
+                    Ok(p) => break p,
+                    Err(()) => eprintln!("Enter the port number ANOTHERpass shows (1024–49151)."),
+                }
+            },
+        };
         spinner.start("Waiting for ANOTHERpass (it creates its own key now)…");
-        let r = link::complete(ctx, &params);
+        let r = link::complete(ctx, &json!({"server": addr, "port": port}));
         spinner.stop();
         match r {
             Ok(v) => break v,
-            Err(e) if matches!(e.code(), "invalid_params" | "phone_unreachable") => {
-                eprintln!("{e}");
-            }
+            Err(e) if e.code() == "phone_unreachable" => eprintln!("{e}"),
             Err(e) => {
                 abort(ctx);
                 return Err(e.into());
