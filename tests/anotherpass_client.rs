@@ -925,3 +925,33 @@ fn host_status_includes_the_backend_summary() {
     h.link();
     assert_eq!(h.ok("status", json!({}))["anotherpass"]["linked"], true);
 }
+
+#[test]
+fn the_approval_gate_guards_linking_and_fetching() {
+    let h = Harness::new();
+    h.link();
+    assert_eq!(*h.gate.asked.lock().unwrap(), ["anotherpass_link"]);
+    h.phone.push(answer_one("a"));
+    h.ok("anotherpass.fetch_single_credential", json!({}));
+    assert_eq!(
+        h.gate.asked.lock().unwrap().last().unwrap(),
+        "anotherpass_fetch"
+    );
+
+    *h.gate.deny.lock().unwrap() = true;
+    let sent = h.phone.seen().len();
+    for (action, params) in [
+        ("anotherpass.fetch_single_credential", json!({})),
+        ("anotherpass.get_client_key", json!({})),
+        (
+            "anotherpass.download_vault_backup",
+            json!({"directory": h.dir.path().to_str().unwrap()}),
+        ),
+        ("anotherpass.link.start", json!({})),
+        ("anotherpass.unlink", json!({})),
+    ] {
+        assert_eq!(h.err(action, params).0, "approval_denied", "{action}");
+    }
+    assert_eq!(h.phone.seen().len(), sent, "nothing reached the phone");
+    assert_eq!(h.ok("anotherpass.status", json!({}))["linked"], true);
+}

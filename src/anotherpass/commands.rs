@@ -64,23 +64,22 @@ pub(crate) fn load_link(ctx: &Ctx) -> Result<Link, Error> {
 /// Runs a command against the linked phone with the given timing.
 pub(crate) fn run_command(
     ctx: &Ctx,
+    link: &Link,
     command: &Command,
     opts: &PollOptions,
-) -> Result<(Link, Outcome), Error> {
-    let link = load_link(ctx)?;
+) -> Result<Outcome, Error> {
     let s = settings(ctx);
-    let outcome = {
-        let conn = Connection::new(&link, &s)?;
-        client::run(ctx, &ctx.state.anotherpass.http, &conn, command, opts)?
-    };
-    Ok((link, outcome))
+    let conn = Connection::new(link, &s)?;
+    client::run(ctx, &ctx.state.anotherpass.http, &conn, command, opts)
 }
 
-/// Gate, run, require a clientKey: the shared start of every action.
+/// Check params and link, ask the approval gate, run, require a clientKey: the shared start of
+/// every action (the gate comes after the cheap checks, so nobody approves a request that fails).
 fn fetch(ctx: &Ctx, p: &Value, command: Command) -> Result<(Link, Outcome, ClientKey), Error> {
     let opts = poll_options(&settings(ctx), p)?;
+    let link = load_link(ctx)?;
     ctx.state.gate.require(ctx, operation::ANOTHERPASS_FETCH)?;
-    let (link, mut outcome) = run_command(ctx, &command, &opts)?;
+    let mut outcome = run_command(ctx, &link, &command, &opts)?;
     let key = outcome
         .answer
         .client_key

@@ -5,7 +5,7 @@
 //! calling back into it from inside its own call would re-enter it. They do not ask the approval
 //! gate either: the calling operation carries its own policy. Timing comes from the settings.
 
-use super::commands::{poll_options, run_command};
+use super::commands::{load_link, poll_options, run_command};
 use super::error::Error;
 use super::wire::Command;
 use crate::api::services::{ClientKey, Credential, CredentialSource};
@@ -16,8 +16,8 @@ pub struct AnotherpassSource;
 
 fn run(ctx: &Ctx, command: Command) -> Result<super::wire::CommandAnswer, Error> {
     let opts = poll_options(&ctx.state.config().anotherpass, &json!({}))?;
-    let (_link, outcome) = run_command(ctx, &command, &opts)?;
-    Ok(outcome.answer)
+    let link = load_link(ctx)?;
+    Ok(run_command(ctx, &link, &command, &opts)?.answer)
 }
 
 impl CredentialSource for AnotherpassSource {

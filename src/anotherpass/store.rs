@@ -284,9 +284,8 @@ mod tests {
     use super::*;
     use crate::anotherpass::rsa::tests::small_key;
 
-    fn sample(paths: &Paths) -> LinkFile {
+    fn sample() -> LinkFile {
         let k = small_key();
-        let _ = paths;
         LinkFile {
             version: VERSION,
             web_client_id: "ABC-DEF".into(),
@@ -308,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::under(dir.path());
         assert!(load_link(&paths).unwrap().is_none());
-        save_link_file(&paths, &sample(&paths)).unwrap();
+        save_link_file(&paths, &sample()).unwrap();
         let l = load_link(&paths).unwrap().unwrap();
         assert_eq!(l.web_client_id, "ABC-DEF");
         assert_eq!(l.server.base_url(l.port), "http://192.168.178.39:8787/");
@@ -331,7 +330,7 @@ mod tests {
     fn identity_without_link_is_not_linked() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::under(dir.path());
-        let mut f = sample(&paths);
+        let mut f = sample();
         f.link = None;
         save_link_file(&paths, &f).unwrap();
         assert!(load_link(&paths).unwrap().is_none());
@@ -358,7 +357,7 @@ mod tests {
             let e = load_link(&paths).unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("link it again"), "{e}");
         }
-        let mut f = sample(&paths);
+        let mut f = sample();
         f.link.as_mut().unwrap().base_key = "AAAA".into();
         save_link_file(&paths, &f).unwrap();
         assert!(

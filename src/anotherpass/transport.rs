@@ -4,6 +4,9 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+/// A phone that is off the network is reported after this long, not after the whole timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Error bodies (`{"error": "..."}`) are tiny; read at most this much of them.
 pub const ERROR_BODY_CAP: u64 = 64 * 1024;
 
@@ -75,6 +78,7 @@ impl Http {
             .header("Accept", "application/json")
             .config()
             .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
             .build()
             .send(body)
             .map_err(net_error)?;
@@ -123,6 +127,7 @@ impl Http {
             .get(url)
             .config()
             .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
             .build()
             .call()
             .map_err(net_error)?;

@@ -6,7 +6,7 @@
 use super::ap_phone::{Phone, Reply};
 use passbridge::anotherpass::Settings;
 use passbridge::api::dispatch::Dispatcher;
-use passbridge::api::services::{ClientKey, Credential, CredentialSink};
+use passbridge::api::services::{ApprovalGate, ClientKey, Credential, CredentialSink};
 use passbridge::api::{Ctx, Request};
 use passbridge::config::{Config, Paths};
 use passbridge::state::State;
@@ -49,6 +49,26 @@ impl CredentialSink for RecordingSink {
     }
 }
 
+/// Records which operations asked for approval; refuses them all when `deny` is set.
+#[derive(Default)]
+pub struct RecordingGate {
+    pub asked: Mutex<Vec<String>>,
+    pub deny: Mutex<bool>,
+}
+
+impl ApprovalGate for RecordingGate {
+    fn require(&self, _: &Ctx, operation: &str) -> Result<(), passbridge::api::ApiError> {
+        self.asked.lock().unwrap().push(operation.into());
+        if *self.deny.lock().unwrap() {
+            return Err(passbridge::api::ApiError::new(
+                "approval_denied",
+                "Not approved.",
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub paths: Paths,
@@ -56,6 +76,7 @@ pub struct Harness {
     pub phone: Phone,
     pub events: Arc<Mutex<Vec<Value>>>,
     pub sink: Arc<RecordingSink>,
+    pub gate: Arc<RecordingGate>,
 }
 
 /// Fast polling against the phone; generous overall limits (only there to end hangs).
@@ -87,8 +108,10 @@ impl Harness {
             ..Config::default()
         };
         let sink = Arc::new(RecordingSink::default());
+        let gate = Arc::new(RecordingGate::default());
         let state = State {
             sink: sink.clone(),
+            gate: gate.clone(),
             ..State::new(paths.clone(), config)
         };
         Self {
@@ -98,6 +121,7 @@ impl Harness {
             phone,
             events: Arc::default(),
             sink,
+            gate,
         }
     }
 
