@@ -247,6 +247,18 @@ fn send(request: Request, reply: Reply, fault: Option<Fault>) {
                 json_headers(),
             )
         }
+        (_, Some(Fault::Forged)) => {
+            let enc = android::b64_url_nopad(&proto::random_bytes(256));
+            let env = format!(
+                "EWM:{}:{}:0",
+                android::b64_std_nopad(&proto::random_bytes(12)),
+                android::b64_std_nopad(&proto::random_bytes(64))
+            );
+            with_headers(
+                Response::from_string(Sealed::body_with(&enc, &env)),
+                json_headers(),
+            )
+        }
         (_, Some(Fault::Oversized { bytes, chunked })) => {
             let len = (!chunked).then_some(bytes as usize);
             let flood = Flood {
