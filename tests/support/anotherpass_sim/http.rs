@@ -191,6 +191,11 @@ fn handle(mut request: Request, shared: &Arc<Shared>) {
     }
     shared.log.lock().expect("log lock").push(log);
 
+    // Down before the reply goes out (open connections stay): whoever reads the 401 finds the
+    // server gone, with no race against the reply.
+    if after == After::ShutDownServer {
+        shared.front.go_down(false);
+    }
     match fault {
         Some(Fault::CloseWithoutReply) => close_without_reply(request, shared),
         Some(Fault::Delay(d)) => {
@@ -201,9 +206,6 @@ fn handle(mut request: Request, shared: &Arc<Shared>) {
             });
         }
         other => send(request, reply, other),
-    }
-    if after == After::ShutDownServer {
-        shared.front.go_down(false);
     }
 }
 
