@@ -35,9 +35,17 @@ impl E2e {
         Self::with_sim(Rc::new(Sim::start(SimConfig::fast())), settings)
     }
 
-    /// Another computer (its own passbridge home) talking to the same phone.
-    fn sharing(other: &E2e) -> Self {
-        Self::with_sim(other.sim.clone(), json!({}))
+    /// Another computer (its own passbridge home) linked to the same phone.
+    fn second_computer(&self) -> Self {
+        let mut other = Self::with_sim(self.sim.clone(), json!({}));
+        let started = other.ok("anotherpass.link.start", json!({}));
+        other.wcid = started["web_client_id"].as_str().unwrap().to_string();
+        self.sim
+            .scan_qr(started["qr_payload"].as_str().unwrap())
+            .unwrap();
+        other.ok("anotherpass.link.complete", json!({"server": "127.0.0.1"}));
+        other.ok("anotherpass.link.confirm", json!({"matches": true}));
+        other
     }
 
     fn with_sim(sim: Rc<Sim>, settings: Value) -> Self {
@@ -536,14 +544,8 @@ fn locks_during_polling_keep_the_client_waiting() {
 fn concurrent_request_gets_409_until_the_first_is_done() {
     let mut a = E2e::new(json!({}));
     a.link();
-    let mut b = E2e::sharing(&a);
-    let started = b.ok("anotherpass.link.start", json!({}));
-    a.sim
-        .scan_qr(started["qr_payload"].as_str().unwrap())
-        .unwrap();
-    b.ok("anotherpass.link.complete", json!({"server": "127.0.0.1"}));
-    b.ok("anotherpass.link.confirm", json!({"matches": true}));
-    let b_wcid = started["web_client_id"].as_str().unwrap().to_string();
+    let mut b = a.second_computer();
+    let b_wcid = b.wcid.clone();
 
     a.sim.set_user(Script::never());
     let ida = a.send("anotherpass.get_client_key", json!({}));
@@ -719,13 +721,7 @@ fn a_request_given_up_is_withdrawn_so_the_next_is_not_blocked() {
 fn an_undecryptable_answer_is_withdrawn_for_every_client() {
     let mut a = E2e::new(json!({}));
     a.link();
-    let mut b = E2e::sharing(&a);
-    let started = b.ok("anotherpass.link.start", json!({}));
-    a.sim
-        .scan_qr(started["qr_payload"].as_str().unwrap())
-        .unwrap();
-    b.ok("anotherpass.link.complete", json!({"server": "127.0.0.1"}));
-    b.ok("anotherpass.link.confirm", json!({"matches": true}));
+    let mut b = a.second_computer();
 
     // A's request: the phone's 202 arrives as an answer that does not decrypt.
     a.sim.set_user(Script::never());
