@@ -434,31 +434,59 @@ fn remembered_uid_user_and_explicit_uid_are_sent_never_null() {
     }));
 }
 
+/// The commands sent since `before`, and whether they all carried one identifier.
+fn commands_since(h: &Harness, before: usize) -> (Vec<String>, bool) {
+    let sent = request_payloads(h).split_off(before);
+    let same = sent
+        .iter()
+        .all(|p| p["requestIdentifier"] == sent[0]["requestIdentifier"]);
+    let commands = sent
+        .iter()
+        .map(|p| p["command"].as_str().unwrap().to_owned())
+        .collect();
+    (commands, same)
+}
+
 #[test]
-fn stop_codes_end_polling_after_one_request() {
+fn stop_codes_end_polling_and_withdraw_the_request_unless_refused() {
     let table = [
-        (Reply::Status(403, "denied by user"), "denied_by_user"),
+        (
+            Reply::Status(403, "denied by user"),
+            "denied_by_user",
+            false,
+        ),
         (
             Reply::Status(400, "Cannot parse message"),
             "rejected_request",
+            true,
         ),
         (
             Reply::Status(404, "webClientId is unknown"),
             "unknown_client",
+            true,
         ),
         (
             Reply::Status(500, "Unexpected error during handling post request: x"),
             "phone_error",
+            true,
         ),
     ];
     let h = Harness::new();
     h.link();
-    for (reply, code) in table {
+    for (reply, code, withdrawn) in table {
         let before = request_payloads(&h).len();
         h.phone.push(reply.clone());
         let (got, msg) = h.err("anotherpass.fetch_single_credential", json!({}));
         assert_eq!(got, code, "{reply:?}: {msg}");
-        assert_eq!(request_payloads(&h).len(), before + 1, "{reply:?}");
+        // A 403 is the app ending the request; after any other stop the app may still hold it.
+        let (commands, same) = commands_since(&h, before);
+        let expected: &[&str] = if withdrawn {
+            &["fetch_single_credential", "cancel_request"]
+        } else {
+            &["fetch_single_credential"]
+        };
+        assert_eq!(commands, expected, "{reply:?}");
+        assert!(same, "{reply:?}: the cancel names the request");
     }
     assert!(h.sink.received.lock().unwrap().is_empty());
 }
@@ -467,29 +495,54 @@ fn stop_codes_end_polling_after_one_request() {
 fn broken_answers_are_bad_reply_or_decrypt_failed() {
     let h = Harness::new();
     h.link();
+    // The last column: whether the client withdraws the request. An answer that decrypts is the
+    // app's own (the app has ended the request) even when its content is unusable.
     let table = [
-        (Reply::Raw(200, b"garbage".to_vec()), "bad_reply"),
+        (Reply::Raw(200, b"garbage".to_vec()), "bad_reply", true),
         (
             Reply::Raw(
                 200,
                 br#"{"encOneTimeKey":"AAAA","envelope":"EWM:a:b"}"#.to_vec(),
             ),
             "decrypt_failed",
+            true,
         ),
         (
             Reply::WrongKey(json!({"clientKey": CLIENT_KEY})),
             "decrypt_failed",
+            true,
         ),
-        (Reply::Answer(json!({"clientKey": "AAAA"})), "bad_reply"),
-        (Reply::Answer(json!({"credential": cred("x")})), "bad_reply"),
-        (Reply::Answer(json!([1, 2])), "bad_reply"),
+        (
+            Reply::Answer(json!({"clientKey": "AAAA"})),
+            "bad_reply",
+            false,
+        ),
+        (
+            Reply::Answer(json!({"credential": cred("x")})),
+            "bad_reply",
+            false,
+        ),
+        (Reply::Answer(json!([1, 2])), "bad_reply", false),
         // Above the 1 MiB cap of single answers.
-        (Reply::Raw(200, vec![b' '; 1024 * 1024 + 1]), "bad_reply"),
+        (
+            Reply::Raw(200, vec![b' '; 1024 * 1024 + 1]),
+            "bad_reply",
+            true,
+        ),
     ];
-    for (reply, code) in table {
+    for (reply, code, withdrawn) in table {
+        let before = request_payloads(&h).len();
         h.phone.push(reply.clone());
         let (got, msg) = h.err("anotherpass.fetch_credential_for_uid", json!({"uid": UID}));
         assert_eq!(got, code, "{reply:?}: {msg}");
+        let (commands, same) = commands_since(&h, before);
+        assert_eq!(
+            commands.last().map(String::as_str) == Some("cancel_request"),
+            withdrawn,
+            "{reply:?}: {commands:?}"
+        );
+        assert_eq!(commands.len(), 1 + usize::from(withdrawn), "{reply:?}");
+        assert!(same, "{reply:?}");
     }
 }
 

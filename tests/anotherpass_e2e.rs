@@ -35,9 +35,17 @@ impl E2e {
         Self::with_sim(Rc::new(Sim::start(SimConfig::fast())), settings)
     }
 
-    /// Another computer (its own passbridge home) talking to the same phone.
-    fn sharing(other: &E2e) -> Self {
-        Self::with_sim(other.sim.clone(), json!({}))
+    /// Another computer (its own passbridge home) linked to the same phone.
+    fn second_computer(&self) -> Self {
+        let mut other = Self::with_sim(self.sim.clone(), json!({}));
+        let started = other.ok("anotherpass.link.start", json!({}));
+        other.wcid = started["web_client_id"].as_str().unwrap().to_string();
+        self.sim
+            .scan_qr(started["qr_payload"].as_str().unwrap())
+            .unwrap();
+        other.ok("anotherpass.link.complete", json!({"server": "127.0.0.1"}));
+        other.ok("anotherpass.link.confirm", json!({"matches": true}));
+        other
     }
 
     fn with_sim(sim: Rc<Sim>, settings: Value) -> Self {
@@ -536,14 +544,8 @@ fn locks_during_polling_keep_the_client_waiting() {
 fn concurrent_request_gets_409_until_the_first_is_done() {
     let mut a = E2e::new(json!({}));
     a.link();
-    let mut b = E2e::sharing(&a);
-    let started = b.ok("anotherpass.link.start", json!({}));
-    a.sim
-        .scan_qr(started["qr_payload"].as_str().unwrap())
-        .unwrap();
-    b.ok("anotherpass.link.complete", json!({"server": "127.0.0.1"}));
-    b.ok("anotherpass.link.confirm", json!({"matches": true}));
-    let b_wcid = started["web_client_id"].as_str().unwrap().to_string();
+    let mut b = a.second_computer();
+    let b_wcid = b.wcid.clone();
 
     a.sim.set_user(Script::never());
     let ida = a.send("anotherpass.get_client_key", json!({}));
@@ -636,4 +638,116 @@ fn slow_closed_and_unreachable_phone() {
     assert_eq!(code, "phone_unreachable", "{msg}");
     t.sim.set_listening(true).unwrap();
     t.ok("anotherpass.get_client_key", json!({}));
+}
+
+/// The polls of one request identifier, in order.
+fn polls_of(t: &E2e, rid: &str) -> Vec<LoggedRequest> {
+    t.polls()
+        .into_iter()
+        .filter(|p| p.request_identifier() == Some(rid))
+        .collect()
+}
+
+#[test]
+fn a_request_given_up_is_withdrawn_so_the_next_is_not_blocked() {
+    let mut t = E2e::new(json!({}));
+    t.link();
+    let mb50 = 50 * 1024 * 1024;
+    // Each fault replaces the phone's first 202: the phone holds the request, the client stops.
+    let cases = [
+        (Fault::Garbage { status: 200 }, "bad_reply"),
+        (
+            Fault::Oversized {
+                bytes: mb50,
+                chunked: false,
+            },
+            "bad_reply",
+        ),
+        (
+            Fault::Oversized {
+                bytes: mb50,
+                chunked: true,
+            },
+            "bad_reply",
+        ),
+        (Fault::Forged, "decrypt_failed"),
+        (Fault::Garbage { status: 400 }, "rejected_request"),
+        (Fault::Garbage { status: 500 }, "phone_error"),
+    ];
+    for (fault, code) in cases {
+        t.sim.set_user(Script::never());
+        t.sim.clear_requests();
+        t.sim.fault_next(fault.clone());
+        let (got, msg) = t.err("anotherpass.get_client_key", json!({}));
+        assert_eq!(got, code, "{fault:?}: {msg}");
+        let first = t.polls().remove(0);
+        assert_eq!(
+            (first.status, first.fault.clone()),
+            (202, Some(format!("{fault:?}"))),
+            "the phone registered the request"
+        );
+        let rid = first.request_identifier().unwrap().to_string();
+        wait_until("cancel_request", || {
+            polls_of(&t, &rid)
+                .iter()
+                .any(|p| p.command() == Some("cancel_request"))
+        });
+        let polls = polls_of(&t, &rid);
+        let commands: Vec<_> = polls.iter().map(|p| p.command().unwrap()).collect();
+        assert_eq!(
+            commands,
+            ["get_client_key", "cancel_request"],
+            "{fault:?}: one poll, then one cancel with the same identifier"
+        );
+        assert_eq!(
+            (polls[1].status, polls[1].error.as_deref()),
+            (403, Some("denied by user")),
+            "{fault:?}"
+        );
+        assert_eq!(t.sim.request_state(), (RequestState::Fulfilled, None));
+
+        // The next request (a new identifier) is served, never told to wait for another.
+        t.sim.set_user(Script::accept());
+        t.ok("anotherpass.get_client_key", json!({"timeout_ms": 10000}));
+        assert!(
+            t.sim.api_requests().iter().all(|r| r.status != 409),
+            "{fault:?}: {:?}",
+            t.sim.api_requests()
+        );
+    }
+}
+
+#[test]
+fn an_undecryptable_answer_is_withdrawn_for_every_client() {
+    let mut a = E2e::new(json!({}));
+    a.link();
+    let mut b = a.second_computer();
+
+    // A's request: the phone's 202 arrives as an answer that does not decrypt.
+    a.sim.set_user(Script::never());
+    a.sim.fault_next(Fault::Forged);
+    let (code, msg) = a.err("anotherpass.fetch_all_credentials", json!({}));
+    assert_eq!(code, "decrypt_failed", "{msg}");
+    let rid = a.polls()[0].request_identifier().unwrap().to_string();
+    wait_until("A's cancel_request", || {
+        a.sim.request_state() == (RequestState::Fulfilled, None)
+    });
+    assert_eq!(
+        polls_of(&a, &rid).last().unwrap().command(),
+        Some("cancel_request")
+    );
+
+    // B, another computer, is not kept waiting by A's abandoned request.
+    a.sim.set_user(Script::accept());
+    b.ok("anotherpass.get_client_key", json!({"timeout_ms": 10000}));
+    assert!(a.sim.api_requests().iter().all(|r| r.status != 409));
+
+    // A decryptable answer is the phone's own: nothing to withdraw after it.
+    a.sim.clear_requests();
+    a.ok("anotherpass.get_client_key", json!({}));
+    assert!(
+        a.polls()
+            .iter()
+            .all(|p| p.command() != Some("cancel_request"))
+    );
 }

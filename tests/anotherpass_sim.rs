@@ -1770,3 +1770,32 @@ fn transport_fault_can_wait_for_the_success_reply() {
         s(409, "waiting for concurrent request")
     );
 }
+
+#[test]
+fn forged_answer_replaces_any_reply_and_leaves_the_slot_taken() {
+    let sim = fast_sim();
+    let c = linked(&sim, "ABC-DEF");
+    sim.set_user(Script::never());
+    sim.fault_next(Fault::Forged);
+    let rid = new_rid();
+    let r = c.call(&req("get_client_key", &rid));
+    assert_eq!(r.status, 200);
+    let body: Value = serde_json::from_slice(&r.http.body).unwrap();
+    assert!(body["envelope"].as_str().unwrap().starts_with("EWM:"));
+    assert!(body["envelope"].as_str().unwrap().ends_with(":0"));
+    assert!(r.decrypt_error.is_some(), "random bytes do not decrypt");
+    let logged = sim.api_requests().pop().unwrap();
+    assert_eq!(
+        (logged.status, logged.fault.as_deref()),
+        (202, Some("Forged")),
+        "the phone's real reply was a 202"
+    );
+    assert_eq!(
+        sim.request_state(),
+        (RequestState::AwaitingAcceptance, Some(rid))
+    );
+    assert_eq!(
+        c.call(&req("get_client_key", &new_rid())).short(),
+        s(409, "waiting for concurrent request")
+    );
+}

@@ -1,8 +1,12 @@
 //! Running one command against the linked phone the way the app expects (spec §1.7): a new
 //! envelope (new one-time key) per poll with the same requestIdentifier; keep polling on
-//! 202/401/409/204/other codes and network errors, stop on 200/400/403/404/500. Cancel and
-//! timeout send `cancel_request` with the same identifier, so the app's single request slot is
-//! freed at once instead of blocking the next request with 409.
+//! 202/401/409/204/other codes and network errors, stop on 200/400/403/404/500.
+//!
+//! The app has one request slot for all its linked clients (spec §4.2, §10.5): an identifier it
+//! has seen keeps every other identifier at 409 until the app answers it with 200 or 403. So
+//! whenever the client gives up on a request for any other reason (cancel, timeout, a stop code,
+//! an answer it cannot read or decrypt, a local error), it sends one `cancel_request` with the
+//! same identifier, and the slot is freed at once instead of blocking the next request.
 
 use super::Settings;
 use super::background::cancellable;
@@ -117,7 +121,7 @@ pub struct Outcome {
 }
 
 /// Sends `command` and polls until the phone answers, refuses, the time runs out or the request
-/// is cancelled.
+/// is cancelled. Withdraws the request on the phone unless the phone ended it itself.
 pub fn run(
     ctx: &Ctx,
     http: &Http,
@@ -126,11 +130,40 @@ pub fn run(
     opts: &PollOptions,
 ) -> Result<Outcome, Error> {
     ctx.cancel.check()?;
-    let link = conn.link;
     let rid = ids::new_request_identifier();
+    let mut slot = Slot::Untouched;
+    let result = poll(ctx, http, conn, command, opts, &rid, &mut slot);
+    if slot == Slot::MayHold {
+        send_cancel(http, conn, &rid);
+    }
+    result
+}
+
+/// What the app's request slot may hold for this request's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Nothing was sent.
+    Untouched,
+    /// The identifier was sent: the app may hold it until it answers 200 or 403, or is told to
+    /// cancel.
+    MayHold,
+    /// The app ended the request: an answer that decrypted (only the app can seal it), or a 403.
+    Released,
+}
+
+fn poll(
+    ctx: &Ctx,
+    http: &Http,
+    conn: &Connection,
+    command: &Command,
+    opts: &PollOptions,
+    rid: &str,
+    slot: &mut Slot,
+) -> Result<Outcome, Error> {
+    let link = conn.link;
     let fingerprint =
-        ids::request_fingerprint(&link.base_key, &rid).expect("own identifier is base64");
-    let payload = Zeroizing::new(command.payload(&rid).to_string().into_bytes());
+        ids::request_fingerprint(&link.base_key, rid).expect("own identifier is base64");
+    let payload = Zeroizing::new(command.payload(rid).to_string().into_bytes());
     ctx.events.progress(json!({
         "stage": "requesting",
         "command": command.name(),
@@ -144,14 +177,12 @@ pub fn run(
     loop {
         let now = Instant::now();
         if now >= deadline {
-            if attempt > 0 {
-                send_cancel(http, conn, &rid);
-            }
             return Err(timeout_error(last, opts.timeout, &fingerprint, conn));
         }
         let sealed = wire::seal_request(&link.base_key, &link.app_key, &payload)
             .map_err(|e| Error::Internal(format!("cannot encrypt the request: {e}")))?;
         attempt += 1;
+        *slot = Slot::MayHold;
         let per_call = opts.http_timeout.min(deadline - now);
         let result = {
             let (http, url, wcid, body, cap) = (
@@ -163,15 +194,7 @@ pub fn run(
             );
             cancellable(&ctx.cancel, move || {
                 http.post(&url, &wcid, &body, per_call, cap)
-            })
-        };
-        let result = match result {
-            Ok(r) => r,
-            Err(Error::Cancelled) => {
-                send_cancel(http, conn, &rid);
-                return Err(Error::Cancelled);
-            }
-            Err(e) => return Err(e),
+            })?
         };
         let (waiting, status) = match result {
             Ok(reply) => match reply.status {
@@ -183,13 +206,17 @@ pub fn run(
                         &reply.body,
                     )
                     .map_err(wire_error)?;
+                    *slot = Slot::Released;
                     let answer = wire::parse_command_answer(&plaintext).map_err(wire_error)?;
                     return Ok(Outcome {
                         answer,
                         fingerprint,
                     });
                 }
-                403 => return Err(Error::DeniedByUser(reply.said)),
+                403 => {
+                    *slot = Slot::Released;
+                    return Err(Error::DeniedByUser(reply.said));
+                }
                 400 => return Err(Error::RejectedRequest(reply.said)),
                 404 => {
                     return Err(Error::UnknownClient {
@@ -232,9 +259,8 @@ pub fn run(
         }));
         last = Some(waiting);
         let now = Instant::now();
-        if now < deadline && ctx.cancel.sleep(opts.interval.min(deadline - now)).is_err() {
-            send_cancel(http, conn, &rid);
-            return Err(Error::Cancelled);
+        if now < deadline {
+            ctx.cancel.sleep(opts.interval.min(deadline - now))?;
         }
     }
 }
@@ -246,7 +272,8 @@ pub(crate) fn wire_error(e: wire::WireError) -> Error {
     }
 }
 
-/// Tells the app to drop the request (best effort; the answer is ignored, as in the extension).
+/// Tells the app to drop the request (best effort, short timeout; the answer is ignored, as in
+/// the extension).
 fn send_cancel(http: &Http, conn: &Connection, rid: &str) {
     let payload = Command::CancelRequest.payload(rid).to_string();
     let link = conn.link;

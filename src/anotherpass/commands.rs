@@ -100,8 +100,16 @@ pub fn credential_json(c: &Credential) -> Value {
     v
 }
 
-/// Hands the result to the vault; the outcome is reported, never fatal (the user has the data).
-fn deliver(ctx: &Ctx, key: &ClientKey, creds: &[Credential], out: &mut Map<String, Value>) {
+/// Completes a result with the common fields: the request's fingerprint, and what the vault made
+/// of the result (handed over here; reported, never fatal: the user has the data).
+fn finish(
+    ctx: &Ctx,
+    outcome: &Outcome,
+    key: &ClientKey,
+    creds: &[Credential],
+    mut out: Map<String, Value>,
+) -> Value {
+    out.insert("request_fingerprint".into(), json!(outcome.fingerprint));
     match ctx.state.sink.received(ctx, key, creds) {
         Ok(()) => {
             out.insert("vault_updated".into(), json!(true));
@@ -115,6 +123,7 @@ fn deliver(ctx: &Ctx, key: &ClientKey, creds: &[Credential], out: &mut Map<Strin
             out.insert("vault_error".into(), e.to_json());
         }
     }
+    Value::Object(out)
 }
 
 fn text_param(p: &Value, key: &str, required: bool) -> Result<Option<String>, Error> {
@@ -171,9 +180,13 @@ fn single_result(
     }
     let mut out = Map::new();
     out.insert("credential".into(), credential_json(&cred));
-    out.insert("request_fingerprint".into(), json!(outcome.fingerprint));
-    deliver(ctx, &key, std::slice::from_ref(&cred), &mut out);
-    Ok(Value::Object(out))
+    Ok(finish(
+        ctx,
+        &outcome,
+        &key,
+        std::slice::from_ref(&cred),
+        out,
+    ))
 }
 
 fn list_result(ctx: &Ctx, p: &Value, command: Command) -> Result<Value, Error> {
@@ -188,9 +201,7 @@ fn list_result(ctx: &Ctx, p: &Value, command: Command) -> Result<Value, Error> {
         "credentials".into(),
         Value::Array(creds.iter().map(credential_json).collect()),
     );
-    out.insert("request_fingerprint".into(), json!(outcome.fingerprint));
-    deliver(ctx, &key, &creds, &mut out);
-    Ok(Value::Object(out))
+    Ok(finish(ctx, &outcome, &key, &creds, out))
 }
 
 /// `{website, user?, uid?}` → `{credential, request_fingerprint, vault_updated}`. Without `uid`,
@@ -283,12 +294,10 @@ pub fn get_client_key(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let (_link, outcome, key) = fetch(ctx, p, Command::GetClientKey)?;
     let mut out = Map::new();
     out.insert("client_key_received".into(), json!(true));
-    out.insert("request_fingerprint".into(), json!(outcome.fingerprint));
-    deliver(ctx, &key, &[], &mut out);
     if reveal {
         out.insert("client_key".into(), json!(b64::std_padded(key.bytes())));
     }
-    Ok(Value::Object(out))
+    Ok(finish(ctx, &outcome, &key, &[], out))
 }
 
 /// `{directory?}` → `{path, filename, bytes, request_fingerprint, vault_updated}`.
@@ -339,9 +348,7 @@ pub fn download_vault_backup(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
         ),
     );
     out.insert("bytes".into(), json!(saved.bytes));
-    out.insert("request_fingerprint".into(), json!(outcome.fingerprint));
-    deliver(ctx, &key, &[], &mut out);
-    Ok(Value::Object(out))
+    Ok(finish(ctx, &outcome, &key, &[], out))
 }
 
 fn default_download_dir(s: &Settings) -> Result<std::path::PathBuf, Error> {

@@ -202,6 +202,30 @@ mod tests {
     }
 
     #[test]
+    fn a_backup_above_the_cap_leaves_no_file() {
+        use super::super::transport::testing::serve;
+        use crate::config::{Config, Paths};
+        let home = tempfile::tempdir().unwrap();
+        let state = crate::state::State::new(Paths::under(home.path()), Config::default());
+        let ctx = Ctx::new(Arc::new(state));
+        let dir = tempfile::tempdir().unwrap();
+        let (url, _) = serve(vec![
+            (200, vec![b'{'; 200_001], true),
+            (200, vec![b'{'; 200_000], true),
+        ]);
+        let http = Http::new();
+        let t = Duration::from_secs(60);
+        let e = fetch_to_dir(&ctx, &http, &url, dir.path(), "b.json", t, 200_000)
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "bad_reply", "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let saved = fetch_to_dir(&ctx, &http, &url, dir.path(), "b.json", t, 200_000).unwrap();
+        assert_eq!(saved.bytes, 200_000);
+        assert_eq!(std::fs::metadata(&saved.path).unwrap().len(), 200_000);
+    }
+
+    #[test]
     fn never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("b.json"), "old").unwrap();

@@ -40,18 +40,34 @@ fn encrypt(key: &[u8], iv: &[u8; IV_LEN], plaintext: &[u8]) -> Result<Vec<u8>, E
     out.map_err(|_| EnvelopeError::Format)
 }
 
+/// How each side writes an envelope (spec §0): the client in padded base64 with three fields,
+/// the app unpadded with a fourth, the algorithm index `0`.
+#[derive(Clone, Copy)]
+enum Style {
+    Client,
+    App,
+}
+
+fn seal_as(
+    style: Style,
+    key: &[u8],
+    iv: &[u8; IV_LEN],
+    plaintext: &[u8],
+) -> Result<String, EnvelopeError> {
+    let ct = encrypt(key, iv, plaintext)?;
+    Ok(match style {
+        Style::Client => format!("{PREFIX}:{}:{}", b64::std_padded(iv), b64::std_padded(&ct)),
+        Style::App => format!("{PREFIX}:{}:{}:0", b64::std_nopad(iv), b64::std_nopad(&ct)),
+    })
+}
+
 /// Seals `plaintext` with a given IV (deterministic; for vectors and tests).
 pub fn seal_with_iv(
     key: &[u8],
     iv: &[u8; IV_LEN],
     plaintext: &[u8],
 ) -> Result<String, EnvelopeError> {
-    let ct = encrypt(key, iv, plaintext)?;
-    Ok(format!(
-        "{PREFIX}:{}:{}",
-        b64::std_padded(iv),
-        b64::std_padded(&ct)
-    ))
+    seal_as(Style::Client, key, iv, plaintext)
 }
 
 /// Seals `plaintext` with a fresh random IV, in the client's format.
@@ -67,12 +83,7 @@ pub fn seal_app_style(
     iv: &[u8; IV_LEN],
     plaintext: &[u8],
 ) -> Result<String, EnvelopeError> {
-    let ct = encrypt(key, iv, plaintext)?;
-    Ok(format!(
-        "{PREFIX}:{}:{}:0",
-        b64::std_nopad(iv),
-        b64::std_nopad(&ct)
-    ))
+    seal_as(Style::App, key, iv, plaintext)
 }
 
 /// Opens an envelope from either side.

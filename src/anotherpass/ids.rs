@@ -4,15 +4,21 @@ use super::b64;
 use super::keys::random_bytes;
 use sha2::{Digest, Sha256};
 
+/// The app's and the extension's way to make a readable code of bytes: standard base64, ASCII
+/// letters only, the first `n`, uppercased.
+fn base64_letters(bytes: &[u8], n: usize) -> String {
+    b64::std_padded(bytes)
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .take(n)
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
 /// Standard base64 of 32 random bytes, letters only, first 6, uppercased, `-` after 3.
 /// `None` in the (practically impossible) case of fewer than 6 letters.
 pub fn web_client_id_from(random32: &[u8]) -> Option<String> {
-    let s: String = b64::std_padded(random32)
-        .chars()
-        .filter(char::is_ascii_alphabetic)
-        .take(6)
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let s = base64_letters(random32, 6);
     (s.len() == 6).then(|| format!("{}-{}", &s[..3], &s[3..]))
 }
 
@@ -38,12 +44,7 @@ pub fn new_request_identifier() -> String {
 
 /// `XX-XXX-XX`: standard base64 of a digest, ASCII letters only, first 7, uppercased.
 pub fn short_fingerprint(digest: &[u8]) -> String {
-    let f: String = b64::std_padded(digest)
-        .chars()
-        .filter(char::is_ascii_alphabetic)
-        .take(7)
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let f = base64_letters(digest, 7);
     let part = |a: usize, b: usize| f.get(a.min(f.len())..b.min(f.len())).unwrap_or("");
     format!("{}-{}-{}", part(0, 2), part(2, 5), part(5, 7))
 }

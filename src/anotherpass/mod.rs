@@ -3,8 +3,9 @@
 //!
 //! Layout: the protocol core is pure and tested with the spec's vectors ([`b64`], [`keys`],
 //! [`envelope`], [`rsa`], [`ids`], [`address`], [`wire`], [`otp`]); I/O sits at the edges
-//! ([`transport`] for HTTP, [`store`] for the 0600 link files, [`client`] for polling); the
-//! actions ([`link`], [`commands`]) and the terminal ([`cli`]) share the same functions.
+//! ([`transport`] for HTTP through [`crate::http`], [`store`] for the 0600 link files, [`client`]
+//! for polling); the actions ([`link`], [`commands`]) and the terminal ([`cli`]) share the same
+//! functions.
 
 use crate::api::{Action, ApiError, Ctx};
 use crate::config::{Config, Paths};

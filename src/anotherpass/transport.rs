@@ -1,7 +1,9 @@
-//! Plain HTTP to the phone (the app serves no TLS; every message is end-to-end encrypted), with
-//! hard limits: a timeout per exchange and a cap on every body read, checked while reading.
+//! Plain HTTP to the phone (the app serves no TLS; every message is end-to-end encrypted) through
+//! the project's HTTP edge, [`crate::http`]: no proxy (the phone is on the LAN), no redirects, a
+//! connect timeout, a timeout per exchange, and a cap on every body, checked while reading.
 
-use std::io::{Read, Write};
+use crate::http::{self, HttpError};
+use std::io::Write;
 use std::time::Duration;
 
 /// A phone that is off the network is reported after this long, not after the whole timeout.
@@ -9,6 +11,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Error bodies (`{"error": "..."}`) are tiny; read at most this much of them.
 pub const ERROR_BODY_CAP: u64 = 64 * 1024;
+/// The app's replies carry a handful of headers.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The phone is on the LAN: no connection within seconds means it is not there (yet). Polling
+/// tries again; linking reports it at once instead of after its 3-minute exchange timeout.
+pub const CONNECT_TIMEOUT: Duration = http::CONNECT_TIMEOUT;
 
 /// A reply from the phone. `body` is the full body for 200, else empty.
 #[derive(Debug)]
@@ -33,6 +40,33 @@ pub enum NetError {
     Local(String),
 }
 
+impl From<HttpError> for NetError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Timeout => NetError::Timeout,
+            HttpError::TooLarge(cap) => NetError::TooLarge(cap),
+            HttpError::Output(why) => NetError::Local(why),
+            HttpError::Refused => NetError::Unreachable(
+                "the connection was refused (is the ANOTHERpass server switched on?)".into(),
+            ),
+            // Everything else is the network or whatever answers at that address: worth another
+            // poll, and its text reads as the reason the phone cannot be reached.
+            other => NetError::Unreachable(other.to_string()),
+        }
+    }
+}
+
+/// Errors of a call (before the body): a connect timeout means "not there", not "too slow".
+fn call_error(e: ureq::Error) -> NetError {
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Connect) => NetError::Unreachable(format!(
+            "no connection within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+        other => HttpError::from(other).into(),
+    }
+}
+
 /// One HTTP client for the process (connection reuse across polls).
 #[derive(Clone)]
 pub struct Http {
@@ -47,18 +81,13 @@ impl Default for Http {
 
 impl Http {
     pub fn new() -> Self {
-        let config = ureq::Agent::config_builder()
-            // Status codes are protocol answers here, not errors.
-            .http_status_as_error(false)
-            // The phone is on the LAN: a proxy from the environment would only leak or break it.
-            .proxy(None)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .max_response_header_size(16 * 1024)
-            .build();
-        Self {
-            agent: config.into(),
-        }
+        let agent = http::Options::new()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // A proxy from the environment would only leak the phone's traffic or break it.
+            .proxy(http::Proxy::None)
+            .max_header_bytes(MAX_HEADER_BYTES)
+            .agent();
+        Self { agent }
     }
 
     /// POSTs a JSON body with the client id header. `cap` bounds a 200 body.
@@ -70,7 +99,7 @@ impl Http {
         timeout: Duration,
         cap: u64,
     ) -> Result<Reply, NetError> {
-        let resp = self
+        let mut resp = self
             .agent
             .post(url)
             .header("X-WebClientId", web_client_id)
@@ -81,35 +110,20 @@ impl Http {
             .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
             .build()
             .send(body)
-            .map_err(net_error)?;
+            .map_err(call_error)?;
         let status = resp.status().as_u16();
-        let mut body = resp.into_body();
         if status == 200 {
-            let bytes = body
-                .with_config()
-                .limit(cap)
-                .read_to_vec()
-                .map_err(|e| match e {
-                    ureq::Error::BodyExceedsLimit(_) => NetError::TooLarge(cap),
-                    other => net_error(other),
-                })?;
+            let body = http::read_limited(resp.body_mut(), cap)?;
             return Ok(Reply {
                 status,
-                body: bytes,
+                body,
                 said: None,
             });
         }
-        // Best effort: a missing or broken error body still leaves the status to act on.
-        let said = body
-            .with_config()
-            .limit(ERROR_BODY_CAP)
-            .read_to_vec()
-            .ok()
-            .and_then(|b| error_text(&b));
         Ok(Reply {
             status,
             body: Vec::new(),
-            said,
+            said: said(resp.body_mut()),
         })
     }
 
@@ -122,7 +136,7 @@ impl Http {
         cap: u64,
         out: &mut dyn Write,
     ) -> Result<(u16, Option<String>, u64), NetError> {
-        let resp = self
+        let mut resp = self
             .agent
             .get(url)
             .config()
@@ -130,64 +144,21 @@ impl Http {
             .timeout_connect(Some(timeout.min(CONNECT_TIMEOUT)))
             .build()
             .call()
-            .map_err(net_error)?;
+            .map_err(call_error)?;
         let status = resp.status().as_u16();
-        let mut body = resp.into_body();
         if status != 200 {
-            let said = body
-                .with_config()
-                .limit(ERROR_BODY_CAP)
-                .read_to_vec()
-                .ok()
-                .and_then(|b| error_text(&b));
-            return Ok((status, said, 0));
+            return Ok((status, said(resp.body_mut()), 0));
         }
-        // Counted here rather than by ureq's limit, so the cap check needs no error matching.
-        let mut reader = body.with_config().reader();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut written = 0u64;
-        loop {
-            let n = reader.read(&mut buf).map_err(io_error)?;
-            if n == 0 {
-                break;
-            }
-            written += n as u64;
-            if written > cap {
-                return Err(NetError::TooLarge(cap));
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| NetError::Local(e.to_string()))?;
-        }
+        let written = http::copy_limited(resp.body_mut(), cap, out)?;
         Ok((status, None, written))
     }
 }
 
-fn net_error(e: ureq::Error) -> NetError {
-    match e {
-        ureq::Error::Timeout(_) => NetError::Timeout,
-        ureq::Error::Io(io) => io_error(io),
-        ureq::Error::HostNotFound => NetError::Unreachable("host name not found".into()),
-        ureq::Error::ConnectionFailed => NetError::Unreachable("connection failed".into()),
-        other => NetError::Unreachable(other.to_string()),
-    }
-}
-
-fn io_error(e: std::io::Error) -> NetError {
-    use std::io::ErrorKind::*;
-    // ureq wraps its own errors (e.g. a timeout while reading the body) in io::Error.
-    if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
-        if let Ok(inner) = e.into_inner().expect("checked").downcast::<ureq::Error>() {
-            return net_error(*inner);
-        }
-        return NetError::Unreachable("connection error".into());
-    }
-    match e.kind() {
-        TimedOut | WouldBlock => NetError::Timeout,
-        ConnectionRefused => NetError::Unreachable(
-            "connection refused (is the ANOTHERpass server switched on?)".into(),
-        ),
-        _ => NetError::Unreachable(e.to_string()),
-    }
+/// Best effort: a missing or broken error body still leaves the status to act on.
+fn said(body: &mut ureq::Body) -> Option<String> {
+    http::read_limited(body, ERROR_BODY_CAP)
+        .ok()
+        .and_then(|b| error_text(&b))
 }
 
 /// The `error` field of an app error body, cut to 200 printable characters (it ends up in
@@ -198,9 +169,135 @@ pub fn error_text(body: &[u8]) -> Option<String> {
     Some(s.chars().filter(|c| !c.is_control()).take(200).collect())
 }
 
+/// A loopback server that answers each request in turn with one of the given replies.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::{Arc, Mutex};
+
+    /// A reply: status, body, chunked (else with a Content-Length).
+    pub type Canned = (u16, Vec<u8>, bool);
+    /// The headers of each request, in order.
+    pub type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+    /// Serves `replies` in order; returns the base URL and the headers of each request seen.
+    pub fn serve(replies: Vec<Canned>) -> (String, Seen) {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("loopback server");
+        let url = format!("http://{}/", server.server_addr().to_ip().expect("tcp"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (status, body, chunked) in replies {
+                let Ok(req) = server.recv() else { return };
+                log.lock().unwrap().push(
+                    req.headers()
+                        .iter()
+                        .map(|h| (h.field.to_string(), h.value.to_string()))
+                        .collect(),
+                );
+                let threshold = if chunked { 0 } else { usize::MAX };
+                let _ = req.respond(
+                    tiny_http::Response::from_data(body)
+                        .with_status_code(status)
+                        .with_chunked_threshold(threshold),
+                );
+            }
+        });
+        (url, seen)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::serve;
     use super::*;
+
+    const T: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn bodies_are_capped_exactly_whatever_their_framing() {
+        let (url, seen) = serve(vec![
+            (200, vec![b'a'; 100], false),
+            (200, vec![b'a'; 101], false),
+            (200, vec![b'a'; 101], true),
+            (401, br#"{"error": "device locked"}"#.to_vec(), false),
+            (500, vec![b' '; ERROR_BODY_CAP as usize + 1], false),
+        ]);
+        let http = Http::new();
+        let r = http.post(&url, "ABC-DEF", "{}", T, 100).unwrap();
+        assert_eq!((r.status, r.body.len(), r.said), (200, 100, None));
+        for _ in 0..2 {
+            assert_eq!(
+                http.post(&url, "ABC-DEF", "{}", T, 100).unwrap_err(),
+                NetError::TooLarge(100)
+            );
+        }
+        let r = http.post(&url, "ABC-DEF", "{}", T, 100).unwrap();
+        assert_eq!(
+            (r.status, r.body.len(), r.said.as_deref()),
+            (401, 0, Some("device locked"))
+        );
+        let r = http.post(&url, "ABC-DEF", "{}", T, 100).unwrap();
+        assert_eq!(
+            (r.status, r.said),
+            (500, None),
+            "an oversized error body is dropped"
+        );
+        let headers = seen.lock().unwrap()[0].clone();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("X-WebClientId").as_deref(), Some("ABC-DEF"));
+        assert_eq!(header("Content-Type").as_deref(), Some("application/json"));
+    }
+
+    #[test]
+    fn downloads_stream_up_to_the_cap() {
+        let (url, _) = serve(vec![
+            (200, vec![b'x'; 300_000], true),
+            (200, vec![b'x'; 300_001], true),
+            (404, br#"{"error": "No file to download"}"#.to_vec(), false),
+        ]);
+        let http = Http::new();
+        let mut out = Vec::new();
+        let r = http.get_into(&url, T, 300_000, &mut out).unwrap();
+        assert_eq!((r.0, r.2, out.len()), (200, 300_000, 300_000));
+        let mut out = Vec::new();
+        assert_eq!(
+            http.get_into(&url, T, 300_000, &mut out).unwrap_err(),
+            NetError::TooLarge(300_000)
+        );
+        assert!(out.len() <= 300_000);
+        let r = http.get_into(&url, T, 300_000, &mut Vec::new()).unwrap();
+        assert_eq!(
+            (r.0, r.1.as_deref(), r.2),
+            (404, Some("No file to download"), 0)
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_unreachable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = Http::new()
+            .post(
+                &format!("http://127.0.0.1:{port}/"),
+                "ABC-DEF",
+                "{}",
+                T,
+                100,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, NetError::Unreachable(d) if d.contains("refused")),
+            "{e}"
+        );
+    }
 
     #[test]
     fn error_text_is_bounded_and_clean() {
@@ -215,6 +312,57 @@ mod tests {
         assert_eq!(
             error_text(b"{\"error\":\"a\\nb\\u001b[31m\"}").as_deref(),
             Some("ab[31m")
+        );
+    }
+
+    #[test]
+    fn the_agent_talks_to_the_lan_directly() {
+        let http = Http::new();
+        let c = http.agent.config();
+        assert!(c.proxy().is_none());
+        assert_eq!(c.max_redirects(), 0);
+        assert!(
+            !c.max_redirects_will_error(),
+            "a 3xx is an answer to act on"
+        );
+        assert!(!c.http_status_as_error());
+        assert_eq!(c.timeouts().connect, Some(CONNECT_TIMEOUT));
+        assert_eq!(c.max_response_header_size(), MAX_HEADER_BYTES);
+    }
+
+    #[test]
+    fn http_errors_keep_their_meaning() {
+        use NetError::*;
+        assert_eq!(NetError::from(HttpError::Timeout), Timeout);
+        assert_eq!(NetError::from(HttpError::TooLarge(7)), TooLarge(7));
+        assert_eq!(
+            NetError::from(HttpError::Output("no storage space".into())),
+            Local("no storage space".into())
+        );
+        assert!(
+            matches!(NetError::from(HttpError::Refused), Unreachable(d) if d.contains("switched on"))
+        );
+        assert_eq!(
+            NetError::from(HttpError::HostNotFound),
+            Unreachable("the host name does not resolve".into())
+        );
+        assert!(matches!(
+            NetError::from(HttpError::BadResponse("x".into())),
+            Unreachable(_)
+        ));
+        assert_eq!(
+            call_error(ureq::Error::Timeout(ureq::Timeout::Connect)),
+            Unreachable("no connection within 5 s".into())
+        );
+        assert_eq!(
+            call_error(ureq::Error::Timeout(ureq::Timeout::Global)),
+            Timeout
+        );
+        assert_eq!(
+            call_error(ureq::Error::ConnectionFailed),
+            Unreachable(
+                "the connection was refused (is the ANOTHERpass server switched on?)".into()
+            )
         );
     }
 }

@@ -2,8 +2,8 @@
 //! every request the way the app does (SK for linking; OAEP-SHA-1 one-time key + SHA-256 key
 //! schedule afterwards), records what it saw, and answers from a script: status codes with the
 //! app's error texts, properly encrypted answers, garbage, oversized or slow replies.
-//! Not the spec-faithful simulator (that one lives on its own branch); just enough to check the
-//! client's side of every exchange. Include with `#[path = "support/ap_phone.rs"] mod ap_phone;`.
+//! Not the spec-faithful simulator (tests/support/anotherpass_sim, written independently); it
+//! shares passbridge's crypto and is just enough to check the client's side of every exchange. Include with `#[path = "support/ap_phone.rs"] mod ap_phone;`.
 #![allow(dead_code)]
 
 use passbridge::anotherpass::rsa::{Oaep, RsaKeyPair, RsaPublicKey};

@@ -191,6 +191,11 @@ fn handle(mut request: Request, shared: &Arc<Shared>) {
     }
     shared.log.lock().expect("log lock").push(log);
 
+    // Down before the reply goes out (open connections stay): whoever reads the 401 finds the
+    // server gone, with no race against the reply.
+    if after == After::ShutDownServer {
+        shared.front.go_down(false);
+    }
     match fault {
         Some(Fault::CloseWithoutReply) => close_without_reply(request, shared),
         Some(Fault::Delay(d)) => {
@@ -201,9 +206,6 @@ fn handle(mut request: Request, shared: &Arc<Shared>) {
             });
         }
         other => send(request, reply, other),
-    }
-    if after == After::ShutDownServer {
-        shared.front.go_down(false);
     }
 }
 
@@ -244,6 +246,18 @@ fn send(request: Request, reply: Reply, fault: Option<Fault>) {
             let body = b"<html><body>\x00\xff not JSON {\"error\": </body>".to_vec();
             with_headers(
                 Response::from_data(body).with_status_code(StatusCode(status)),
+                json_headers(),
+            )
+        }
+        (_, Some(Fault::Forged)) => {
+            let enc = android::b64_url_nopad(&proto::random_bytes(256));
+            let env = format!(
+                "EWM:{}:{}:0",
+                android::b64_std_nopad(&proto::random_bytes(12)),
+                android::b64_std_nopad(&proto::random_bytes(64))
+            );
+            with_headers(
+                Response::from_string(Sealed::body_with(&enc, &env)),
                 json_headers(),
             )
         }

@@ -304,6 +304,9 @@ pub enum Fault {
     Garbage { status: u16 },
     /// Status 200 and a JSON-looking body of `bytes` bytes, streamed (chunked or with a length).
     Oversized { bytes: u64, chunked: bool },
+    /// Status 200 and a well-formed answer body (`encOneTimeKey`, `EWM:…:0` envelope) of random
+    /// bytes, in place of whatever the reply was: it looks final but decrypts to nothing.
+    Forged,
     /// The envelope is sealed under a random key.
     WrongKey,
     /// One bit of the GCM tag is flipped.
