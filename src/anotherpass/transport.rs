@@ -6,9 +6,6 @@ use crate::http::{self, HttpError};
 use std::io::Write;
 use std::time::Duration;
 
-/// A phone that is off the network is reported after this long, not after the whole timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Error bodies (`{"error": "..."}`) are tiny; read at most this much of them.
 pub const ERROR_BODY_CAP: u64 = 64 * 1024;
 /// The app's replies carry a handful of headers.
