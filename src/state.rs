@@ -1,9 +1,7 @@
 //! Process-wide state shared by all requests: paths, settings, each backend's state, and the seams
 //! ([`crate::api::services`]) that connect the backends.
 
-use crate::api::services::{
-    AllowAll, ApprovalGate, CredentialSink, CredentialSource, NoSink, NoSource,
-};
+use crate::api::services::{AllowAll, ApprovalGate, CredentialSink, CredentialSource, NoSource};
 use crate::config::{Config, ConfigError, Paths};
 use std::sync::{Arc, RwLock};
 
@@ -31,7 +29,7 @@ impl State {
             vault: crate::vault::State::new(&paths, &config),
             clarion: crate::clarion::State::new(&paths, &config),
             source: Arc::new(NoSource),
-            sink: Arc::new(NoSink),
+            sink: Arc::new(crate::vault::VaultSink),
             gate: Arc::new(AllowAll),
             config: RwLock::new(config),
             paths,
