@@ -3,9 +3,7 @@
 //! Include with `#[path = "support/vault.rs"] mod vault_support;`.
 #![allow(dead_code)]
 
-use passbridge::api::services::{
-    ApprovalGate, ClientKey, Credential, CredentialSink, CredentialSource,
-};
+use passbridge::api::services::{ApprovalGate, ClientKey, Credential, CredentialSource};
 use passbridge::api::{ApiError, Ctx};
 use passbridge::config::{Config, Paths};
 use passbridge::state::State;
