@@ -226,7 +226,12 @@ pub fn run_with(
             })
         }
         Command::Reset { yes } => {
-            let v = actions::reset(ctx, &json!({"confirm": yes}))?;
+            if !yes {
+                return Err(ApiError::invalid_params(
+                    "reset moves the vault aside and starts an empty one; add --yes to do it.",
+                ));
+            }
+            let v = actions::reset(ctx, &json!({"confirm": true}))?;
             (v, false, |v| match v["moved_to"].as_str() {
                 Some(p) => {
                     format!("The old vault was moved to {p}. A new one starts with the next fetch.")
