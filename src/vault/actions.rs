@@ -95,7 +95,7 @@ pub fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     Ok(status_json(ctx, &s))
 }
 
-fn password_param<'a>(params: &'a Value, min_chars: usize) -> Result<Option<&'a str>, ApiError> {
+fn password_param(params: &Value, min_chars: usize) -> Result<Option<&str>, ApiError> {
     let Some(pw) = params::opt_str(params, "password")? else {
         return Ok(None);
     };

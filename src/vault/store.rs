@@ -167,10 +167,8 @@ impl Store {
                 Some(id) => parse_hex16(id).is_some_and(|id| !keep.contains(&id)),
                 None => name.starts_with(&tmp_prefix),
             };
-            if stale {
-                if let Err(err) = fs::remove_file(e.path()) {
-                    log::warn!("could not remove stale vault file {name}: {err}");
-                }
+            if stale && let Err(err) = fs::remove_file(e.path()) {
+                log::warn!("could not remove stale vault file {name}: {err}");
             }
         }
     }
