@@ -763,3 +763,48 @@ fn secrets_stay_out_of_debug_and_errors() {
     let (_, msg) = call(&p, actions::unlock, json!({"password": "hunter22"})).unwrap_err();
     assert!(!msg.contains("hunter22"), "{msg}");
 }
+
+#[test]
+fn growing_vault_is_resharded_and_other_processes_follow() {
+    let home = tempfile::tempdir().unwrap();
+    let phone = Arc::new(FakePhone::new(key(1)));
+    let a = Proc::new(home.path(), phone.clone());
+    let b = Proc::new(home.path(), phone);
+    a.receive(&key(1), &[cred("first", "First", "https://first.example")])
+        .unwrap();
+    b.receive(&key(1), &[]).unwrap();
+    assert_eq!(segment_files(home.path()).len(), 1);
+    for batch in 0..3 {
+        let creds: Vec<_> = (0..400)
+            .map(|i| {
+                cred(
+                    &format!("b{batch}-{i}"),
+                    &format!("N{batch} {i}"),
+                    &format!("https://s{i}.example"),
+                )
+            })
+            .collect();
+        a.receive(&key(1), &creds).unwrap();
+    }
+    // 1201 entries: more than 512 in one segment, so they were spread over more files.
+    let files = segment_files(home.path()).len();
+    assert!(files > 1, "{files}");
+    // b cached the old layout and follows the new one without unlocking again.
+    assert_eq!(
+        call(&b, actions::status, json!({})).unwrap()["entries"],
+        1201
+    );
+    let r = call(&b, actions::search, json!({"url": "https://s7.example"})).unwrap();
+    assert_eq!(uids(&r), ["b0-7", "b1-7", "b2-7"]);
+    assert_eq!(
+        call(&b, actions::get, json!({"uid": "first"})).unwrap()["name"],
+        "First"
+    );
+    call(&b, actions::delete, json!({"uid": "b1-7"})).unwrap();
+    let fresh = Proc::new(home.path(), a.phone.clone());
+    fresh.receive(&key(1), &[]).unwrap();
+    assert_eq!(
+        call(&fresh, actions::list, json!({"limit": 1000})).unwrap()["total"],
+        1200
+    );
+}

@@ -51,7 +51,7 @@ fn bit_flips_anywhere_are_detected_and_never_overwritten() {
     let home = tempfile::tempdir().unwrap();
     make_vault(home.path());
     let original = snapshot(home.path());
-    assert!(original.len() > 20, "expected a manifest and many segments");
+    assert!(original.len() >= 2, "expected a manifest and a segment");
     let mut checked = 0;
     let targets: Vec<(String, Vec<u8>)> = original
         .iter()

@@ -62,11 +62,19 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Ke
     out
 }
 
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
-    out
+/// An HMAC-SHA-256 key, prepared once for many messages.
+pub struct HmacKey(hmac::Key);
+
+impl HmacKey {
+    pub fn new(key: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+    pub fn sign(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.0, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
 }
 
 /// Encrypts `buf` in place with AES-256-GCM and returns the tag.
@@ -130,7 +138,7 @@ mod tests {
     #[test]
     fn hmac_sha256_rfc4231_case_2() {
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            hex(&HmacKey::new(b"Jefe").sign(b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

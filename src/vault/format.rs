@@ -17,7 +17,6 @@ use zeroize::Zeroizing;
 pub const MAGIC: [u8; 8] = *b"PBVAULT\0";
 pub const SEGMENT_MAGIC: [u8; 8] = *b"PBVSEG\0\0";
 pub const VERSION: u16 = 1;
-pub const DEFAULT_SEGMENTS: u16 = 256;
 pub const MAX_SEGMENTS: u16 = 4096;
 /// As the official extension (anotherpass.md §6.2).
 pub const PBKDF2_ITERATIONS: u32 = 200_361;
@@ -100,8 +99,8 @@ pub struct Body {
     pub remembered: BTreeMap<String, String>,
 }
 
-/// A stored credential. `credential.uid` is always set.
-#[derive(Clone, PartialEq, Eq)]
+/// A stored credential. `credential.uid` is always set. Debug output redacts secrets.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
     pub credential: Credential,
     pub created_ms: u64,
@@ -132,19 +131,20 @@ impl Entry {
 /// Subkeys of the DEK: one seals the manifest body and segments, one assigns uids to segments.
 pub struct DataKeys {
     data: Key32,
-    index: Key32,
+    /// HMAC key prepared once: it is used for every entry read or written.
+    index: crypto::HmacKey,
 }
 
 impl DataKeys {
     pub fn derive(dek: &[u8; 32], vault_id: &[u8; 16]) -> Self {
         Self {
             data: crypto::hkdf32(dek, vault_id, INFO_DATA),
-            index: crypto::hkdf32(dek, vault_id, INFO_INDEX),
+            index: crypto::HmacKey::new(&*crypto::hkdf32(dek, vault_id, INFO_INDEX)),
         }
     }
     /// The segment a uid lives in: a keyed hash, so file sizes do not reveal uids.
     pub fn segment_of(&self, uid: &str, segment_count: u16) -> u16 {
-        let h = crypto::hmac_sha256(&*self.index, uid.as_bytes());
+        let h = self.index.sign(uid.as_bytes());
         u16::from_le_bytes([h[0], h[1]]) % segment_count.max(1)
     }
 }
@@ -726,6 +726,62 @@ mod tests {
         }
         for len in 0..bytes.len() {
             assert!(open_segment(&mut bytes[..len].to_vec(), spec, &keys).is_err());
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_entry() -> impl Strategy<Value = Entry> {
+            (
+                "[a-z0-9-]{1,40}",
+                proptest::collection::vec(".{0,30}", 6),
+                any::<u64>(),
+                any::<u64>(),
+            )
+                .prop_map(|(uid, f, created_ms, updated_ms)| {
+                    let mut c = Credential::default();
+                    c.uid = Some(uid);
+                    c.readable_uid = f[0].clone();
+                    c.name = f[1].clone();
+                    c.password = f[2].clone();
+                    c.user = f[3].clone();
+                    c.website = f[4].clone();
+                    c.otp = f[5].clone();
+                    Entry {
+                        credential: c,
+                        created_ms,
+                        updated_ms,
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn segments_round_trip(entries in proptest::collection::vec(any_entry(), 0..20)) {
+                let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+                let spec = SegmentSpec { vault_id: &[2; 16], index: 3, id: [4; 16], count: entries.len() as u32 };
+                let bytes = seal_segment(spec, entries.iter(), &keys).unwrap();
+                let back = open_segment(&mut bytes.clone(), spec, &keys).unwrap();
+                prop_assert!(back == entries);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+                if let Ok(m) = parse_manifest(&bytes) {
+                    let _ = unwrap_client(&m.header, &[0; 32]);
+                    let _ = m.open(&keys);
+                }
+                let spec = SegmentSpec { vault_id: &[2; 16], index: 0, id: [0; 16], count: 0 };
+                let _ = open_segment(&mut bytes.clone(), spec, &keys);
+                let mut with_magic = SEGMENT_MAGIC.to_vec();
+                with_magic.extend_from_slice(&bytes);
+                let _ = open_segment(&mut with_magic, spec, &keys);
+            }
         }
     }
 

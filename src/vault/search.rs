@@ -68,8 +68,8 @@ pub enum Match {
     Host,
     /// Same registrable domain, another host (`login.example.com` for `example.com`).
     Domain,
-    /// The name mentions the site (`GitHub` for `github.com`), for entries saved without a
-    /// matching website.
+    /// A word of the name, or a one-word website, is the site's name (`My GitHub` or website
+    /// `github` for `github.com`): entries saved without a proper website.
     Name,
 }
 
@@ -100,6 +100,11 @@ impl Query {
         Some(Self { site, label })
     }
 
+    /// The site's own label, which [`Match::Name`] looks for among an entry's words.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
     pub fn rank(&self, entry: &Indexed) -> Option<Match> {
         if let Some(s) = &entry.site {
             if s.host == self.site.host {
@@ -110,10 +115,33 @@ impl Query {
             }
         }
         match &self.label {
-            Some(l) if entry.name_lc.contains(l.as_str()) => Some(Match::Name),
+            Some(l) if entry.words.binary_search(l).is_ok() => Some(Match::Name),
             _ => None,
         }
     }
+}
+
+/// Lowercase words of a name (letters and digits, at least 3; hyphenated words also whole),
+/// plus a website that is a single word, sorted and unique.
+fn words_of(name_lc: &str, site: Option<&Site>) -> Vec<String> {
+    let mut words = Vec::new();
+    for w in name_lc.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
+        words.push(w);
+        if w.contains('-') {
+            words.extend(w.split('-'));
+        }
+    }
+    let mut words: Vec<String> = words
+        .into_iter()
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_owned)
+        .collect();
+    if let Some(s) = site.filter(|s| !s.host.contains(['.', '[', ':'])) {
+        words.push(s.host.clone());
+    }
+    words.sort_unstable();
+    words.dedup();
+    words
 }
 
 /// A stored entry with what search needs, worked out once when the vault is read.
@@ -121,14 +149,20 @@ impl Query {
 pub struct Indexed {
     pub entry: Entry,
     pub site: Option<Site>,
+    /// The name in lowercase, for sorting.
     pub name_lc: String,
+    /// Sorted words for [`Match::Name`].
+    pub words: Vec<String>,
 }
 
 impl Indexed {
     pub fn new(entry: Entry) -> Self {
+        let site = site_of(&entry.credential.website);
+        let name_lc = entry.credential.name.to_lowercase();
         Self {
-            site: site_of(&entry.credential.website),
-            name_lc: entry.credential.name.to_lowercase(),
+            words: words_of(&name_lc, site.as_ref()),
+            site,
+            name_lc,
             entry,
         }
     }
@@ -140,6 +174,7 @@ impl Indexed {
 impl Drop for Indexed {
     fn drop(&mut self) {
         self.name_lc.zeroize();
+        self.words.zeroize();
     }
 }
 
@@ -233,9 +268,12 @@ mod tests {
         );
         assert_eq!(q.rank(&indexed("My GitHub", "")), Some(Match::Name));
         assert_eq!(
-            q.rank(&indexed("GitHub work", "https://ghe.corp")),
+            q.rank(&indexed("GitHub (work)", "https://ghe.corp")),
             Some(Match::Name)
         );
+        assert_eq!(q.rank(&indexed("Code", "github")), Some(Match::Name));
+        assert_eq!(q.rank(&indexed("my-github-login", "")), Some(Match::Name));
+        assert_eq!(q.rank(&indexed("GitHubWork", "")), None);
         assert_eq!(q.rank(&indexed("d", "https://github.io")), None);
         assert_eq!(q.rank(&indexed("e", "https://notgithub.com")), None);
         assert_eq!(q.rank(&indexed("f", "")), None);
@@ -250,7 +288,9 @@ mod tests {
         assert_eq!(q.rank(&indexed("i", "https://other.co.uk")), None);
         // Short labels do not match names: "x" would match nearly everything.
         let q = Query::parse("https://x.com").unwrap();
-        assert_eq!(q.rank(&indexed("Xylophone", "")), None);
+        assert_eq!(q.rank(&indexed("X", "")), None);
+        let q = Query::parse("https://my-bank.example").unwrap();
+        assert_eq!(q.rank(&indexed("My-Bank", "")), Some(Match::Name));
         assert!(Match::Host < Match::Domain && Match::Domain < Match::Name);
     }
 }

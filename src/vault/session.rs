@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use zeroize::Zeroize;
 
 /// Longest uid accepted from the phone (real ones are 36-character UUIDs).
 const MAX_UID_BYTES: usize = 256;
@@ -62,12 +63,12 @@ struct Loaded {
     body: Body,
     dek: Key32,
     keys: DataKeys,
-    segments: Vec<BTreeMap<String, Indexed>>,
+    segments: Vec<Segment>,
 }
 
 impl Loaded {
     fn entries(&self) -> impl Iterator<Item = &Indexed> {
-        self.segments.iter().flat_map(|s| s.values())
+        self.segments.iter().flat_map(|s| s.entries.iter())
     }
     fn count(&self) -> u64 {
         self.body.segments.iter().map(|s| u64::from(s.count)).sum()
@@ -76,6 +77,91 @@ impl Loaded {
         let i = self.keys.segment_of(uid, self.header.segment_count);
         self.segments[i as usize].get(uid)
     }
+}
+
+/// One segment in memory: its entries sorted by uid, and lookup tables so a search visits
+/// only the entries that can match (by registrable domain, or by a word of the name).
+#[derive(Default)]
+struct Segment {
+    entries: Vec<Indexed>,
+    by_domain: HashMap<String, Vec<u32>>,
+    by_word: HashMap<String, Vec<u32>>,
+}
+
+impl Segment {
+    /// `entries` must be sorted by uid.
+    fn build(entries: Vec<Indexed>) -> Self {
+        let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_word: HashMap<String, Vec<u32>> = HashMap::new();
+        for (pos, e) in entries.iter().enumerate() {
+            if let Some(s) = &e.site {
+                by_domain
+                    .entry(s.domain.clone())
+                    .or_default()
+                    .push(pos as u32);
+            }
+            for w in &e.words {
+                by_word.entry(w.clone()).or_default().push(pos as u32);
+            }
+        }
+        Self {
+            entries,
+            by_domain,
+            by_word,
+        }
+    }
+    fn from_map(map: BTreeMap<String, Indexed>) -> Self {
+        Self::build(map.into_values().collect())
+    }
+    fn to_map(&self) -> BTreeMap<String, Indexed> {
+        self.entries
+            .iter()
+            .map(|e| (e.uid().to_owned(), e.clone()))
+            .collect()
+    }
+    fn get(&self, uid: &str) -> Option<&Indexed> {
+        let i = self.entries.binary_search_by(|e| e.uid().cmp(uid)).ok()?;
+        Some(&self.entries[i])
+    }
+    /// Every entry of this segment that fits `query`, with how well.
+    fn matches<'s>(&'s self, query: &Query, out: &mut Vec<(Match, &'s Indexed)>) {
+        let none = Vec::new();
+        for &p in self.by_domain.get(&query.site.domain).unwrap_or(&none) {
+            let e = &self.entries[p as usize];
+            out.extend(query.rank(e).map(|m| (m, e)));
+        }
+        // Entries of the same domain were found above; here only the name matches count.
+        let words = query.label().and_then(|l| self.by_word.get(l));
+        for &p in words.unwrap_or(&none) {
+            let e = &self.entries[p as usize];
+            if query.rank(e) == Some(Match::Name) {
+                out.push((Match::Name, e));
+            }
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // The keys name sites: wipe them with the credentials.
+        for (mut k, _) in self.by_domain.drain().chain(self.by_word.drain()) {
+            k.zeroize();
+        }
+    }
+}
+
+/// Segments average between 128 and 512 entries: a change rewrites little, and a small vault
+/// is a handful of files. Counts are powers of two and only grow.
+const TARGET_PER_SEGMENT: u64 = 256;
+
+fn wanted_segments(entries: u64, current: u16) -> u16 {
+    if entries <= u64::from(current) * 2 * TARGET_PER_SEGMENT || current >= format::MAX_SEGMENTS {
+        return current;
+    }
+    entries
+        .div_ceil(TARGET_PER_SEGMENT)
+        .next_power_of_two()
+        .min(u64::from(format::MAX_SEGMENTS)) as u16
 }
 
 /// What `vault.status` reports.
@@ -186,16 +272,16 @@ impl<'a> Draft<'a> {
     }
     fn get(&self, uid: &str) -> Option<&Indexed> {
         let i = self.segment_of(uid);
-        self.segments
-            .get(&i)
-            .unwrap_or(&self.base.segments[i as usize])
-            .get(uid)
+        match self.segments.get(&i) {
+            Some(copy) => copy.get(uid),
+            None => self.base.segments[i as usize].get(uid),
+        }
     }
     fn segment_mut(&mut self, i: u16) -> &mut BTreeMap<String, Indexed> {
         let base = self.base;
         self.segments
             .entry(i)
-            .or_insert_with(|| base.segments[i as usize].clone())
+            .or_insert_with(|| base.segments[i as usize].to_map())
     }
     fn put(&mut self, e: Entry) {
         let uid = e.uid().to_owned();
@@ -233,6 +319,27 @@ impl<'a> Draft<'a> {
             && self.client.is_none()
             && self.password.is_none()
     }
+}
+
+/// Every entry, redistributed over `count` segments (the `dirty` copies replace their originals).
+fn reshard(
+    v: &Loaded,
+    mut dirty: BTreeMap<u16, BTreeMap<String, Indexed>>,
+    count: u16,
+) -> BTreeMap<u16, BTreeMap<String, Indexed>> {
+    let mut out: BTreeMap<u16, BTreeMap<String, Indexed>> =
+        (0..count).map(|i| (i, BTreeMap::new())).collect();
+    for i in 0..v.header.segment_count {
+        let entries: Vec<Indexed> = match dirty.remove(&i) {
+            Some(copy) => copy.into_values().collect(),
+            None => v.segments[i as usize].entries.clone(),
+        };
+        for e in entries {
+            let j = v.keys.segment_of(e.uid(), count);
+            out.entry(j).or_default().insert(e.uid().to_owned(), e);
+        }
+    }
+    out
 }
 
 /// Checks a credential from the phone before it is stored.
@@ -393,7 +500,7 @@ impl State {
         }
         let v = &mut u.vault;
         if !same_shape {
-            v.segments = vec![BTreeMap::new(); body.segments.len()];
+            v.segments = body.segments.iter().map(|_| Segment::default()).collect();
         }
         for (i, seg) in fresh {
             v.segments[i] = seg;
@@ -409,9 +516,9 @@ impl State {
         keys: &DataKeys,
         index: u16,
         r: SegmentRef,
-    ) -> Result<BTreeMap<String, Indexed>, VaultError> {
+    ) -> Result<Segment, VaultError> {
         let Some(id) = r.id else {
-            return Ok(BTreeMap::new());
+            return Ok(Segment::default());
         };
         let mut bytes = self.store.read_segment(&id)?;
         let spec = SegmentSpec {
@@ -421,19 +528,21 @@ impl State {
             count: r.count,
         };
         let entries = format::open_segment(&mut bytes, spec, keys).map_err(|e| self.fmt(e))?;
-        let mut map = BTreeMap::new();
-        for e in entries {
+        for (i, e) in entries.iter().enumerate() {
             if keys.segment_of(e.uid(), header.segment_count) != index {
                 return Err(self.fmt(FormatError::Damaged(
                     "an entry is stored in the wrong segment",
                 )));
             }
-            map.insert(e.uid().to_owned(), Indexed::new(e));
+            if i > 0 && entries[i - 1].uid() >= e.uid() {
+                return Err(self.fmt(FormatError::Damaged(
+                    "a segment's entries are out of order or repeated",
+                )));
+            }
         }
-        if map.len() != r.count as usize {
-            return Err(self.fmt(FormatError::Damaged("a segment repeats an entry")));
-        }
-        Ok(map)
+        Ok(Segment::build(
+            entries.into_iter().map(Indexed::new).collect(),
+        ))
     }
 
     /// Reads and decrypts the whole vault with the DEK `unwrap` recovers from its header.
@@ -484,13 +593,13 @@ impl State {
         let header = Header {
             vault_id,
             commit_id: crypto::random::<16>().map_err(internal)?,
-            segment_count: format::DEFAULT_SEGMENTS,
+            segment_count: 1,
             client: format::wrap_client(&vault_id, &dek, key.bytes()).map_err(internal)?,
             password: None,
         };
         let body = Body {
             created_ms: wall_ms(),
-            segments: vec![SegmentRef::default(); format::DEFAULT_SEGMENTS as usize],
+            segments: vec![SegmentRef::default()],
             remembered: BTreeMap::new(),
         };
         let keys = DataKeys::derive(&dek, &vault_id);
@@ -502,7 +611,7 @@ impl State {
             body,
             dek,
             keys,
-            segments: vec![BTreeMap::new(); format::DEFAULT_SEGMENTS as usize],
+            segments: vec![Segment::default()],
         }))
     }
 
@@ -577,7 +686,7 @@ impl State {
             return Ok(out);
         }
         let Draft {
-            segments,
+            mut segments,
             remembered,
             client,
             password,
@@ -585,6 +694,19 @@ impl State {
         } = draft;
         let internal = |e: crypto::CryptoError| VaultError::Internal(e.to_string());
         let mut header = v.header.clone();
+        let mut body = v.body.clone();
+        let total: u64 = (0..v.header.segment_count)
+            .map(|i| match segments.get(&i) {
+                Some(copy) => copy.len() as u64,
+                None => u64::from(v.body.segments[i as usize].count),
+            })
+            .sum();
+        let count = wanted_segments(total, v.header.segment_count);
+        if count != v.header.segment_count {
+            segments = reshard(v, segments, count);
+            header.segment_count = count;
+            body.segments = vec![SegmentRef::default(); count as usize];
+        }
         header.commit_id = crypto::random::<16>().map_err(internal)?;
         if let Some(c) = client {
             header.client = c;
@@ -592,7 +714,6 @@ impl State {
         if let Some(p) = password {
             header.password = p;
         }
-        let mut body = v.body.clone();
         if let Some(r) = remembered {
             body.remembered = r;
         }
@@ -641,10 +762,13 @@ impl State {
             log::warn!("vault commit landed but may not be durable yet: {e}");
         }
         let v = &mut u.vault;
+        if v.segments.len() != body.segments.len() {
+            v.segments = body.segments.iter().map(|_| Segment::default()).collect();
+        }
         v.header = header;
         v.body = body;
         for (i, seg) in segments {
-            v.segments[i as usize] = seg;
+            v.segments[i as usize] = Segment::from_map(seg);
         }
         let keep: HashSet<[u8; 16]> = v.body.segments.iter().filter_map(|s| s.id).collect();
         self.store.collect_garbage(&keep);
@@ -862,12 +986,13 @@ impl State {
     pub fn search(&self, query: &Query, page: Page) -> Result<Listing<Hit>, VaultError> {
         self.with(|v| {
             let chosen = v.body.remembered.get(&query.site.domain);
-            let mut hits: Vec<(Match, bool, &Indexed)> = v
-                .entries()
-                .filter_map(|x| {
-                    let m = query.rank(x)?;
-                    Some((m, chosen.is_some_and(|c| c == x.uid()), x))
-                })
+            let mut found = Vec::new();
+            for seg in &v.segments {
+                seg.matches(query, &mut found);
+            }
+            let mut hits: Vec<(Match, bool, &Indexed)> = found
+                .into_iter()
+                .map(|(m, x)| (m, chosen.is_some_and(|c| c == x.uid()), x))
                 .collect();
             hits.sort_unstable_by(|a, b| {
                 (a.0, !a.1)
@@ -1005,5 +1130,27 @@ impl Drop for State {
         slot.open = None;
         drop(slot);
         self.shared.wake.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_count_grows_by_powers_of_two_with_hysteresis() {
+        assert_eq!(wanted_segments(0, 1), 1);
+        assert_eq!(wanted_segments(512, 1), 1);
+        assert_eq!(wanted_segments(513, 1), 4);
+        assert_eq!(wanted_segments(2048, 4), 4);
+        assert_eq!(wanted_segments(2049, 4), 16);
+        assert_eq!(wanted_segments(100_000, 1), 512);
+        assert_eq!(wanted_segments(100_000, 512), 512);
+        assert_eq!(wanted_segments(10, 64), 64, "never shrinks");
+        assert_eq!(wanted_segments(u64::MAX / 2, 1), format::MAX_SEGMENTS);
+        assert_eq!(
+            wanted_segments(u64::MAX / 2, format::MAX_SEGMENTS),
+            format::MAX_SEGMENTS
+        );
     }
 }
