@@ -808,3 +808,31 @@ fn growing_vault_is_resharded_and_other_processes_follow() {
         1200
     );
 }
+
+#[test]
+fn a_large_vault_opens_with_every_entry_in_place() {
+    let home = tempfile::tempdir().unwrap();
+    let phone = Arc::new(FakePhone::new(key(1)));
+    let a = Proc::new(home.path(), phone.clone());
+    let creds: Vec<_> = (0..3000)
+        .map(|i| {
+            cred(
+                &format!("u{i}"),
+                &format!("Name {i}"),
+                &format!("https://s{}.example", i % 1000),
+            )
+        })
+        .collect();
+    a.receive(&key(1), &creds).unwrap();
+    // 3000 entries: 16 segments, read on several threads by a fresh process.
+    assert_eq!(segment_files(home.path()).len(), 16);
+    let b = Proc::new(home.path(), phone);
+    b.receive(&key(1), &[]).unwrap();
+    for i in (0..3000).step_by(97) {
+        let got = call(&b, actions::get, json!({"uid": format!("u{i}")})).unwrap();
+        assert_eq!(got["name"], format!("Name {i}"));
+    }
+    let r = call(&b, actions::search, json!({"url": "https://s5.example/x"})).unwrap();
+    assert_eq!(uids(&r), ["u1005", "u2005", "u5"]);
+    assert_eq!(call(&b, actions::list, json!({})).unwrap()["total"], 3000);
+}

@@ -141,7 +141,7 @@ pub fn search(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let page = Page::from_params(params)?;
     let listing = ctx.state.vault.search(&query, page)?;
     let mut out = serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))?;
-    out["site"] = json!({"host": query.site.host, "domain": query.site.domain});
+    out["site"] = json!({"host": query.site.host, "domain": query.site.domain()});
     Ok(out)
 }
 

@@ -1,7 +1,11 @@
 //! Which stored credentials fit a web page: by host, then by registrable domain (Public
 //! Suffix List), then by name. Pure.
+//!
+//! This runs for every entry when a vault is unlocked, so the common URL shape is parsed
+//! without the `url` crate and words are kept as hashes: few allocations per entry.
 
 use super::format::Entry;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use url::{Host, Url};
 use zeroize::Zeroize;
 
@@ -9,18 +13,72 @@ use zeroize::Zeroize;
 const MAX_URL_LEN: usize = 4096;
 
 /// Where a URL points: its host (lowercase ASCII, without a leading `www.`) and its
-/// registrable domain (`login.example.co.uk` → `example.co.uk`; an IP or `localhost` is its own).
+/// registrable domain (`login.example.co.uk` → `example.co.uk`; an IP or `localhost` is its
+/// own), which is always a suffix of the host.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Site {
     pub host: String,
-    pub domain: String,
+    domain_at: usize,
+}
+
+impl Site {
+    pub fn domain(&self) -> &str {
+        &self.host[self.domain_at..]
+    }
 }
 
 impl Drop for Site {
     fn drop(&mut self) {
         self.host.zeroize();
-        self.domain.zeroize();
     }
+}
+
+/// The host of the usual `http(s)://host[:port]/…` or `host/…`, lowercased, when it is plain
+/// ASCII letters, digits, `-` and `.`. None for anything else: the `url` crate decides those
+/// (IDNA, IP addresses, user info, odd characters).
+fn quick_host(t: &str) -> Option<String> {
+    let rest = match t.find("://") {
+        Some(i) if t[..i].eq_ignore_ascii_case("https") || t[..i].eq_ignore_ascii_case("http") => {
+            &t[i + 3..]
+        }
+        Some(_) => return None,
+        None => t,
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if port.is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_err()) {
+        return None;
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let plain = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let labels_ok = host
+        .split('.')
+        .all(|l| !l.is_empty() && !(l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--")));
+    // A last label that is a number makes the host an IPv4 address to the URL standard.
+    let last = host.rsplit('.').next().unwrap_or(host);
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || (last.len() >= 2 && last[..2].eq_ignore_ascii_case("0x"));
+    (plain && labels_ok && !numeric).then(|| host.to_ascii_lowercase())
+}
+
+/// The host as the URL standard sees it, and whether it is an IP address.
+fn standard_host(t: &str) -> Option<(String, bool)> {
+    let url = if t.contains("://") {
+        Url::parse(t)
+    } else {
+        Url::parse(&format!("https://{t}"))
+    }
+    .ok()?;
+    Some(match url.host()? {
+        Host::Domain(d) => (d.trim_end_matches('.').to_ascii_lowercase(), false),
+        Host::Ipv4(ip) => (ip.to_string(), true),
+        Host::Ipv6(ip) => (format!("[{ip}]"), true),
+    })
 }
 
 /// Parses a page URL or a website as the phone stores it (`example.com`, `https://…`).
@@ -29,36 +87,37 @@ pub fn site_of(input: &str) -> Option<Site> {
     if t.is_empty() || t.len() > MAX_URL_LEN {
         return None;
     }
-    let url = if t.contains("://") {
-        Url::parse(t)
-    } else {
-        Url::parse(&format!("https://{t}"))
-    }
-    .ok()?;
-    let (host, is_ip) = match url.host()? {
-        Host::Domain(d) => (d.trim_end_matches('.').to_ascii_lowercase(), false),
-        Host::Ipv4(ip) => (ip.to_string(), true),
-        Host::Ipv6(ip) => (format!("[{ip}]"), true),
+    let (mut host, is_ip) = match quick_host(t) {
+        Some(h) => (h, false),
+        None => standard_host(t)?,
     };
     if host.is_empty() {
         return None;
     }
-    let host = match host.strip_prefix("www.") {
-        Some(rest) if rest.contains('.') => rest.to_owned(),
-        _ => host,
+    if host.starts_with("www.") && host[4..].contains('.') {
+        host.drain(..4);
+    }
+    let domain_len = match is_ip {
+        true => host.len(),
+        false => psl::domain_str(&host).map_or(host.len(), str::len),
     };
-    let domain = if is_ip {
-        host.clone()
-    } else {
-        psl::domain_str(&host).unwrap_or(&host).to_owned()
-    };
-    Some(Site { host, domain })
+    Some(Site {
+        domain_at: host.len() - domain_len,
+        host,
+    })
 }
 
 /// The key under which a choice for this site is remembered: its registrable domain,
 /// like the official extension's per-site index.
 pub fn site_key(website: &str) -> Option<String> {
-    site_of(website).map(|s| s.domain.clone())
+    site_of(website).map(|s| s.domain().to_owned())
+}
+
+/// A stable in-process hash for the search tables; equal strings, equal hashes.
+pub fn text_hash(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 /// How well an entry fits a query, best first.
@@ -85,24 +144,27 @@ impl Match {
 
 pub struct Query {
     pub site: Site,
-    /// The domain's own label (`github` in `github.com`), if long enough to mean something.
-    label: Option<String>,
+    /// Hash of the domain's own label (`github` in `github.com`), if long enough to mean
+    /// something.
+    label: Option<u64>,
 }
 
 impl Query {
     pub fn parse(url: &str) -> Option<Self> {
         let site = site_of(url)?;
-        let label = psl::suffix_str(&site.domain)
-            .and_then(|suffix| site.domain.strip_suffix(suffix))
+        let domain = site.domain();
+        let label = psl::suffix_str(domain)
+            .and_then(|suffix| domain.strip_suffix(suffix))
             .and_then(|rest| rest.strip_suffix('.'))
-            .map(|rest| rest.rsplit('.').next().unwrap_or(rest).to_owned())
-            .filter(|l| l.chars().count() >= 3);
+            .map(|rest| rest.rsplit('.').next().unwrap_or(rest))
+            .filter(|l| l.chars().count() >= 3)
+            .map(text_hash);
         Some(Self { site, label })
     }
 
-    /// The site's own label, which [`Match::Name`] looks for among an entry's words.
-    pub fn label(&self) -> Option<&str> {
-        self.label.as_deref()
+    /// Hash of the site's own label, which [`Match::Name`] looks for among an entry's words.
+    pub fn label(&self) -> Option<u64> {
+        self.label
     }
 
     pub fn rank(&self, entry: &Indexed) -> Option<Match> {
@@ -110,34 +172,34 @@ impl Query {
             if s.host == self.site.host {
                 return Some(Match::Host);
             }
-            if s.domain == self.site.domain {
+            if s.domain() == self.site.domain() {
                 return Some(Match::Domain);
             }
         }
-        match &self.label {
-            Some(l) if entry.words.binary_search(l).is_ok() => Some(Match::Name),
+        match self.label {
+            Some(l) if entry.words.binary_search(&l).is_ok() => Some(Match::Name),
             _ => None,
         }
     }
 }
 
-/// Lowercase words of a name (letters and digits, at least 3; hyphenated words also whole),
-/// plus a website that is a single word, sorted and unique.
-fn words_of(name_lc: &str, site: Option<&Site>) -> Vec<String> {
+/// Hashes of the lowercase words of a name (letters and digits, at least 3 characters;
+/// hyphenated words both whole and in parts), plus a website that is a single word.
+fn words_of(name_lc: &str, site: Option<&Site>) -> Vec<u64> {
     let mut words = Vec::new();
+    let mut add = |w: &str| {
+        if w.chars().count() >= 3 {
+            words.push(text_hash(w));
+        }
+    };
     for w in name_lc.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
-        words.push(w);
+        add(w);
         if w.contains('-') {
-            words.extend(w.split('-'));
+            w.split('-').for_each(&mut add);
         }
     }
-    let mut words: Vec<String> = words
-        .into_iter()
-        .filter(|w| w.chars().count() >= 3)
-        .map(str::to_owned)
-        .collect();
     if let Some(s) = site.filter(|s| !s.host.contains(['.', '[', ':'])) {
-        words.push(s.host.clone());
+        add(&s.host);
     }
     words.sort_unstable();
     words.dedup();
@@ -151,8 +213,8 @@ pub struct Indexed {
     pub site: Option<Site>,
     /// The name in lowercase, for sorting.
     pub name_lc: String,
-    /// Sorted words for [`Match::Name`].
-    pub words: Vec<String>,
+    /// Sorted word hashes for [`Match::Name`].
+    pub words: Vec<u64>,
 }
 
 impl Indexed {
@@ -174,7 +236,6 @@ impl Indexed {
 impl Drop for Indexed {
     fn drop(&mut self) {
         self.name_lc.zeroize();
-        self.words.zeroize();
     }
 }
 
@@ -184,9 +245,10 @@ mod tests {
     use crate::api::services::Credential;
 
     fn site(h: &str, d: &str) -> Option<Site> {
+        assert!(h.ends_with(d));
         Some(Site {
             host: h.into(),
-            domain: d.into(),
+            domain_at: h.len() - d.len(),
         })
     }
 
@@ -292,5 +354,50 @@ mod tests {
         let q = Query::parse("https://my-bank.example").unwrap();
         assert_eq!(q.rank(&indexed("My-Bank", "")), Some(Match::Name));
         assert!(Match::Host < Match::Domain && Match::Domain < Match::Name);
+    }
+
+    #[test]
+    fn quick_host_agrees_with_the_url_standard() {
+        let inputs = [
+            "https://GitHub.com/x",
+            "http://a-b.example:8080/",
+            "github.com",
+            "github.com:443/x",
+            "https://example.com./",
+            "https://xn--bcher-kva.example",
+            "https://0x7f.1/",
+            "https://example.123/",
+            "https://a..b/",
+            "https://user@example.com/",
+            "https://exa\tmple.com",
+            "https://example.com:99999/",
+            "ftp://example.com",
+            "https://example.com\\path",
+            "https://127.0.0.1/",
+            "HTTP://WWW.EXAMPLE.COM",
+            "https://.example.com",
+            "https://example.com:/x",
+            "https://ex_ample.com",
+        ];
+        for t in inputs {
+            if let Some(q) = quick_host(t) {
+                assert_eq!(Some(q), standard_host(t).map(|h| h.0), "{t}");
+            }
+        }
+        assert_eq!(
+            quick_host("https://GitHub.com/x").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(quick_host("https://0x7f.1/"), None);
+        assert_eq!(quick_host("https://xn--bcher-kva.example"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quick_host_never_disagrees(t in "(https?://)?[a-zA-Z0-9.:@_%/?#-]{0,30}") {
+            if let Some(q) = quick_host(&t) {
+                proptest::prop_assert_eq!(Some(q), standard_host(&t).map(|h| h.0));
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use super::format::{
     self, Body, DataKeys, Entry, FormatError, Header, PasswordSlot, SegmentRef, SegmentSpec,
     Wrapped,
 };
-use super::search::{Indexed, Match, Query};
+use super::search::{Indexed, Match, Query, text_hash};
 use super::store::Store;
 use crate::api::params::Page;
 use crate::api::services::{ClientKey, Credential};
@@ -25,7 +25,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use zeroize::Zeroize;
 
 /// Longest uid accepted from the phone (real ones are 36-character UUIDs).
 const MAX_UID_BYTES: usize = 256;
@@ -80,30 +79,37 @@ impl Loaded {
 }
 
 /// One segment in memory: its entries sorted by uid, and lookup tables so a search visits
-/// only the entries that can match (by registrable domain, or by a word of the name).
+/// only the entries that can match. The tables are sorted `(hash, position)` pairs, of the
+/// registrable domain and of each word of the name; a hit is confirmed on the entry itself.
 #[derive(Default)]
 struct Segment {
     entries: Vec<Indexed>,
-    by_domain: HashMap<String, Vec<u32>>,
-    by_word: HashMap<String, Vec<u32>>,
+    by_domain: Vec<(u64, u32)>,
+    by_word: Vec<(u64, u32)>,
+}
+
+/// Positions whose hash is `h` in a sorted table.
+fn lookup(table: &[(u64, u32)], h: u64) -> impl Iterator<Item = usize> + '_ {
+    let start = table.partition_point(|&(k, _)| k < h);
+    table[start..]
+        .iter()
+        .take_while(move |&&(k, _)| k == h)
+        .map(|&(_, p)| p as usize)
 }
 
 impl Segment {
     /// `entries` must be sorted by uid.
     fn build(entries: Vec<Indexed>) -> Self {
-        let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut by_word: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_domain = Vec::with_capacity(entries.len());
+        let mut by_word = Vec::with_capacity(entries.len() * 2);
         for (pos, e) in entries.iter().enumerate() {
             if let Some(s) = &e.site {
-                by_domain
-                    .entry(s.domain.clone())
-                    .or_default()
-                    .push(pos as u32);
+                by_domain.push((text_hash(s.domain()), pos as u32));
             }
-            for w in &e.words {
-                by_word.entry(w.clone()).or_default().push(pos as u32);
-            }
+            by_word.extend(e.words.iter().map(|&w| (w, pos as u32)));
         }
+        by_domain.sort_unstable();
+        by_word.sort_unstable();
         Self {
             entries,
             by_domain,
@@ -125,27 +131,18 @@ impl Segment {
     }
     /// Every entry of this segment that fits `query`, with how well.
     fn matches<'s>(&'s self, query: &Query, out: &mut Vec<(Match, &'s Indexed)>) {
-        let none = Vec::new();
-        for &p in self.by_domain.get(&query.site.domain).unwrap_or(&none) {
-            let e = &self.entries[p as usize];
+        for p in lookup(&self.by_domain, text_hash(query.site.domain())) {
+            let e = &self.entries[p];
             out.extend(query.rank(e).map(|m| (m, e)));
         }
         // Entries of the same domain were found above; here only the name matches count.
-        let words = query.label().and_then(|l| self.by_word.get(l));
-        for &p in words.unwrap_or(&none) {
-            let e = &self.entries[p as usize];
-            if query.rank(e) == Some(Match::Name) {
-                out.push((Match::Name, e));
+        if let Some(label) = query.label() {
+            for p in lookup(&self.by_word, label) {
+                let e = &self.entries[p];
+                if query.rank(e) == Some(Match::Name) {
+                    out.push((Match::Name, e));
+                }
             }
-        }
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        // The keys name sites: wipe them with the credentials.
-        for (mut k, _) in self.by_domain.drain().chain(self.by_word.drain()) {
-            k.zeroize();
         }
     }
 }
@@ -545,6 +542,49 @@ impl State {
         ))
     }
 
+    /// Loads every segment, on a few threads when there are many: unlocking a large vault is
+    /// decryption and parsing, which parallelize.
+    fn load_segments(
+        &self,
+        header: &Header,
+        keys: &DataKeys,
+        refs: &[SegmentRef],
+    ) -> Result<Vec<Segment>, VaultError> {
+        let load = |i: usize, r: &SegmentRef| self.load_segment(header, keys, i as u16, *r);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(refs.len() / 8);
+        if threads <= 1 {
+            return refs.iter().enumerate().map(|(i, r)| load(i, r)).collect();
+        }
+        let chunk = refs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers = refs
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    std::thread::Builder::new().spawn_scoped(scope, move || {
+                        let first = c * chunk;
+                        part.iter()
+                            .enumerate()
+                            .map(|(j, r)| load(first + j, r))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| VaultError::Internal(format!("cannot start a reader thread: {e}")))?;
+            let mut all = Vec::with_capacity(refs.len());
+            for w in workers {
+                let part = w
+                    .join()
+                    .map_err(|_| VaultError::Internal("a vault reader thread panicked".into()))?;
+                all.extend(part?);
+            }
+            Ok(all)
+        })
+    }
+
     /// Reads and decrypts the whole vault with the DEK `unwrap` recovers from its header.
     fn load(
         &self,
@@ -566,12 +606,7 @@ impl State {
         }
         let keys = DataKeys::derive(&dek, &vault_id);
         let body = sealed.open(&keys).map_err(|e| self.fmt(e))?;
-        let segments = body
-            .segments
-            .iter()
-            .enumerate()
-            .map(|(i, r)| self.load_segment(&sealed.header, &keys, i as u16, *r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let segments = self.load_segments(&sealed.header, &keys, &body.segments)?;
         Ok(Loaded {
             header: sealed.header.clone(),
             body,
@@ -985,7 +1020,7 @@ impl State {
     /// Entries that fit the page `query` describes, best match first.
     pub fn search(&self, query: &Query, page: Page) -> Result<Listing<Hit>, VaultError> {
         self.with(|v| {
-            let chosen = v.body.remembered.get(&query.site.domain);
+            let chosen = v.body.remembered.get(query.site.domain());
             let mut found = Vec::new();
             for seg in &v.segments {
                 seg.matches(query, &mut found);
