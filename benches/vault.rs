@@ -216,11 +216,16 @@ fn print_table() {
                 continue;
             };
             let growth = prev.map_or("–".to_owned(), |p| format!("×{:.1} (n ×10)", v / p));
+            let ratio = v / b;
+            let ratio = if ratio < 0.1 {
+                format!("{ratio:.4}")
+            } else {
+                format!("{ratio:.2}")
+            };
             println!(
-                "| {group} | {n} | {} | {growth} | {baseline} | {} | {:.2} |",
+                "| {group} | {n} | {} | {growth} | {baseline} | {} | {ratio} |",
                 human(v),
                 human(b),
-                v / b
             );
             prev = Some(v);
         }

@@ -58,11 +58,11 @@ fn quick_host(t: &str) -> Option<String> {
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     let labels_ok = host
         .split('.')
-        .all(|l| !l.is_empty() && !(l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--")));
+        .all(|l| !l.is_empty() && !l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")));
     // A last label that is a number makes the host an IPv4 address to the URL standard.
     let last = host.rsplit('.').next().unwrap_or(host);
     let numeric = last.bytes().all(|b| b.is_ascii_digit())
-        || (last.len() >= 2 && last[..2].eq_ignore_ascii_case("0x"));
+        || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
     (plain && labels_ok && !numeric).then(|| host.to_ascii_lowercase())
 }
 
@@ -375,6 +375,14 @@ mod tests {
             "https://example.com\\path",
             "https://127.0.0.1/",
             "HTTP://WWW.EXAMPLE.COM",
+            "https://bücher.example",
+            "é",
+            "ü.x",
+            "https://ééé.example",
+            "xé.ü",
+            "https://é:1/",
+            "https://€€.example",
+            "x.€€",
             "https://.example.com",
             "https://example.com:/x",
             "https://ex_ample.com",
@@ -394,7 +402,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn quick_host_never_disagrees(t in "(https?://)?[a-zA-Z0-9.:@_%/?#-]{0,30}") {
+        fn quick_host_never_disagrees(t in "(https?://)?[a-zA-Z0-9.:@_%/?#é€-]{0,30}") {
             if let Some(q) = quick_host(&t) {
                 proptest::prop_assert_eq!(Some(q), standard_host(&t).map(|h| h.0));
             }
