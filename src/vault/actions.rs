@@ -111,10 +111,18 @@ fn password_param(params: &Value, min_chars: usize) -> Result<Option<&str>, ApiE
 pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let password = password_param(params, 1)?;
     let vault = &ctx.state.vault;
-    if !vault.status()?.locked {
+    let current = vault.status()?;
+    if !current.locked {
         // Already open: this counts as use.
         vault.touch()?;
         return status(ctx, params);
+    }
+    // What cannot succeed fails before anyone is asked to approve it.
+    if password.is_some() && !current.exists {
+        return Err(super::VaultError::Missing.into());
+    }
+    if password.is_some() && !current.password_set {
+        return Err(super::VaultError::NoPassword.into());
     }
     ctx.state.gate.require(ctx, operation::VAULT_UNLOCK)?;
     match password {
