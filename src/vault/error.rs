@@ -105,13 +105,19 @@ impl VaultError {
             FormatError::WrongKey => Self::WrongKey { dir },
             FormatError::WrongPassword => Self::WrongPassword,
             FormatError::NoPassword => Self::NoPassword,
-            FormatError::NotAVault | FormatError::Damaged(_) | FormatError::Crypto(_) => {
-                Self::Corrupt {
-                    dir,
-                    what: e.to_string(),
-                }
-            }
+            FormatError::Crypto(c) => c.into(),
+            FormatError::NotAVault | FormatError::Damaged(_) => Self::Corrupt {
+                dir,
+                what: e.to_string(),
+            },
         }
+    }
+}
+
+/// Randomness or AES failing is not something the user can act on.
+impl From<super::crypto::CryptoError> for VaultError {
+    fn from(e: super::crypto::CryptoError) -> Self {
+        Self::Internal(e.to_string())
     }
 }
 

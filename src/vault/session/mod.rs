@@ -22,14 +22,13 @@ use crate::config::{Config, Paths};
 use memory::{Draft, Loaded, Segment, reshard, wanted_segments};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct State {
     store: Store,
     clock: Arc<dyn Clock>,
-    ttl_ms: Arc<AtomicU64>,
+    lock_timeout: Duration,
     shared: Arc<Shared>,
 }
 
@@ -74,7 +73,7 @@ impl State {
         Self {
             store: Store::new(data_dir.join(super::store::DIR_NAME)),
             clock,
-            ttl_ms: Arc::new(AtomicU64::new(lock_timeout.as_millis() as u64)),
+            lock_timeout,
             shared: Arc::default(),
         }
     }
@@ -85,12 +84,7 @@ impl State {
     }
 
     pub fn lock_timeout(&self) -> Duration {
-        Duration::from_millis(self.ttl_ms.load(Ordering::SeqCst))
-    }
-
-    pub fn set_lock_timeout(&self, d: Duration) {
-        self.ttl_ms.store(d.as_millis() as u64, Ordering::SeqCst);
-        self.shared.wake.notify_all();
+        self.lock_timeout
     }
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
@@ -322,14 +316,13 @@ impl State {
         if self.store.read_manifest()?.is_some() {
             return Ok(None);
         }
-        let internal = |e: crypto::CryptoError| VaultError::Internal(e.to_string());
-        let dek = crypto::random_key().map_err(internal)?;
-        let vault_id = crypto::random::<16>().map_err(internal)?;
+        let dek = crypto::random_key()?;
+        let vault_id = crypto::random::<16>()?;
         let header = Header {
             vault_id,
-            commit_id: crypto::random::<16>().map_err(internal)?,
+            commit_id: crypto::random::<16>()?,
             segment_count: 1,
-            client: format::wrap_client(&vault_id, &dek, key.bytes()).map_err(internal)?,
+            client: format::wrap_client(&vault_id, &dek, key.bytes())?,
             password: None,
         };
         let body = Body {
@@ -367,7 +360,7 @@ impl State {
     fn start_timer(&self) -> bool {
         let shared = self.shared.clone();
         let clock = self.clock.clone();
-        let ttl = self.ttl_ms.clone();
+        let ttl = self.lock_timeout;
         let spawned = std::thread::Builder::new()
             .name("vault-timer".into())
             .spawn(move || {
@@ -377,8 +370,7 @@ impl State {
                         return;
                     }
                     let wait = slot.open.as_ref().and_then(|u| {
-                        let deadline =
-                            u.last_used + Duration::from_millis(ttl.load(Ordering::SeqCst));
+                        let deadline = u.last_used + ttl;
                         deadline.checked_sub(clock.now()).filter(|d| !d.is_zero())
                     });
                     if slot.open.is_some() && wait.is_none() {
@@ -427,7 +419,6 @@ impl State {
             password,
             ..
         } = draft;
-        let internal = |e: crypto::CryptoError| VaultError::Internal(e.to_string());
         let mut header = v.header.clone();
         let mut body = v.body.clone();
         let total: u64 = (0..v.header.segment_count)
@@ -442,7 +433,7 @@ impl State {
             header.segment_count = count;
             body.segments = vec![SegmentRef::default(); count as usize];
         }
-        header.commit_id = crypto::random::<16>().map_err(internal)?;
+        header.commit_id = crypto::random::<16>()?;
         if let Some(c) = client {
             header.client = c;
         }
@@ -458,7 +449,7 @@ impl State {
                 body.segments[i as usize] = if seg.is_empty() {
                     SegmentRef::default()
                 } else {
-                    let id = crypto::random::<16>().map_err(internal)?;
+                    let id = crypto::random::<16>()?;
                     let spec = SegmentSpec {
                         vault_id: &header.vault_id,
                         index: i,

@@ -171,8 +171,7 @@ impl State {
                             self.commit(u, |d| {
                                 let v = d.base;
                                 let w =
-                                    format::wrap_client(&v.header.vault_id, &v.dek, key.bytes())
-                                        .map_err(|e| VaultError::Internal(e.to_string()))?;
+                                    format::wrap_client(&v.header.vault_id, &v.dek, key.bytes())?;
                                 d.client = Some(w);
                                 Ok(())
                             })?;
@@ -220,7 +219,7 @@ impl State {
     /// Locks here and tells every other process with this vault open to lock on its next use.
     pub fn lock_everywhere(&self) -> Result<(), VaultError> {
         self.lock();
-        let epoch = crypto::random::<16>().map_err(|e| VaultError::Internal(e.to_string()))?;
+        let epoch = crypto::random::<16>()?;
         self.store.bump_epoch(epoch)
     }
 
