@@ -112,20 +112,24 @@ impl Entry {
         self.credential.uid.as_deref().unwrap_or_default()
     }
     fn fields(&self) -> [&str; 7] {
-        let c = &self.credential;
-        [
-            self.uid(),
-            &c.readable_uid,
-            &c.name,
-            &c.password,
-            &c.user,
-            &c.website,
-            &c.otp,
-        ]
+        let [a, b, c, d, e, f] = text_fields(&self.credential);
+        [self.uid(), a, b, c, d, e, f]
     }
     fn encoded_len(&self) -> usize {
         16 + self.fields().iter().map(|f| str_len(f)).sum::<usize>()
     }
+}
+
+/// A credential's text fields after its uid, in their on-disk order.
+pub fn text_fields(c: &Credential) -> [&str; 6] {
+    [
+        &c.readable_uid,
+        &c.name,
+        &c.password,
+        &c.user,
+        &c.website,
+        &c.otp,
+    ]
 }
 
 /// Subkeys of the DEK: one seals the manifest body and segments, one assigns uids to segments.

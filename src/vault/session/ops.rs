@@ -96,15 +96,10 @@ fn storable(c: &Credential) -> bool {
         .uid
         .as_deref()
         .is_some_and(|u| !u.is_empty() && u.len() <= MAX_UID_BYTES);
-    let fields = [
-        &c.readable_uid,
-        &c.name,
-        &c.password,
-        &c.user,
-        &c.website,
-        &c.otp,
-    ];
-    uid_ok && fields.iter().all(|f| f.len() <= format::MAX_FIELD_BYTES)
+    uid_ok
+        && format::text_fields(c)
+            .iter()
+            .all(|f| f.len() <= format::MAX_FIELD_BYTES)
 }
 
 fn by_name(a: &&Indexed, b: &&Indexed) -> CmpOrdering {
