@@ -33,6 +33,18 @@ pub fn create_private(path: &Path) -> io::Result<File> {
     opts.open(path)
 }
 
+/// Creates a new file only the user can read, failing if `path` already exists.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
 /// Replaces `path` with `bytes` so a crash leaves either the old or the new content:
 /// write a temporary file beside it, fsync, rename over, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

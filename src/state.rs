@@ -1,7 +1,7 @@
 //! Process-wide state shared by all requests: paths, settings, each backend's state, and the seams
 //! ([`crate::api::services`]) that connect the backends.
 
-use crate::api::services::{ApprovalGate, CredentialSink, CredentialSource, NoSink};
+use crate::api::services::{ApprovalGate, CredentialSink, CredentialSource};
 use crate::config::{Config, ConfigError, Paths};
 use std::sync::{Arc, RwLock};
 
@@ -29,7 +29,7 @@ impl State {
             vault: crate::vault::State::new(&paths, &config),
             clarion: crate::clarion::State::new(&paths, &config),
             source: Arc::new(crate::anotherpass::source::AnotherpassSource),
-            sink: Arc::new(NoSink),
+            sink: Arc::new(crate::vault::VaultSink),
             gate: Arc::new(crate::clarion::ClarionGate),
             config: RwLock::new(config),
             paths,

@@ -99,39 +99,3 @@ pub trait ApprovalGate: Send + Sync {
     /// Returns once the policy for `operation` is satisfied, or the reason it is not.
     fn require(&self, ctx: &Ctx, operation: &str) -> Result<(), ApiError>;
 }
-
-/// Stand-ins used until a backend is configured.
-pub struct NoSource;
-impl CredentialSource for NoSource {
-    fn get_client_key(&self, _: &Ctx) -> Result<ClientKey, ApiError> {
-        Err(ApiError::new(
-            "not_linked",
-            "No phone is linked. Link ANOTHERpass first.",
-        ))
-    }
-    fn fetch_by_uids(
-        &self,
-        ctx: &Ctx,
-        _: &[String],
-    ) -> Result<(Vec<Credential>, ClientKey), ApiError> {
-        self.get_client_key(ctx).map(|k| (Vec::new(), k))
-    }
-}
-
-pub struct NoSink;
-impl CredentialSink for NoSink {
-    fn received(&self, _: &Ctx, _: &ClientKey, _: &[Credential]) -> Result<(), ApiError> {
-        Ok(())
-    }
-    fn remembered_uid(&self, _: &Ctx, _: &str) -> Option<String> {
-        None
-    }
-    fn remember_uid(&self, _: &Ctx, _: &str, _: &str) {}
-}
-
-pub struct AllowAll;
-impl ApprovalGate for AllowAll {
-    fn require(&self, _: &Ctx, _: &str) -> Result<(), ApiError> {
-        Ok(())
-    }
-}

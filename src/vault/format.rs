@@ -1,0 +1,806 @@
+//! The on-disk vault format, version 1 (documented in docs/vault-format.md). Pure: bytes in,
+//! bytes out; files and locks are in [`super::store`].
+//!
+//! A vault is a manifest (a plaintext header with the key slots, then the encrypted segment
+//! table) and up to `segment_count` segment files, each holding the credentials whose keyed
+//! uid hash falls into it. All records are sealed with subkeys of one random data key (DEK);
+//! the header wraps the DEK under the ANOTHERpass clientKey and, optionally, a local password.
+
+use super::codec::{CodecError, Reader, Writer, str_len};
+use super::crypto::{self, CryptoError, Key32, NONCE_LEN, TAG_LEN};
+use crate::api::services::Credential;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use zeroize::Zeroizing;
+
+pub const MAGIC: [u8; 8] = *b"PBVAULT\0";
+pub const SEGMENT_MAGIC: [u8; 8] = *b"PBVSEG\0\0";
+pub const VERSION: u16 = 1;
+pub const MAX_SEGMENTS: u16 = 4096;
+/// As the official extension (anotherpass.md §6.2).
+pub const PBKDF2_ITERATIONS: u32 = 200_361;
+/// Accepted iteration range when reading, so a crafted file cannot make unlock hang or go weak.
+pub const MIN_ITERATIONS: u32 = 100_000;
+pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// Cap on each credential field; far above any real password, name or otpauth URI.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Byte length of a wrapped 32-byte key: ciphertext + GCM tag.
+pub const WRAPPED_LEN: usize = 32 + TAG_LEN;
+
+const KDF_NONE: u8 = 0;
+const KDF_PBKDF2_SHA256: u8 = 1;
+const INFO_CLIENT_WRAP: &[u8] = b"passbridge vault v1 client wrap";
+const INFO_DATA: &[u8] = b"passbridge vault v1 data";
+const INFO_INDEX: &[u8] = b"passbridge vault v1 segment index";
+const AAD_CLIENT_SLOT: &[u8] = b"passbridge vault v1 client slot";
+const AAD_PASSWORD_SLOT: &[u8] = b"passbridge vault v1 password slot";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("it is not a passbridge vault")]
+    NotAVault,
+    #[error("it was written by a newer passbridge (vault format {0}, this one reads {VERSION})")]
+    UnsupportedVersion(u16),
+    #[error("it is damaged: {0}")]
+    Damaged(&'static str),
+    #[error("the key does not open this vault")]
+    WrongKey,
+    #[error("the password is wrong")]
+    WrongPassword,
+    #[error("no local password is set")]
+    NoPassword,
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+}
+
+fn damaged(what: &'static str) -> impl Fn(CodecError) -> FormatError {
+    move |_| FormatError::Damaged(what)
+}
+
+/// A 32-byte key sealed with AES-256-GCM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Wrapped {
+    pub nonce: [u8; NONCE_LEN],
+    pub sealed: [u8; WRAPPED_LEN],
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordSlot {
+    pub iterations: u32,
+    pub salt: [u8; 16],
+    pub wrapped: Wrapped,
+}
+
+/// The plaintext part of the manifest. Authenticated (as AAD of the body), never secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    pub vault_id: [u8; 16],
+    /// New for every commit, so other processes notice a change by reading the header.
+    pub commit_id: [u8; 16],
+    pub segment_count: u16,
+    pub client: Wrapped,
+    pub password: Option<PasswordSlot>,
+}
+
+/// One row of the segment table: the file id (None for an empty segment) and its entry count.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct SegmentRef {
+    pub id: Option<[u8; 16]>,
+    pub count: u32,
+}
+
+/// The encrypted part of the manifest.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    pub created_ms: u64,
+    pub segments: Vec<SegmentRef>,
+    /// Registrable domain → the uid the user chose there last.
+    pub remembered: BTreeMap<String, String>,
+}
+
+/// A stored credential. `credential.uid` is always set. Debug output redacts secrets.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Entry {
+    pub credential: Credential,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+impl Entry {
+    pub fn uid(&self) -> &str {
+        self.credential.uid.as_deref().unwrap_or_default()
+    }
+    fn fields(&self) -> [&str; 7] {
+        let [a, b, c, d, e, f] = text_fields(&self.credential);
+        [self.uid(), a, b, c, d, e, f]
+    }
+    fn encoded_len(&self) -> usize {
+        16 + self.fields().iter().map(|f| str_len(f)).sum::<usize>()
+    }
+}
+
+/// A credential's text fields after its uid, in their on-disk order.
+pub fn text_fields(c: &Credential) -> [&str; 6] {
+    [
+        &c.readable_uid,
+        &c.name,
+        &c.password,
+        &c.user,
+        &c.website,
+        &c.otp,
+    ]
+}
+
+/// Subkeys of the DEK: one seals the manifest body and segments, one assigns uids to segments.
+pub struct DataKeys {
+    data: Key32,
+    /// HMAC key prepared once: it is used for every entry read or written.
+    index: crypto::HmacKey,
+}
+
+impl DataKeys {
+    pub fn derive(dek: &[u8; 32], vault_id: &[u8; 16]) -> Self {
+        Self {
+            data: crypto::hkdf32(dek, vault_id, INFO_DATA),
+            index: crypto::HmacKey::new(&*crypto::hkdf32(dek, vault_id, INFO_INDEX)),
+        }
+    }
+    /// The segment a uid lives in: a keyed hash, so file sizes do not reveal uids.
+    pub fn segment_of(&self, uid: &str, segment_count: u16) -> u16 {
+        let h = self.index.sign(uid.as_bytes());
+        u16::from_le_bytes([h[0], h[1]]) % segment_count.max(1)
+    }
+}
+
+// ---- key slots ----
+
+fn wrap(
+    kek: &[u8; 32],
+    aad_label: &[u8],
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+) -> Result<Wrapped, CryptoError> {
+    let nonce = crypto::random::<NONCE_LEN>()?;
+    let mut sealed = [0u8; WRAPPED_LEN];
+    sealed[..32].copy_from_slice(dek);
+    let aad = [aad_label, vault_id].concat();
+    let tag = crypto::seal_in_place(kek, &nonce, &aad, &mut sealed[..32])?;
+    sealed[32..].copy_from_slice(&tag);
+    Ok(Wrapped { nonce, sealed })
+}
+
+fn unwrap(
+    kek: &[u8; 32],
+    aad_label: &[u8],
+    vault_id: &[u8; 16],
+    w: &Wrapped,
+) -> Result<Key32, CryptoError> {
+    let mut dek = Zeroizing::new([0u8; 32]);
+    dek.copy_from_slice(&w.sealed[..32]);
+    let tag: [u8; TAG_LEN] = w.sealed[32..].try_into().expect("tag length");
+    let aad = [aad_label, vault_id].concat();
+    crypto::open_in_place(kek, &w.nonce, &aad, &mut *dek, &tag)?;
+    Ok(dek)
+}
+
+fn client_kek(client_key: &[u8; 32], vault_id: &[u8; 16]) -> Key32 {
+    crypto::hkdf32(client_key, vault_id, INFO_CLIENT_WRAP)
+}
+
+pub fn wrap_client(
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+    client_key: &[u8; 32],
+) -> Result<Wrapped, CryptoError> {
+    wrap(
+        &client_kek(client_key, vault_id),
+        AAD_CLIENT_SLOT,
+        vault_id,
+        dek,
+    )
+}
+
+/// The DEK, if `client_key` is the one this vault was sealed for. The header checksum has
+/// already ruled out damage, so a tag mismatch here means a different key.
+pub fn unwrap_client(header: &Header, client_key: &[u8; 32]) -> Result<Key32, FormatError> {
+    let kek = client_kek(client_key, &header.vault_id);
+    unwrap(&kek, AAD_CLIENT_SLOT, &header.vault_id, &header.client)
+        .map_err(|_| FormatError::WrongKey)
+}
+
+pub fn wrap_password(
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+    password: &str,
+    iterations: u32,
+) -> Result<PasswordSlot, FormatError> {
+    let salt = crypto::random::<16>()?;
+    let kek = password_kek(password, &salt, iterations)?;
+    Ok(PasswordSlot {
+        iterations,
+        salt,
+        wrapped: wrap(&kek, AAD_PASSWORD_SLOT, vault_id, dek)?,
+    })
+}
+
+pub fn unwrap_password(header: &Header, password: &str) -> Result<Key32, FormatError> {
+    let slot = header.password.as_ref().ok_or(FormatError::NoPassword)?;
+    let kek = password_kek(password, &slot.salt, slot.iterations)?;
+    unwrap(&kek, AAD_PASSWORD_SLOT, &header.vault_id, &slot.wrapped)
+        .map_err(|_| FormatError::WrongPassword)
+}
+
+fn password_kek(password: &str, salt: &[u8; 16], iterations: u32) -> Result<Key32, FormatError> {
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(FormatError::Damaged(
+            "the password iteration count is out of range",
+        ));
+    }
+    let n = NonZeroU32::new(iterations).ok_or(FormatError::Damaged("zero iterations"))?;
+    Ok(crypto::pbkdf2_sha256(password.as_bytes(), salt, n))
+}
+
+// ---- manifest ----
+
+const CHECKSUM_LEN: usize = 16;
+
+fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let d = Sha256::digest(bytes);
+    let mut out = [0u8; CHECKSUM_LEN];
+    out.copy_from_slice(&d[..CHECKSUM_LEN]);
+    out
+}
+
+fn header_len(h: &Header) -> usize {
+    let password = match h.password {
+        Some(_) => 4 + 16 + NONCE_LEN + WRAPPED_LEN,
+        None => 0,
+    };
+    8 + 2 + 16 + 16 + 2 + NONCE_LEN + WRAPPED_LEN + 1 + password + NONCE_LEN + 4 + CHECKSUM_LEN
+}
+
+fn body_len(b: &Body) -> usize {
+    8 + b.segments.len() * 20
+        + 4
+        + b.remembered
+            .iter()
+            .map(|(k, v)| str_len(k) + str_len(v))
+            .sum::<usize>()
+}
+
+/// Serializes and seals a manifest. `header.segment_count` must match `body.segments`.
+pub fn seal_manifest(
+    header: &Header,
+    body: &Body,
+    keys: &DataKeys,
+) -> Result<Vec<u8>, FormatError> {
+    debug_assert_eq!(header.segment_count as usize, body.segments.len());
+    let hlen = header_len(header);
+    let blen = body_len(body);
+    let ct_len = u32::try_from(blen + TAG_LEN)
+        .map_err(|_| FormatError::Damaged("the manifest is too large"))?;
+    let nonce = crypto::random::<NONCE_LEN>()?;
+    let mut out = Zeroizing::new(Vec::with_capacity(hlen + blen + TAG_LEN));
+    {
+        let mut w = Writer::new(&mut out);
+        w.bytes(&MAGIC);
+        w.u16(VERSION);
+        w.bytes(&header.vault_id);
+        w.bytes(&header.commit_id);
+        w.u16(header.segment_count);
+        w.bytes(&header.client.nonce);
+        w.bytes(&header.client.sealed);
+        match &header.password {
+            None => w.u8(KDF_NONE),
+            Some(p) => {
+                w.u8(KDF_PBKDF2_SHA256);
+                w.u32(p.iterations);
+                w.bytes(&p.salt);
+                w.bytes(&p.wrapped.nonce);
+                w.bytes(&p.wrapped.sealed);
+            }
+        }
+        w.bytes(&nonce);
+        w.u32(ct_len);
+    }
+    let sum = checksum(&out);
+    Writer::new(&mut out).bytes(&sum);
+    debug_assert_eq!(out.len(), hlen);
+    {
+        let mut w = Writer::new(&mut out);
+        w.u64(body.created_ms);
+        for s in &body.segments {
+            w.bytes(&s.id.unwrap_or_default());
+            w.u32(s.count);
+        }
+        w.u32(body.remembered.len() as u32);
+        for (site, uid) in &body.remembered {
+            w.str(site);
+            w.str(uid);
+        }
+    }
+    let (aad, plain) = out.split_at_mut(hlen);
+    let tag = crypto::seal_in_place(&keys.data, &nonce, aad, plain)?;
+    Writer::new(&mut out).bytes(&tag);
+    Ok(std::mem::take(&mut *out))
+}
+
+/// A manifest whose header was parsed and checksummed; the body is still sealed.
+pub struct SealedManifest<'a> {
+    pub header: Header,
+    aad: &'a [u8],
+    nonce: [u8; NONCE_LEN],
+    sealed: &'a [u8],
+}
+
+/// Reads just the magic and version, for a useful error before anything else.
+fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<(), FormatError> {
+    let m = r.array::<8>().map_err(|_| FormatError::NotAVault)?;
+    if &m != magic {
+        return Err(FormatError::NotAVault);
+    }
+    match r.u16().map_err(damaged("it ends inside the header"))? {
+        VERSION => Ok(()),
+        v if v > VERSION => Err(FormatError::UnsupportedVersion(v)),
+        _ => Err(FormatError::Damaged("the format version is invalid")),
+    }
+}
+
+pub fn parse_manifest(bytes: &[u8]) -> Result<SealedManifest<'_>, FormatError> {
+    let mut r = Reader::new(bytes);
+    check_magic_version(&mut r, &MAGIC)?;
+    let short = damaged("it ends inside the header");
+    let vault_id = r.array().map_err(&short)?;
+    let commit_id = r.array().map_err(&short)?;
+    let segment_count = r.u16().map_err(&short)?;
+    let client = Wrapped {
+        nonce: r.array().map_err(&short)?,
+        sealed: r.array().map_err(&short)?,
+    };
+    let password = match r.u8().map_err(&short)? {
+        KDF_NONE => None,
+        KDF_PBKDF2_SHA256 => Some(PasswordSlot {
+            iterations: r.u32().map_err(&short)?,
+            salt: r.array().map_err(&short)?,
+            wrapped: Wrapped {
+                nonce: r.array().map_err(&short)?,
+                sealed: r.array().map_err(&short)?,
+            },
+        }),
+        _ => return Err(FormatError::Damaged("the password slot type is unknown")),
+    };
+    let nonce = r.array().map_err(&short)?;
+    let ct_len = r.u32().map_err(&short)? as usize;
+    let summed = r.position();
+    let sum: [u8; CHECKSUM_LEN] = r.array().map_err(&short)?;
+    if sum != checksum(&bytes[..summed]) {
+        return Err(FormatError::Damaged("the header checksum does not match"));
+    }
+    if segment_count == 0 || segment_count > MAX_SEGMENTS {
+        return Err(FormatError::Damaged("the segment count is out of range"));
+    }
+    let aad = &bytes[..r.position()];
+    if r.remaining() != ct_len || ct_len < TAG_LEN {
+        return Err(FormatError::Damaged(
+            "its length does not match its header (truncated?)",
+        ));
+    }
+    Ok(SealedManifest {
+        header: Header {
+            vault_id,
+            commit_id,
+            segment_count,
+            client,
+            password,
+        },
+        aad,
+        nonce,
+        sealed: r.take(ct_len).map_err(&short)?,
+    })
+}
+
+impl SealedManifest<'_> {
+    pub fn open(&self, keys: &DataKeys) -> Result<Body, FormatError> {
+        let (ct, tag) = self.sealed.split_at(self.sealed.len() - TAG_LEN);
+        let tag: [u8; TAG_LEN] = tag.try_into().expect("tag length");
+        let mut plain = Zeroizing::new(ct.to_vec());
+        crypto::open_in_place(&keys.data, &self.nonce, self.aad, &mut plain, &tag)
+            .map_err(|_| FormatError::Damaged("the manifest failed authentication"))?;
+        let short = damaged("the manifest contents are malformed");
+        let mut r = Reader::new(&plain);
+        let created_ms = r.u64().map_err(&short)?;
+        let mut segments = Vec::with_capacity(self.header.segment_count as usize);
+        for _ in 0..self.header.segment_count {
+            let id: [u8; 16] = r.array().map_err(&short)?;
+            let count = r.u32().map_err(&short)?;
+            segments.push(SegmentRef {
+                id: (id != [0; 16]).then_some(id),
+                count,
+            });
+        }
+        let n = r.u32().map_err(&short)?;
+        let mut remembered = BTreeMap::new();
+        for _ in 0..n {
+            let site = r.str().map_err(&short)?.to_owned();
+            let uid = r.str().map_err(&short)?.to_owned();
+            remembered.insert(site, uid);
+        }
+        r.finish().map_err(&short)?;
+        Ok(Body {
+            created_ms,
+            segments,
+            remembered,
+        })
+    }
+}
+
+// ---- segments ----
+
+/// What the manifest says a segment file must be.
+#[derive(Clone, Copy)]
+pub struct SegmentSpec<'a> {
+    pub vault_id: &'a [u8; 16],
+    pub index: u16,
+    pub id: [u8; 16],
+    pub count: u32,
+}
+
+const SEGMENT_HEADER_LEN: usize = 8 + 2 + 16 + 2 + 16 + NONCE_LEN + 4;
+
+pub fn seal_segment<'e>(
+    spec: SegmentSpec<'_>,
+    entries: impl Iterator<Item = &'e Entry> + Clone,
+    keys: &DataKeys,
+) -> Result<Vec<u8>, FormatError> {
+    let plain_len = 4 + entries.clone().map(Entry::encoded_len).sum::<usize>();
+    let ct_len = u32::try_from(plain_len + TAG_LEN)
+        .map_err(|_| FormatError::Damaged("a segment is too large"))?;
+    let nonce = crypto::random::<NONCE_LEN>()?;
+    let mut out = Zeroizing::new(Vec::with_capacity(SEGMENT_HEADER_LEN + plain_len + TAG_LEN));
+    let mut w = Writer::new(&mut out);
+    w.bytes(&SEGMENT_MAGIC);
+    w.u16(VERSION);
+    w.bytes(spec.vault_id);
+    w.u16(spec.index);
+    w.bytes(&spec.id);
+    w.bytes(&nonce);
+    w.u32(ct_len);
+    w.u32(spec.count);
+    let mut written = 0u32;
+    for e in entries {
+        w.u64(e.created_ms);
+        w.u64(e.updated_ms);
+        for f in e.fields() {
+            w.str(f);
+        }
+        written += 1;
+    }
+    debug_assert_eq!(written, spec.count);
+    let (aad, plain) = out.split_at_mut(SEGMENT_HEADER_LEN);
+    let tag = crypto::seal_in_place(&keys.data, &nonce, aad, plain)?;
+    Writer::new(&mut out).bytes(&tag);
+    Ok(std::mem::take(&mut *out))
+}
+
+/// Opens a segment file in place (`bytes` holds plaintext afterwards: keep it zeroizing).
+pub fn open_segment(
+    bytes: &mut [u8],
+    spec: SegmentSpec<'_>,
+    keys: &DataKeys,
+) -> Result<Vec<Entry>, FormatError> {
+    let mut r = Reader::new(bytes);
+    check_magic_version(&mut r, &SEGMENT_MAGIC)?;
+    let short = damaged("a segment ends inside its header");
+    let vault_id: [u8; 16] = r.array().map_err(&short)?;
+    let index = r.u16().map_err(&short)?;
+    let id: [u8; 16] = r.array().map_err(&short)?;
+    let nonce: [u8; NONCE_LEN] = r.array().map_err(&short)?;
+    let ct_len = r.u32().map_err(&short)? as usize;
+    if (&vault_id, index, id) != (spec.vault_id, spec.index, spec.id) {
+        return Err(FormatError::Damaged(
+            "a segment file does not belong where the manifest says",
+        ));
+    }
+    if r.remaining() != ct_len || ct_len < TAG_LEN + 4 {
+        return Err(FormatError::Damaged(
+            "a segment's length does not match its header (truncated?)",
+        ));
+    }
+    let (aad, rest) = bytes.split_at_mut(SEGMENT_HEADER_LEN);
+    let (plain, tag) = rest.split_at_mut(ct_len - TAG_LEN);
+    let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("tag length");
+    crypto::open_in_place(&keys.data, &nonce, aad, plain, &tag)
+        .map_err(|_| FormatError::Damaged("a segment failed authentication"))?;
+    let bad = damaged("a segment's contents are malformed");
+    let mut r = Reader::new(plain);
+    let count = r.u32().map_err(&bad)?;
+    if count != spec.count {
+        return Err(FormatError::Damaged(
+            "a segment's entry count differs from the manifest",
+        ));
+    }
+    // Each entry takes at least 16 + 7 * 4 bytes: bound the allocation by the real size.
+    let mut entries = Vec::with_capacity((count as usize).min(r.remaining() / 44));
+    for _ in 0..count {
+        let created_ms = r.u64().map_err(&bad)?;
+        let updated_ms = r.u64().map_err(&bad)?;
+        let mut s = || r.str().map(str::to_owned).map_err(&bad);
+        let credential = Credential {
+            uid: Some(s()?),
+            readable_uid: s()?,
+            name: s()?,
+            password: s()?,
+            user: s()?,
+            website: s()?,
+            otp: s()?,
+        };
+        entries.push(Entry {
+            credential,
+            created_ms,
+            updated_ms,
+        });
+    }
+    r.finish().map_err(&bad)?;
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn entry(uid: &str, name: &str, website: &str) -> Entry {
+        Entry {
+            credential: Credential {
+                uid: Some(uid.into()),
+                readable_uid: uid.chars().take(8).collect(),
+                name: name.into(),
+                password: format!("pw-{uid}"),
+                user: "alice".into(),
+                website: website.into(),
+                otp: String::new(),
+            },
+            created_ms: 1,
+            updated_ms: 2,
+        }
+    }
+
+    fn fixture() -> (Header, Body, Key32, DataKeys) {
+        let dek = crypto::random_key().unwrap();
+        let vault_id = [7u8; 16];
+        let client = wrap_client(&vault_id, &dek, &[9u8; 32]).unwrap();
+        let header = Header {
+            vault_id,
+            commit_id: [1; 16],
+            segment_count: 4,
+            client,
+            password: None,
+        };
+        let mut body = Body {
+            created_ms: 42,
+            segments: vec![SegmentRef::default(); 4],
+            remembered: BTreeMap::new(),
+        };
+        body.segments[2] = SegmentRef {
+            id: Some([3; 16]),
+            count: 5,
+        };
+        body.remembered.insert("github.com".into(), "uid-1".into());
+        let keys = DataKeys::derive(&dek, &vault_id);
+        (header, body, dek, keys)
+    }
+
+    #[test]
+    fn manifest_round_trip_and_key_slots() {
+        let (header, body, dek, keys) = fixture();
+        let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        let parsed = parse_manifest(&bytes).unwrap();
+        assert!(parsed.header == header);
+        assert!(parsed.open(&keys).unwrap() == body);
+        assert_eq!(*unwrap_client(&parsed.header, &[9u8; 32]).unwrap(), *dek);
+        assert_eq!(
+            unwrap_client(&parsed.header, &[8u8; 32]).err(),
+            Some(FormatError::WrongKey)
+        );
+        assert_eq!(
+            unwrap_password(&parsed.header, "x").err(),
+            Some(FormatError::NoPassword)
+        );
+        // Nothing readable leaks into the file: no site names, no uids.
+        assert!(!bytes.windows(6).any(|w| w == b"github"));
+        assert!(!bytes.windows(5).any(|w| w == b"uid-1"));
+    }
+
+    #[test]
+    fn password_slot_round_trip() {
+        let (mut header, body, dek, keys) = fixture();
+        header.password = Some(
+            wrap_password(&header.vault_id, &dek, "correct horse", PBKDF2_ITERATIONS).unwrap(),
+        );
+        let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        let parsed = parse_manifest(&bytes).unwrap();
+        assert_eq!(
+            *unwrap_password(&parsed.header, "correct horse").unwrap(),
+            *dek
+        );
+        assert_eq!(
+            unwrap_password(&parsed.header, "correct hors").err(),
+            Some(FormatError::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn crafted_iteration_counts_are_refused() {
+        let (mut header, _, dek, _) = fixture();
+        let mut slot = wrap_password(&header.vault_id, &dek, "pw", PBKDF2_ITERATIONS).unwrap();
+        for bad in [0, 1, MIN_ITERATIONS - 1, MAX_ITERATIONS + 1, u32::MAX] {
+            slot.iterations = bad;
+            header.password = Some(slot.clone());
+            assert!(matches!(
+                unwrap_password(&header, "pw"),
+                Err(FormatError::Damaged(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_a_manifest_is_detected() {
+        let (header, body, _, keys) = fixture();
+        let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        for i in 0..bytes.len() {
+            for bit in [0, 3, 7] {
+                let mut b = bytes.clone();
+                b[i] ^= 1 << bit;
+                let res = parse_manifest(&b).and_then(|m| {
+                    unwrap_client(&m.header, &[9u8; 32])?;
+                    m.open(&keys)
+                });
+                assert!(res.is_err(), "flip at byte {i} bit {bit} went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_manifest_is_detected() {
+        let (header, body, _, keys) = fixture();
+        let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        for len in 0..bytes.len() {
+            let res = parse_manifest(&bytes[..len]).and_then(|m| m.open(&keys));
+            assert!(res.is_err(), "truncation to {len} went unnoticed");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(parse_manifest(&longer).is_err());
+    }
+
+    #[test]
+    fn versions_and_magic() {
+        let (header, body, _, keys) = fixture();
+        let mut bytes = seal_manifest(&header, &body, &keys).unwrap();
+        bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+        assert_eq!(
+            parse_manifest(&bytes).err(),
+            Some(FormatError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            parse_manifest(b"{\"json\": true}").err(),
+            Some(FormatError::NotAVault)
+        );
+        assert_eq!(parse_manifest(b"").err(), Some(FormatError::NotAVault));
+    }
+
+    #[test]
+    fn segment_round_trip_and_binding() {
+        let (header, _, _, keys) = fixture();
+        let entries = [
+            entry("a", "Alpha", "https://a.example"),
+            entry("b", "Bêta ☃", ""),
+        ];
+        let spec = SegmentSpec {
+            vault_id: &header.vault_id,
+            index: 2,
+            id: [3; 16],
+            count: 2,
+        };
+        let bytes = seal_segment(spec, entries.iter(), &keys).unwrap();
+        assert!(!bytes.windows(4).any(|w| w == b"pw-a"));
+        let got = open_segment(&mut bytes.clone(), spec, &keys).unwrap();
+        assert!(got == entries);
+        for wrong in [
+            SegmentSpec { index: 1, ..spec },
+            SegmentSpec {
+                id: [4; 16],
+                ..spec
+            },
+            SegmentSpec { count: 3, ..spec },
+            SegmentSpec {
+                vault_id: &[0; 16],
+                ..spec
+            },
+        ] {
+            assert!(matches!(
+                open_segment(&mut bytes.clone(), wrong, &keys),
+                Err(FormatError::Damaged(_))
+            ));
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert!(open_segment(&mut b, spec, &keys).is_err(), "flip at {i}");
+        }
+        for len in 0..bytes.len() {
+            assert!(open_segment(&mut bytes[..len].to_vec(), spec, &keys).is_err());
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_entry() -> impl Strategy<Value = Entry> {
+            (
+                "[a-z0-9-]{1,40}",
+                proptest::collection::vec(".{0,30}", 6),
+                any::<u64>(),
+                any::<u64>(),
+            )
+                .prop_map(|(uid, f, created_ms, updated_ms)| {
+                    let mut c = Credential::default();
+                    c.uid = Some(uid);
+                    c.readable_uid = f[0].clone();
+                    c.name = f[1].clone();
+                    c.password = f[2].clone();
+                    c.user = f[3].clone();
+                    c.website = f[4].clone();
+                    c.otp = f[5].clone();
+                    Entry {
+                        credential: c,
+                        created_ms,
+                        updated_ms,
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn segments_round_trip(entries in proptest::collection::vec(any_entry(), 0..20)) {
+                let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+                let spec = SegmentSpec { vault_id: &[2; 16], index: 3, id: [4; 16], count: entries.len() as u32 };
+                let bytes = seal_segment(spec, entries.iter(), &keys).unwrap();
+                let back = open_segment(&mut bytes.clone(), spec, &keys).unwrap();
+                prop_assert!(back == entries);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+                if let Ok(m) = parse_manifest(&bytes) {
+                    let _ = unwrap_client(&m.header, &[0; 32]);
+                    let _ = m.open(&keys);
+                }
+                let spec = SegmentSpec { vault_id: &[2; 16], index: 0, id: [0; 16], count: 0 };
+                let _ = open_segment(&mut bytes.clone(), spec, &keys);
+                let mut with_magic = SEGMENT_MAGIC.to_vec();
+                with_magic.extend_from_slice(&bytes);
+                let _ = open_segment(&mut with_magic, spec, &keys);
+            }
+        }
+    }
+
+    #[test]
+    fn segment_assignment_is_keyed_and_spread() {
+        let keys = DataKeys::derive(&[5u8; 32], &[7u8; 16]);
+        let other = DataKeys::derive(&[5u8; 32], &[8u8; 16]);
+        let mut counts = [0u32; 16];
+        let mut differs = 0;
+        for i in 0..1600 {
+            let uid = format!("uid-{i}");
+            counts[keys.segment_of(&uid, 16) as usize] += 1;
+            differs += (keys.segment_of(&uid, 16) != other.segment_of(&uid, 16)) as u32;
+        }
+        assert!(counts.iter().all(|&c| c > 50), "{counts:?}");
+        assert!(differs > 1000);
+    }
+}

@@ -1,0 +1,232 @@
+//! The decrypted vault in memory: segments with their search tables, and the draft a commit
+//! builds (copies of the segments it touches, then a redistribution when the vault outgrew
+//! its segment count).
+
+use crate::vault::crypto::Key32;
+use crate::vault::format;
+use crate::vault::format::{Body, DataKeys, Entry, Header, PasswordSlot, Wrapped};
+use crate::vault::search::{Indexed, Match, Query, text_hash};
+use std::collections::BTreeMap;
+
+/// A decrypted vault. Dropping it zeroizes the keys and every credential.
+pub(super) struct Loaded {
+    pub(super) header: Header,
+    pub(super) body: Body,
+    pub(super) dek: Key32,
+    pub(super) keys: DataKeys,
+    pub(super) segments: Vec<Segment>,
+}
+
+impl Loaded {
+    pub(super) fn entries(&self) -> impl Iterator<Item = &Indexed> {
+        self.segments.iter().flat_map(|s| s.entries.iter())
+    }
+    pub(super) fn count(&self) -> u64 {
+        self.body.segments.iter().map(|s| u64::from(s.count)).sum()
+    }
+    pub(super) fn get(&self, uid: &str) -> Option<&Indexed> {
+        let i = self.keys.segment_of(uid, self.header.segment_count);
+        self.segments[i as usize].get(uid)
+    }
+}
+
+/// One segment in memory: its entries sorted by uid, and lookup tables so a search visits
+/// only the entries that can match. The tables are sorted `(hash, position)` pairs, of the
+/// registrable domain and of each word of the name; a hit is confirmed on the entry itself.
+#[derive(Default)]
+pub(super) struct Segment {
+    pub(super) entries: Vec<Indexed>,
+    by_domain: Vec<(u64, u32)>,
+    by_word: Vec<(u64, u32)>,
+}
+
+/// Positions whose hash is `h` in a sorted table.
+fn lookup(table: &[(u64, u32)], h: u64) -> impl Iterator<Item = usize> + '_ {
+    let start = table.partition_point(|&(k, _)| k < h);
+    table[start..]
+        .iter()
+        .take_while(move |&&(k, _)| k == h)
+        .map(|&(_, p)| p as usize)
+}
+
+impl Segment {
+    /// `entries` must be sorted by uid.
+    pub(super) fn build(entries: Vec<Indexed>) -> Self {
+        let mut by_domain = Vec::with_capacity(entries.len());
+        let mut by_word = Vec::with_capacity(entries.len() * 2);
+        for (pos, e) in entries.iter().enumerate() {
+            if let Some(s) = &e.site {
+                by_domain.push((text_hash(s.domain()), pos as u32));
+            }
+            by_word.extend(e.words.iter().map(|&w| (w, pos as u32)));
+        }
+        by_domain.sort_unstable();
+        by_word.sort_unstable();
+        Self {
+            entries,
+            by_domain,
+            by_word,
+        }
+    }
+    pub(super) fn from_map(map: BTreeMap<String, Indexed>) -> Self {
+        Self::build(map.into_values().collect())
+    }
+    pub(super) fn to_map(&self) -> BTreeMap<String, Indexed> {
+        self.entries
+            .iter()
+            .map(|e| (e.uid().to_owned(), e.clone()))
+            .collect()
+    }
+    pub(super) fn get(&self, uid: &str) -> Option<&Indexed> {
+        let i = self.entries.binary_search_by(|e| e.uid().cmp(uid)).ok()?;
+        Some(&self.entries[i])
+    }
+    /// Every entry of this segment that fits `query`, with how well.
+    pub(super) fn matches<'s>(&'s self, query: &Query, out: &mut Vec<(Match, &'s Indexed)>) {
+        for p in lookup(&self.by_domain, text_hash(query.site.domain())) {
+            let e = &self.entries[p];
+            out.extend(query.rank(e).map(|m| (m, e)));
+        }
+        // Entries of the same domain were found above; here only the name matches count.
+        if let Some(label) = query.label() {
+            for p in lookup(&self.by_word, label) {
+                let e = &self.entries[p];
+                if query.rank(e) == Some(Match::Name) {
+                    out.push((Match::Name, e));
+                }
+            }
+        }
+    }
+}
+
+/// Segments average between 128 and 512 entries: a change rewrites little, and a small vault
+/// is a handful of files. Counts are powers of two and only grow.
+const TARGET_PER_SEGMENT: u64 = 256;
+
+pub(super) fn wanted_segments(entries: u64, current: u16) -> u16 {
+    if entries <= u64::from(current) * 2 * TARGET_PER_SEGMENT || current >= format::MAX_SEGMENTS {
+        return current;
+    }
+    entries
+        .div_ceil(TARGET_PER_SEGMENT)
+        .next_power_of_two()
+        .min(u64::from(format::MAX_SEGMENTS)) as u16
+}
+
+/// Changes to apply in one commit: copies of the segments touched, and header/body edits.
+pub(super) struct Draft<'a> {
+    pub(super) base: &'a Loaded,
+    pub(super) segments: BTreeMap<u16, BTreeMap<String, Indexed>>,
+    pub(super) remembered: Option<BTreeMap<String, String>>,
+    pub(super) client: Option<Wrapped>,
+    pub(super) password: Option<Option<PasswordSlot>>,
+}
+
+impl<'a> Draft<'a> {
+    pub(super) fn new(base: &'a Loaded) -> Self {
+        Self {
+            base,
+            segments: BTreeMap::new(),
+            remembered: None,
+            client: None,
+            password: None,
+        }
+    }
+    pub(super) fn segment_of(&self, uid: &str) -> u16 {
+        self.base
+            .keys
+            .segment_of(uid, self.base.header.segment_count)
+    }
+    pub(super) fn get(&self, uid: &str) -> Option<&Indexed> {
+        let i = self.segment_of(uid);
+        match self.segments.get(&i) {
+            Some(copy) => copy.get(uid),
+            None => self.base.segments[i as usize].get(uid),
+        }
+    }
+    pub(super) fn segment_mut(&mut self, i: u16) -> &mut BTreeMap<String, Indexed> {
+        let base = self.base;
+        self.segments
+            .entry(i)
+            .or_insert_with(|| base.segments[i as usize].to_map())
+    }
+    pub(super) fn put(&mut self, e: Entry) {
+        let uid = e.uid().to_owned();
+        let i = self.segment_of(&uid);
+        self.segment_mut(i).insert(uid, Indexed::new(e));
+    }
+    pub(super) fn remove(&mut self, uid: &str) -> bool {
+        if self.get(uid).is_none() {
+            return false;
+        }
+        let i = self.segment_of(uid);
+        self.segment_mut(i).remove(uid);
+        self.forget_uid(uid);
+        true
+    }
+    pub(super) fn remembered_mut(&mut self) -> &mut BTreeMap<String, String> {
+        let base = self.base;
+        self.remembered
+            .get_or_insert_with(|| base.body.remembered.clone())
+    }
+    /// Drops remembered choices that point at a credential no longer stored.
+    pub(super) fn forget_uid(&mut self, uid: &str) {
+        if self.base.body.remembered.values().any(|u| u == uid)
+            || self
+                .remembered
+                .as_ref()
+                .is_some_and(|r| r.values().any(|u| u == uid))
+        {
+            self.remembered_mut().retain(|_, u| u != uid);
+        }
+    }
+    pub(super) fn is_noop(&self) -> bool {
+        self.segments.is_empty()
+            && self.remembered.is_none()
+            && self.client.is_none()
+            && self.password.is_none()
+    }
+}
+
+/// Every entry, redistributed over `count` segments (the `dirty` copies replace their originals).
+pub(super) fn reshard(
+    v: &Loaded,
+    mut dirty: BTreeMap<u16, BTreeMap<String, Indexed>>,
+    count: u16,
+) -> BTreeMap<u16, BTreeMap<String, Indexed>> {
+    let mut out: BTreeMap<u16, BTreeMap<String, Indexed>> =
+        (0..count).map(|i| (i, BTreeMap::new())).collect();
+    for i in 0..v.header.segment_count {
+        let entries: Vec<Indexed> = match dirty.remove(&i) {
+            Some(copy) => copy.into_values().collect(),
+            None => v.segments[i as usize].entries.clone(),
+        };
+        for e in entries {
+            let j = v.keys.segment_of(e.uid(), count);
+            out.entry(j).or_default().insert(e.uid().to_owned(), e);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_count_grows_by_powers_of_two_with_hysteresis() {
+        assert_eq!(wanted_segments(0, 1), 1);
+        assert_eq!(wanted_segments(512, 1), 1);
+        assert_eq!(wanted_segments(513, 1), 4);
+        assert_eq!(wanted_segments(2048, 4), 4);
+        assert_eq!(wanted_segments(2049, 4), 16);
+        assert_eq!(wanted_segments(100_000, 1), 512);
+        assert_eq!(wanted_segments(100_000, 512), 512);
+        assert_eq!(wanted_segments(10, 64), 64, "never shrinks");
+        assert_eq!(wanted_segments(u64::MAX / 2, 1), format::MAX_SEGMENTS);
+        assert_eq!(
+            wanted_segments(u64::MAX / 2, format::MAX_SEGMENTS),
+            format::MAX_SEGMENTS
+        );
+    }
+}

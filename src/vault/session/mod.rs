@@ -1,0 +1,530 @@
+//! The vault as a running host sees it: locked or unlocked, the data key in memory with a
+//! sliding timeout, the decrypted entries cached and kept fresh against other processes, and
+//! every change committed as one atomic step under the vault's file lock.
+//!
+//! Freshness: before each use the manifest header is read again (one small file); when its
+//! commit id changed, only the segments whose ids changed are reloaded. Writes re-read under the
+//! exclusive lock before applying the change, so concurrent hosts never lose an update.
+
+mod memory;
+mod ops;
+
+pub use ops::{Hit, Listing, SaveReport, Status, Summary, SyncReport};
+
+use super::clock::{Clock, SystemClock};
+use super::crypto::{self, Key32};
+use super::error::VaultError;
+use super::format::{self, Body, DataKeys, FormatError, Header, SegmentRef, SegmentSpec};
+use super::search::Indexed;
+use super::store::Store;
+use crate::api::services::ClientKey;
+use crate::config::{Config, Paths};
+use memory::{Draft, Loaded, Segment, reshard, wanted_segments};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub struct State {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    lock_timeout: Duration,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    slot: Mutex<Slot>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Slot {
+    open: Option<Unlocked>,
+    closed: bool,
+    reaper: bool,
+}
+
+struct Unlocked {
+    vault: Loaded,
+    last_used: Duration,
+    /// The lock epoch when we unlocked; a different one on disk means "lock everywhere".
+    epoch: [u8; 16],
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl State {
+    pub fn new(paths: &Paths, config: &Config) -> Self {
+        Self::with_clock(
+            &paths.data_dir,
+            config.vault.lock_timeout(),
+            Arc::new(SystemClock::default()),
+        )
+    }
+
+    /// A vault under `data_dir` whose timeout reads `clock` (tests pass a [`super::ManualClock`]).
+    pub fn with_clock(data_dir: &Path, lock_timeout: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store: Store::new(data_dir.join(super::store::DIR_NAME)),
+            clock,
+            lock_timeout,
+            shared: Arc::default(),
+        }
+    }
+
+    /// The vault directory.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        self.shared.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fmt(&self, e: FormatError) -> VaultError {
+        VaultError::from_format(e, self.store.dir())
+    }
+
+    /// Whether a key is held in memory right now (no expiry check): for tests of zeroization.
+    pub fn holds_key(&self) -> bool {
+        self.slot().open.is_some()
+    }
+
+    /// Wakes the timer thread, e.g. after a test moved a manual clock.
+    pub fn wake_timer(&self) {
+        self.shared.wake.notify_all();
+    }
+
+    // ---- the unlocked session ----
+
+    /// The unlocked vault after the expiry, lock-everywhere and freshness checks.
+    fn live<'s>(&self, slot: &'s mut Slot, touch: bool) -> Result<&'s mut Unlocked, VaultError> {
+        let verdict = match slot.open.as_mut() {
+            None => return Err(VaultError::Locked),
+            Some(u) => self.check(u),
+        };
+        if let Err((e, lock_now)) = verdict {
+            if lock_now {
+                slot.open = None;
+            }
+            return Err(e);
+        }
+        let u = slot.open.as_mut().expect("checked above");
+        if touch {
+            u.last_used = self.clock.now();
+        }
+        Ok(u)
+    }
+
+    /// `Err((error, lock now?))`.
+    fn check(&self, u: &mut Unlocked) -> Result<(), (VaultError, bool)> {
+        if self.clock.now().saturating_sub(u.last_used) >= self.lock_timeout() {
+            return Err((
+                VaultError::LockedBecause("because it was not used for the lock timeout"),
+                true,
+            ));
+        }
+        if self.store.read_epoch() != u.epoch {
+            return Err((
+                VaultError::LockedBecause("from another browser or the command line"),
+                true,
+            ));
+        }
+        match self.refresh(u, false) {
+            Ok(()) => Ok(()),
+            Err(e @ (VaultError::Missing | VaultError::LockedBecause(_))) => Err((e, true)),
+            Err(e) => Err((e, false)),
+        }
+    }
+
+    /// Brings the cached vault up to date with the manifest on disk. With `exclusive_held`
+    /// the caller holds the write lock; otherwise a shared lock is taken to read segments.
+    fn refresh(&self, u: &mut Unlocked, exclusive_held: bool) -> Result<(), VaultError> {
+        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        if sealed.header == u.vault.header {
+            return Ok(());
+        }
+        if sealed.header.vault_id != u.vault.header.vault_id {
+            return Err(VaultError::LockedBecause(
+                "because the vault on disk was replaced",
+            ));
+        }
+        if exclusive_held {
+            return self.reload(u, &sealed);
+        }
+        let _guard = self.store.lock_shared()?;
+        // Read again under the lock: the segments it names cannot vanish while we read them.
+        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        if sealed.header.vault_id != u.vault.header.vault_id {
+            return Err(VaultError::LockedBecause(
+                "because the vault on disk was replaced",
+            ));
+        }
+        self.reload(u, &sealed)
+    }
+
+    fn reload(
+        &self,
+        u: &mut Unlocked,
+        sealed: &format::SealedManifest<'_>,
+    ) -> Result<(), VaultError> {
+        let v = &u.vault;
+        let body = sealed.open(&v.keys).map_err(|e| self.fmt(e))?;
+        let same_shape = body.segments.len() == v.body.segments.len();
+        let mut fresh = Vec::new();
+        for (i, r) in body.segments.iter().enumerate() {
+            if !same_shape || *r != v.body.segments[i] {
+                fresh.push((i, self.load_segment(&sealed.header, &v.keys, i as u16, *r)?));
+            }
+        }
+        let v = &mut u.vault;
+        if !same_shape {
+            v.segments = body.segments.iter().map(|_| Segment::default()).collect();
+        }
+        for (i, seg) in fresh {
+            v.segments[i] = seg;
+        }
+        v.header = sealed.header.clone();
+        v.body = body;
+        Ok(())
+    }
+
+    fn load_segment(
+        &self,
+        header: &Header,
+        keys: &DataKeys,
+        index: u16,
+        r: SegmentRef,
+    ) -> Result<Segment, VaultError> {
+        let Some(id) = r.id else {
+            return Ok(Segment::default());
+        };
+        let mut bytes = self.store.read_segment(&id)?;
+        let spec = SegmentSpec {
+            vault_id: &header.vault_id,
+            index,
+            id,
+            count: r.count,
+        };
+        let entries = format::open_segment(&mut bytes, spec, keys).map_err(|e| self.fmt(e))?;
+        for (i, e) in entries.iter().enumerate() {
+            if keys.segment_of(e.uid(), header.segment_count) != index {
+                return Err(self.fmt(FormatError::Damaged(
+                    "an entry is stored in the wrong segment",
+                )));
+            }
+            if i > 0 && entries[i - 1].uid() >= e.uid() {
+                return Err(self.fmt(FormatError::Damaged(
+                    "a segment's entries are out of order or repeated",
+                )));
+            }
+        }
+        Ok(Segment::build(
+            entries.into_iter().map(Indexed::new).collect(),
+        ))
+    }
+
+    /// Loads every segment, on a few threads when there are many: unlocking a large vault is
+    /// decryption and parsing, which parallelize.
+    fn load_segments(
+        &self,
+        header: &Header,
+        keys: &DataKeys,
+        refs: &[SegmentRef],
+    ) -> Result<Vec<Segment>, VaultError> {
+        let load = |i: usize, r: &SegmentRef| self.load_segment(header, keys, i as u16, *r);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(refs.len() / 8);
+        if threads <= 1 {
+            return refs.iter().enumerate().map(|(i, r)| load(i, r)).collect();
+        }
+        let chunk = refs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers = refs
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    std::thread::Builder::new().spawn_scoped(scope, move || {
+                        let first = c * chunk;
+                        part.iter()
+                            .enumerate()
+                            .map(|(j, r)| load(first + j, r))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| VaultError::Internal(format!("cannot start a reader thread: {e}")))?;
+            let mut all = Vec::with_capacity(refs.len());
+            for w in workers {
+                let part = w
+                    .join()
+                    .map_err(|_| VaultError::Internal("a vault reader thread panicked".into()))?;
+                all.extend(part?);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Reads and decrypts the whole vault with the DEK `unwrap` recovers from its header.
+    fn load(
+        &self,
+        unwrap: impl FnOnce(&Header) -> Result<Key32, FormatError>,
+    ) -> Result<Loaded, VaultError> {
+        // Unwrap first, without the lock: a password takes PBKDF2 time and must not hold
+        // writers back. The DEK of a vault never changes, so it stays valid.
+        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
+        let first = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        let dek = unwrap(&first.header).map_err(|e| self.fmt(e))?;
+        let vault_id = first.header.vault_id;
+        let _guard = self.store.lock_shared()?;
+        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        if sealed.header.vault_id != vault_id {
+            return Err(VaultError::LockedBecause(
+                "because the vault was replaced while unlocking; try again",
+            ));
+        }
+        let keys = DataKeys::derive(&dek, &vault_id);
+        let body = sealed.open(&keys).map_err(|e| self.fmt(e))?;
+        let segments = self.load_segments(&sealed.header, &keys, &body.segments)?;
+        Ok(Loaded {
+            header: sealed.header.clone(),
+            body,
+            dek,
+            keys,
+            segments,
+        })
+    }
+
+    /// Creates an empty vault sealed for `key`, unless another process just created one.
+    fn create(&self, key: &ClientKey) -> Result<Option<Loaded>, VaultError> {
+        let _guard = self.store.lock_exclusive()?;
+        if self.store.read_manifest()?.is_some() {
+            return Ok(None);
+        }
+        let dek = crypto::random_key()?;
+        let vault_id = crypto::random::<16>()?;
+        let header = Header {
+            vault_id,
+            commit_id: crypto::random::<16>()?,
+            segment_count: 1,
+            client: format::wrap_client(&vault_id, &dek, key.bytes())?,
+            password: None,
+        };
+        let body = Body {
+            created_ms: wall_ms(),
+            segments: vec![SegmentRef::default()],
+            remembered: BTreeMap::new(),
+        };
+        let keys = DataKeys::derive(&dek, &vault_id);
+        let bytes = format::seal_manifest(&header, &body, &keys).map_err(|e| self.fmt(e))?;
+        self.store.write_manifest(&bytes)?;
+        log::info!("created a new vault in {}", self.store.dir().display());
+        Ok(Some(Loaded {
+            header,
+            body,
+            dek,
+            keys,
+            segments: vec![Segment::default()],
+        }))
+    }
+
+    fn install(&self, vault: Loaded, epoch: [u8; 16]) {
+        let mut slot = self.slot();
+        slot.open = Some(Unlocked {
+            vault,
+            last_used: self.clock.now(),
+            epoch,
+        });
+        if !slot.reaper {
+            slot.reaper = self.start_timer();
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// A thread that locks (and so zeroizes) the vault when the timeout passes unused.
+    fn start_timer(&self) -> bool {
+        let shared = self.shared.clone();
+        let clock = self.clock.clone();
+        let ttl = self.lock_timeout;
+        let spawned = std::thread::Builder::new()
+            .name("vault-timer".into())
+            .spawn(move || {
+                let mut slot = shared.slot.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if slot.closed {
+                        return;
+                    }
+                    let wait = slot.open.as_ref().and_then(|u| {
+                        let deadline = u.last_used + ttl;
+                        deadline.checked_sub(clock.now()).filter(|d| !d.is_zero())
+                    });
+                    if slot.open.is_some() && wait.is_none() {
+                        slot.open = None;
+                        log::info!("vault locked after the lock timeout");
+                    }
+                    slot = match wait {
+                        None => shared.wake.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                        Some(d) => {
+                            let r = shared.wake.wait_timeout(slot, d);
+                            r.unwrap_or_else(|e| e.into_inner()).0
+                        }
+                    };
+                }
+            });
+        match spawned {
+            Ok(_) => true,
+            Err(e) => {
+                log::warn!("cannot start the vault timer ({e}); the timeout applies on next use");
+                false
+            }
+        }
+    }
+
+    /// Applies `change` to the vault as it is on disk now, under the exclusive lock, and
+    /// commits it: new segment files first, then the manifest that names them (atomic rename).
+    /// A crash at any point leaves the old or the new vault; the memory copy changes only
+    /// after the commit.
+    fn commit<T>(
+        &self,
+        u: &mut Unlocked,
+        change: impl FnOnce(&mut Draft<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let _guard = self.store.lock_exclusive()?;
+        self.refresh(u, true)?;
+        let v = &u.vault;
+        let mut draft = Draft::new(v);
+        let out = change(&mut draft)?;
+        if draft.is_noop() {
+            return Ok(out);
+        }
+        let Draft {
+            mut segments,
+            remembered,
+            client,
+            password,
+            ..
+        } = draft;
+        let mut header = v.header.clone();
+        let mut body = v.body.clone();
+        let total: u64 = (0..v.header.segment_count)
+            .map(|i| match segments.get(&i) {
+                Some(copy) => copy.len() as u64,
+                None => u64::from(v.body.segments[i as usize].count),
+            })
+            .sum();
+        let count = wanted_segments(total, v.header.segment_count);
+        if count != v.header.segment_count {
+            segments = reshard(v, segments, count);
+            header.segment_count = count;
+            body.segments = vec![SegmentRef::default(); count as usize];
+        }
+        header.commit_id = crypto::random::<16>()?;
+        if let Some(c) = client {
+            header.client = c;
+        }
+        if let Some(p) = password {
+            header.password = p;
+        }
+        if let Some(r) = remembered {
+            body.remembered = r;
+        }
+        let mut written = Vec::new();
+        let result = (|| {
+            for (&i, seg) in &segments {
+                body.segments[i as usize] = if seg.is_empty() {
+                    SegmentRef::default()
+                } else {
+                    let id = crypto::random::<16>()?;
+                    let spec = SegmentSpec {
+                        vault_id: &header.vault_id,
+                        index: i,
+                        id,
+                        count: seg.len() as u32,
+                    };
+                    let bytes = format::seal_segment(spec, seg.values().map(|x| &x.entry), &v.keys)
+                        .map_err(|e| self.fmt(e))?;
+                    self.store.write_segment(&id, &bytes)?;
+                    written.push(id);
+                    SegmentRef {
+                        id: Some(id),
+                        count: spec.count,
+                    }
+                };
+            }
+            let bytes = format::seal_manifest(&header, &body, &v.keys).map_err(|e| self.fmt(e))?;
+            self.store.write_manifest(&bytes)
+        })();
+        if let Err(e) = result {
+            // The rename may have happened before the failure (e.g. the directory fsync):
+            // then the new manifest is live and its segments must stay.
+            let landed = self
+                .store
+                .read_manifest()
+                .ok()
+                .flatten()
+                .and_then(|b| format::parse_manifest(&b).ok().map(|m| m.header.commit_id))
+                == Some(header.commit_id);
+            if !landed {
+                for id in &written {
+                    self.store.remove_segment(id);
+                }
+                return Err(e);
+            }
+            log::warn!("vault commit landed but may not be durable yet: {e}");
+        }
+        let v = &mut u.vault;
+        if v.segments.len() != body.segments.len() {
+            v.segments = body.segments.iter().map(|_| Segment::default()).collect();
+        }
+        v.header = header;
+        v.body = body;
+        for (i, seg) in segments {
+            v.segments[i as usize] = Segment::from_map(seg);
+        }
+        let keep: HashSet<[u8; 16]> = v.body.segments.iter().filter_map(|s| s.id).collect();
+        self.store.collect_garbage(&keep);
+        Ok(out)
+    }
+
+    /// Runs `f` on the unlocked vault, refreshing the timeout.
+    fn with<T>(&self, f: impl FnOnce(&Loaded) -> T) -> Result<T, VaultError> {
+        let mut slot = self.slot();
+        let u = self.live(&mut slot, true)?;
+        Ok(f(&u.vault))
+    }
+
+    /// Commits a change to the unlocked vault, refreshing the timeout.
+    fn change<T>(
+        &self,
+        f: impl FnOnce(&mut Draft<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut slot = self.slot();
+        let u = self.live(&mut slot, true)?;
+        self.commit(u, f)
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        let mut slot = self.slot();
+        slot.closed = true;
+        slot.open = None;
+        drop(slot);
+        self.shared.wake.notify_all();
+    }
+}

@@ -1,0 +1,438 @@
+//! What the vault does for its callers: status, unlock and lock, save and delete, get, list
+//! and search, sync, remembered choices, the local password and reset.
+
+use super::{State, wall_ms};
+use crate::api::params::Page;
+use crate::api::services::{ClientKey, Credential};
+use crate::vault::crypto;
+use crate::vault::error::VaultError;
+use crate::vault::format::{self, Entry, FormatError};
+use crate::vault::search::{Indexed, Match, Query};
+use serde::Serialize;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::HashMap;
+
+/// Longest uid accepted from the phone (real ones are 36-character UUIDs).
+const MAX_UID_BYTES: usize = 256;
+
+/// What `vault.status` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub exists: bool,
+    pub locked: bool,
+    pub password_set: bool,
+    pub entries: Option<u64>,
+    pub ttl_remaining_seconds: Option<u64>,
+}
+
+/// A credential without its secrets, for lists and search results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub uid: String,
+    pub readable_uid: String,
+    pub name: String,
+    pub user: String,
+    pub website: String,
+    pub has_otp: bool,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl Summary {
+    fn of(e: &Entry) -> Self {
+        let c = &e.credential;
+        Self {
+            uid: e.uid().to_owned(),
+            readable_uid: c.readable_uid.clone(),
+            name: c.name.clone(),
+            user: c.user.clone(),
+            website: c.website.clone(),
+            has_otp: !c.otp.is_empty(),
+            created_at: e.created_ms,
+            updated_at: e.updated_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    #[serde(flatten)]
+    pub summary: Summary,
+    #[serde(rename = "match")]
+    pub matched: &'static str,
+    /// The user chose this credential for this site last time.
+    pub remembered: bool,
+}
+
+/// One page of a longer list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub offset: usize,
+    pub limit: usize,
+    pub total: usize,
+    pub next_offset: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SaveReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Credentials without a uid or with oversized fields (not stored).
+    pub skipped: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+/// Checks a credential from the phone before it is stored.
+fn storable(c: &Credential) -> bool {
+    let uid_ok = c
+        .uid
+        .as_deref()
+        .is_some_and(|u| !u.is_empty() && u.len() <= MAX_UID_BYTES);
+    uid_ok
+        && format::text_fields(c)
+            .iter()
+            .all(|f| f.len() <= format::MAX_FIELD_BYTES)
+}
+
+fn by_name(a: &&Indexed, b: &&Indexed) -> CmpOrdering {
+    a.name_lc.cmp(&b.name_lc).then_with(|| a.uid().cmp(b.uid()))
+}
+
+impl State {
+    // ---- operations ----
+
+    /// Counts as use: restarts the timeout.
+    pub fn touch(&self) -> Result<(), VaultError> {
+        self.with(|_| ())
+    }
+
+    /// The vault's state; does not count as use (the timeout keeps running).
+    pub fn status(&self) -> Result<Status, VaultError> {
+        {
+            let mut slot = self.slot();
+            match self.live(&mut slot, false) {
+                Ok(u) => {
+                    let left = (u.last_used + self.lock_timeout()).saturating_sub(self.clock.now());
+                    return Ok(Status {
+                        exists: true,
+                        locked: false,
+                        password_set: u.vault.header.password.is_some(),
+                        entries: Some(u.vault.count()),
+                        ttl_remaining_seconds: Some(left.as_secs()),
+                    });
+                }
+                Err(VaultError::Locked | VaultError::LockedBecause(_) | VaultError::Missing) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(bytes) = self.store.read_manifest()? else {
+            return Ok(Status {
+                exists: false,
+                locked: true,
+                password_set: false,
+                entries: None,
+                ttl_remaining_seconds: None,
+            });
+        };
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        Ok(Status {
+            exists: true,
+            locked: true,
+            password_set: sealed.header.password.is_some(),
+            entries: None,
+            ttl_remaining_seconds: None,
+        })
+    }
+
+    /// Unlocks with the ANOTHERpass clientKey. With `create`, a missing vault is created.
+    /// When the vault is already open and `key` is a new one (the phone was linked again),
+    /// the vault is re-sealed for the new key.
+    pub fn unlock_with_key(&self, key: &ClientKey, create: bool) -> Result<(), VaultError> {
+        {
+            let mut slot = self.slot();
+            match self.live(&mut slot, true) {
+                Ok(u) => {
+                    return match format::unwrap_client(&u.vault.header, key.bytes()) {
+                        Ok(_) => Ok(()),
+                        Err(FormatError::WrongKey) => {
+                            self.commit(u, |d| {
+                                let v = d.base;
+                                let w =
+                                    format::wrap_client(&v.header.vault_id, &v.dek, key.bytes())?;
+                                d.client = Some(w);
+                                Ok(())
+                            })?;
+                            log::info!("vault re-sealed for a new ANOTHERpass link key");
+                            Ok(())
+                        }
+                        Err(e) => Err(self.fmt(e)),
+                    };
+                }
+                Err(VaultError::Locked | VaultError::LockedBecause(_) | VaultError::Missing) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let epoch = self.store.read_epoch();
+        let vault = match self.load(|h| format::unwrap_client(h, key.bytes())) {
+            Err(VaultError::Missing) if create => match self.create(key)? {
+                Some(v) => v,
+                None => self.load(|h| format::unwrap_client(h, key.bytes()))?,
+            },
+            other => other?,
+        };
+        self.install(vault, epoch);
+        Ok(())
+    }
+
+    /// Unlocks with the local password (no phone needed). A no-op when already unlocked.
+    pub fn unlock_with_password(&self, password: &str) -> Result<(), VaultError> {
+        {
+            let mut slot = self.slot();
+            if self.live(&mut slot, true).is_ok() {
+                return Ok(());
+            }
+        }
+        let epoch = self.store.read_epoch();
+        let vault = self.load(|h| format::unwrap_password(h, password))?;
+        self.install(vault, epoch);
+        Ok(())
+    }
+
+    /// Locks in this process: the keys and every decrypted credential are zeroized.
+    pub fn lock(&self) {
+        self.slot().open = None;
+    }
+
+    /// Locks here and tells every other process with this vault open to lock on its next use.
+    pub fn lock_everywhere(&self) -> Result<(), VaultError> {
+        self.lock();
+        let epoch = crypto::random::<16>()?;
+        self.store.bump_epoch(epoch)
+    }
+
+    /// Stores credentials from the phone (insert or update by uid).
+    pub fn save(&self, credentials: &[Credential]) -> Result<SaveReport, VaultError> {
+        let now = wall_ms();
+        self.change(|d| {
+            let mut r = SaveReport::default();
+            for c in credentials {
+                if !storable(c) {
+                    r.skipped += 1;
+                    continue;
+                }
+                let created_ms = match d.get(c.uid.as_deref().unwrap_or_default()) {
+                    Some(old) if old.entry.credential == *c => {
+                        r.unchanged += 1;
+                        continue;
+                    }
+                    Some(old) => {
+                        r.updated += 1;
+                        old.entry.created_ms
+                    }
+                    None => {
+                        r.added += 1;
+                        now
+                    }
+                };
+                d.put(Entry {
+                    credential: c.clone(),
+                    created_ms,
+                    updated_ms: now,
+                });
+            }
+            Ok(r)
+        })
+    }
+
+    pub fn delete(&self, uid: &str) -> Result<(), VaultError> {
+        self.change(|d| match d.remove(uid) {
+            true => Ok(()),
+            false => Err(VaultError::NotFound(uid.to_owned())),
+        })
+    }
+
+    /// The full credential, password included.
+    pub fn get(&self, uid: &str) -> Result<Entry, VaultError> {
+        self.with(|v| v.get(uid).map(|x| x.entry.clone()))?
+            .ok_or_else(|| VaultError::NotFound(uid.to_owned()))
+    }
+
+    /// Every stored uid (for a sync with the phone).
+    pub fn uids(&self) -> Result<Vec<String>, VaultError> {
+        self.with(|v| v.entries().map(|x| x.uid().to_owned()).collect())
+    }
+
+    /// All entries by name, one page at a time.
+    pub fn list(&self, page: Page) -> Result<Listing<Summary>, VaultError> {
+        self.with(|v| {
+            let mut all: Vec<&Indexed> = v.entries().collect();
+            let total = all.len();
+            let end = page.offset.saturating_add(page.limit).min(total);
+            // Only the first `end` need sorting: select them in linear time first.
+            if end < total {
+                all.select_nth_unstable_by(end, by_name);
+                all.truncate(end);
+            }
+            all.sort_unstable_by(by_name);
+            let items = all[page.offset.min(end)..end]
+                .iter()
+                .map(|x| Summary::of(&x.entry))
+                .collect();
+            Listing {
+                items,
+                offset: page.offset,
+                limit: page.limit,
+                total,
+                next_offset: (end < total).then_some(end),
+            }
+        })
+    }
+
+    /// Entries that fit the page `query` describes, best match first.
+    pub fn search(&self, query: &Query, page: Page) -> Result<Listing<Hit>, VaultError> {
+        self.with(|v| {
+            let chosen = v.body.remembered.get(query.site.domain());
+            let mut found = Vec::new();
+            for seg in &v.segments {
+                seg.matches(query, &mut found);
+            }
+            let mut hits: Vec<(Match, bool, &Indexed)> = found
+                .into_iter()
+                .map(|(m, x)| (m, chosen.is_some_and(|c| c == x.uid()), x))
+                .collect();
+            hits.sort_unstable_by(|a, b| {
+                (a.0, !a.1)
+                    .cmp(&(b.0, !b.1))
+                    .then_with(|| by_name(&a.2, &b.2))
+            });
+            let total = hits.len();
+            let start = page.offset.min(total);
+            let end = page.offset.saturating_add(page.limit).min(total);
+            Listing {
+                items: hits[start..end]
+                    .iter()
+                    .map(|(m, r, x)| Hit {
+                        summary: Summary::of(&x.entry),
+                        matched: m.as_str(),
+                        remembered: *r,
+                    })
+                    .collect(),
+                offset: page.offset,
+                limit: page.limit,
+                total,
+                next_offset: (end < total).then_some(end),
+            }
+        })
+    }
+
+    /// Whether `key` is the one the vault is sealed for (reads the header; no unlock needed).
+    pub fn key_matches(&self, key: &ClientKey) -> Result<bool, VaultError> {
+        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        match format::unwrap_client(&sealed.header, key.bytes()) {
+            Ok(_) => Ok(true),
+            Err(FormatError::WrongKey) => Ok(false),
+            Err(e) => Err(self.fmt(e)),
+        }
+    }
+
+    /// Applies what the phone returned for `asked`: changed entries are updated and, with
+    /// `remove_missing`, entries the phone no longer returns are removed. Entries added or
+    /// deleted meanwhile are left as they are.
+    pub fn apply_sync(
+        &self,
+        asked: &[String],
+        returned: &[Credential],
+        remove_missing: bool,
+    ) -> Result<SyncReport, VaultError> {
+        let now = wall_ms();
+        let fresh: HashMap<&str, &Credential> = returned
+            .iter()
+            .filter(|c| storable(c))
+            .filter_map(|c| Some((c.uid.as_deref()?, c)))
+            .collect();
+        self.change(|d| {
+            let mut r = SyncReport::default();
+            for uid in asked {
+                let Some(old) = d.get(uid) else { continue };
+                match fresh.get(uid.as_str()) {
+                    Some(c) if old.entry.credential == **c => r.unchanged += 1,
+                    Some(c) => {
+                        let created_ms = old.entry.created_ms;
+                        d.put(Entry {
+                            credential: (*c).clone(),
+                            created_ms,
+                            updated_ms: now,
+                        });
+                        r.updated += 1;
+                    }
+                    None if remove_missing => {
+                        d.remove(uid);
+                        r.removed += 1;
+                    }
+                    None => r.unchanged += 1,
+                }
+            }
+            Ok(r)
+        })
+    }
+
+    /// Remembers the user's choice for a site (keyed by registrable domain).
+    pub fn remember(&self, site: &str, uid: &str) -> Result<(), VaultError> {
+        self.change(|d| {
+            if d.base.body.remembered.get(site).map(String::as_str) != Some(uid) {
+                d.remembered_mut().insert(site.to_owned(), uid.to_owned());
+            }
+            Ok(())
+        })
+    }
+
+    pub fn remembered(&self, site: &str) -> Result<Option<String>, VaultError> {
+        self.with(|v| v.body.remembered.get(site).cloned())
+    }
+
+    /// Seals the data key under a local password too, so the vault opens without the phone.
+    pub fn set_password(&self, password: &str, iterations: u32) -> Result<(), VaultError> {
+        let (vault_id, dek) = self.with(|v| (v.header.vault_id, v.dek.clone()))?;
+        // PBKDF2 runs outside the lock: other requests need not wait for it.
+        let slot = format::wrap_password(&vault_id, &dek, password, iterations)
+            .map_err(|e| self.fmt(e))?;
+        self.change(|d| {
+            if d.base.header.vault_id != vault_id {
+                return Err(VaultError::LockedBecause(
+                    "because the vault on disk was replaced",
+                ));
+            }
+            d.password = Some(Some(slot));
+            Ok(())
+        })
+    }
+
+    pub fn clear_password(&self) -> Result<(), VaultError> {
+        self.change(|d| {
+            if d.base.header.password.is_some() {
+                d.password = Some(None);
+            }
+            Ok(())
+        })
+    }
+
+    /// Locks and moves the vault directory aside (never deletes it); returns where it went.
+    pub fn reset(&self) -> Result<Option<std::path::PathBuf>, VaultError> {
+        self.lock();
+        if !self.store.dir().exists() {
+            return Ok(None);
+        }
+        let _guard = self.store.lock_exclusive()?;
+        let secs = wall_ms() / 1000;
+        self.store.retire(secs).map(Some)
+    }
+}

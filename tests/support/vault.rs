@@ -1,0 +1,165 @@
+//! Fakes and builders for vault tests: a phone (CredentialSource) holding credentials and a
+//! clientKey, an approval gate that records and can refuse, and a State wired with them.
+//! Include with `#[path = "support/vault.rs"] mod vault_support;`.
+#![allow(dead_code)]
+
+use passbridge::api::services::{ApprovalGate, ClientKey, Credential, CredentialSource};
+use passbridge::api::{ApiError, Ctx};
+use passbridge::config::{Config, Paths};
+use passbridge::state::State;
+use passbridge::vault::{self, ManualClock};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub fn key(byte: u8) -> ClientKey {
+    ClientKey::from_bytes(&[byte; 32]).unwrap()
+}
+
+pub fn cred(uid: &str, name: &str, website: &str) -> Credential {
+    let mut c = Credential::default();
+    c.uid = Some(uid.into());
+    c.readable_uid = uid.chars().take(8).collect();
+    c.name = name.into();
+    c.password = format!("secret-{uid}");
+    c.user = format!("user-{uid}");
+    c.website = website.into();
+    c
+}
+
+/// A phone: answers get_client_key and fetch_by_uids from what it holds.
+pub struct FakePhone {
+    pub key: Mutex<ClientKey>,
+    pub credentials: Mutex<BTreeMap<String, Credential>>,
+    pub asked: Mutex<Vec<Vec<String>>>,
+    pub refuse: Mutex<bool>,
+}
+
+impl FakePhone {
+    pub fn new(key: ClientKey) -> Self {
+        Self {
+            key: Mutex::new(key),
+            credentials: Mutex::default(),
+            asked: Mutex::default(),
+            refuse: Mutex::new(false),
+        }
+    }
+    pub fn holds(&self, c: Credential) {
+        let uid = c.uid.clone().unwrap();
+        self.credentials.lock().unwrap().insert(uid, c);
+    }
+}
+
+impl CredentialSource for FakePhone {
+    fn get_client_key(&self, _ctx: &Ctx) -> Result<ClientKey, ApiError> {
+        if *self.refuse.lock().unwrap() {
+            return Err(ApiError::new(
+                "denied",
+                "The request was denied on the phone.",
+            ));
+        }
+        Ok(self.key.lock().unwrap().clone())
+    }
+    fn fetch_by_uids(
+        &self,
+        ctx: &Ctx,
+        uids: &[String],
+    ) -> Result<(Vec<Credential>, ClientKey), ApiError> {
+        let key = self.get_client_key(ctx)?;
+        self.asked.lock().unwrap().push(uids.to_vec());
+        let held = self.credentials.lock().unwrap();
+        Ok((
+            uids.iter().filter_map(|u| held.get(u).cloned()).collect(),
+            key,
+        ))
+    }
+}
+
+/// Records every operation it is asked about; refuses the ones in `deny`.
+#[derive(Default)]
+pub struct Gate {
+    pub asked: Mutex<Vec<String>>,
+    pub deny: Mutex<HashSet<String>>,
+}
+
+impl ApprovalGate for Gate {
+    fn require(&self, _ctx: &Ctx, operation: &str) -> Result<(), ApiError> {
+        self.asked.lock().unwrap().push(operation.into());
+        if self.deny.lock().unwrap().contains(operation) {
+            return Err(ApiError::new("approval_denied", "Not approved."));
+        }
+        Ok(())
+    }
+}
+
+/// One simulated passbridge process: its own State over a shared data directory.
+pub struct Proc {
+    pub ctx: Ctx,
+    pub phone: Arc<FakePhone>,
+    pub gate: Arc<Gate>,
+    pub clock: Arc<ManualClock>,
+}
+
+impl Proc {
+    pub fn new(home: &Path, phone: Arc<FakePhone>) -> Self {
+        Self::with_config(home, phone, Config::default())
+    }
+    pub fn with_config(home: &Path, phone: Arc<FakePhone>, config: Config) -> Self {
+        let paths = Paths::under(home);
+        let clock = Arc::new(ManualClock::default());
+        let gate = Arc::new(Gate::default());
+        let vault =
+            vault::State::with_clock(&paths.data_dir, config.vault.lock_timeout(), clock.clone());
+        let state = State {
+            source: phone.clone(),
+            gate: gate.clone(),
+            vault,
+            ..State::new(paths, config)
+        };
+        Self {
+            ctx: Ctx::new(Arc::new(state)),
+            phone,
+            gate,
+            clock,
+        }
+    }
+    pub fn vault(&self) -> &vault::State {
+        &self.ctx.state.vault
+    }
+    pub fn receive(&self, key: &ClientKey, creds: &[Credential]) -> Result<(), ApiError> {
+        self.ctx.state.sink.received(&self.ctx, key, creds)
+    }
+    pub fn advance(&self, minutes: u64) {
+        self.clock.advance(Duration::from_secs(minutes * 60));
+    }
+}
+
+pub fn vault_dir(home: &Path) -> PathBuf {
+    Paths::under(home).data_dir.join("vault")
+}
+
+/// Every file of the vault with its bytes, to prove nothing was rewritten.
+pub fn snapshot(home: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if let Ok(rd) = std::fs::read_dir(vault_dir(home)) {
+        for e in rd.flatten() {
+            let name = e.file_name().into_string().unwrap();
+            if !name.ends_with(".lock") {
+                out.insert(name, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+pub fn segment_files(home: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(vault_dir(home))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("seg-"))
+        .collect();
+    v.sort();
+    v
+}

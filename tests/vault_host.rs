@@ -1,0 +1,341 @@
+//! The vault through the built binary: framed requests to host processes (one per browser),
+//! `passbridge call`, and the `passbridge vault` commands.
+#[path = "support/host.rs"]
+mod host;
+#[path = "support/vault.rs"]
+mod vault_support;
+
+use passbridge::config::Paths;
+use passbridge::vault::{self, ManualClock, format};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use vault_support::{cred, key};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A home whose vault holds three credentials and opens with PASSWORD.
+fn home_with_vault() -> host::Home {
+    let home = host::Home::new();
+    let v = vault::State::with_clock(
+        &Paths::under(home.path()).data_dir,
+        Duration::from_secs(3600),
+        Arc::new(ManualClock::default()),
+    );
+    v.unlock_with_key(&key(1), true).unwrap();
+    let mut with_otp = cred("u-gh", "GitHub", "https://github.com");
+    with_otp.otp = "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into();
+    v.save(&[
+        with_otp,
+        cred("u-gist", "Gist", "https://gist.github.com"),
+        cred("u-bank", "Bank", "https://bank.example"),
+    ])
+    .unwrap();
+    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    home
+}
+
+fn req(h: &mut host::Host, id: u64, action: &str, params: Value) -> Value {
+    h.request(&json!({"id": id, "action": action, "params": params}))
+}
+
+fn err_code(reply: &Value) -> &str {
+    assert_eq!(reply["ok"], false, "{reply}");
+    reply["error"]["code"].as_str().unwrap()
+}
+
+fn result(reply: &Value) -> &Value {
+    assert_eq!(reply["ok"], true, "{reply}");
+    &reply["result"]
+}
+
+#[test]
+fn actions_through_the_host() {
+    let home = home_with_vault();
+    let mut h = home.spawn(&[]);
+    let hello = req(&mut h, 1, "hello", json!({}));
+    for a in [
+        "vault.status",
+        "vault.unlock",
+        "vault.lock",
+        "vault.search",
+        "vault.get",
+        "vault.list",
+        "vault.delete",
+        "vault.sync",
+        "vault.set_password",
+        "vault.clear_password",
+    ] {
+        assert!(
+            result(&hello)["actions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(a)),
+            "{a}"
+        );
+    }
+    let s = req(&mut h, 2, "vault.status", json!({}));
+    assert_eq!(
+        *result(&s),
+        json!({"exists": true, "locked": true, "password_set": true, "entries": null,
+               "ttl_remaining_seconds": null, "lock_timeout_minutes": 60, "save_credentials": true})
+    );
+    let r = req(
+        &mut h,
+        3,
+        "vault.search",
+        json!({"url": "https://github.com"}),
+    );
+    assert_eq!(err_code(&r), "vault_locked");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vault.unlock")
+    );
+    let r = req(
+        &mut h,
+        4,
+        "vault.unlock",
+        json!({"password": "wrong password"}),
+    );
+    assert_eq!(err_code(&r), "vault_wrong_password");
+    let r = req(&mut h, 5, "vault.unlock", json!({"password": PASSWORD}));
+    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(result(&r)["locked"], false);
+
+    let r = req(
+        &mut h,
+        6,
+        "vault.search",
+        json!({"url": "https://www.github.com/login"}),
+    );
+    let items = result(&r)["items"].as_array().unwrap();
+    let got: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| (i["uid"].as_str().unwrap(), i["match"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [("u-gh", "host"), ("u-gist", "domain")]);
+    assert_eq!(items[0]["has_otp"], true);
+    assert!(
+        !r.to_string().contains("secret-"),
+        "search must not carry passwords"
+    );
+
+    let r = req(&mut h, 7, "vault.get", json!({"uid": "u-gh"}));
+    assert_eq!(result(&r)["password"], "secret-u-gh");
+    assert_eq!(
+        result(&r)["otp"],
+        "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP"
+    );
+
+    let r = req(&mut h, 8, "vault.list", json!({"limit": 2}));
+    assert_eq!(result(&r)["total"], 3);
+    assert_eq!(result(&r)["next_offset"], 2);
+    assert_eq!(result(&r)["items"][0]["name"], "Bank");
+
+    assert_eq!(
+        result(&req(&mut h, 9, "vault.delete", json!({"uid": "u-bank"})))["deleted"],
+        "u-bank"
+    );
+    assert_eq!(
+        err_code(&req(&mut h, 10, "vault.get", json!({"uid": "u-bank"}))),
+        "vault_not_found"
+    );
+    assert_eq!(
+        err_code(&req(&mut h, 11, "vault.search", json!({"url": 7}))),
+        "invalid_params"
+    );
+
+    let st = req(&mut h, 12, "status", json!({}));
+    assert_eq!(
+        result(&st)["vault"],
+        json!({"available": true, "exists": true, "locked": false, "entries": 2})
+    );
+
+    assert_eq!(
+        result(&req(&mut h, 13, "vault.lock", json!({})))["locked"],
+        true
+    );
+    assert_eq!(
+        err_code(&req(&mut h, 14, "vault.list", json!({}))),
+        "vault_locked"
+    );
+    assert_eq!(h.close(), Some(0));
+}
+
+#[test]
+fn two_browsers_share_one_vault() {
+    let home = home_with_vault();
+    let mut firefox = home.spawn(&[]);
+    let mut chrome = home.spawn(&[]);
+    for h in [&mut firefox, &mut chrome] {
+        result(&req(h, 1, "vault.unlock", json!({"password": PASSWORD})));
+    }
+    result(&req(
+        &mut firefox,
+        2,
+        "vault.delete",
+        json!({"uid": "u-gist"}),
+    ));
+    let r = req(&mut chrome, 2, "vault.list", json!({}));
+    assert_eq!(result(&r)["total"], 2, "chrome must see firefox's change");
+    result(&req(&mut chrome, 3, "vault.lock", json!({})));
+    let r = req(
+        &mut firefox,
+        3,
+        "vault.search",
+        json!({"url": "github.com"}),
+    );
+    assert_eq!(err_code(&r), "vault_locked");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another browser")
+    );
+    assert_eq!(firefox.close(), Some(0));
+    assert_eq!(chrome.close(), Some(0));
+}
+
+#[test]
+fn damaged_vault_is_an_error_not_a_crash() {
+    let home = home_with_vault();
+    let manifest = Paths::under(home.path())
+        .data_dir
+        .join("vault/manifest.pbv");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write(&manifest, &bytes).unwrap();
+    let mut h = home.spawn(&[]);
+    let r = req(&mut h, 1, "vault.unlock", json!({"password": PASSWORD}));
+    assert_eq!(err_code(&r), "vault_corrupt");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("untouched")
+    );
+    let st = req(&mut h, 2, "status", json!({}));
+    assert_eq!(result(&st)["vault"]["available"], true);
+    assert_eq!(
+        result(&req(&mut h, 3, "ping", json!({})))["echo"],
+        json!({})
+    );
+    assert_eq!(h.close(), Some(0));
+    assert_eq!(
+        std::fs::read(&manifest).unwrap(),
+        bytes,
+        "the damaged file must stay as it was"
+    );
+}
+
+#[test]
+fn call_runs_one_vault_request() {
+    let home = home_with_vault();
+    let (reply, ok) = home.call(&json!({"id": 1, "action": "vault.status"}));
+    assert!(ok);
+    assert_eq!(reply["result"]["password_set"], true);
+    let (reply, ok) = home.call(&json!({"id": 2, "action": "vault.list"}));
+    assert!(!ok);
+    assert_eq!(reply["error"]["code"], "vault_locked");
+}
+
+/// Runs `passbridge vault <args>` with `stdin`; returns (stdout, stderr, success).
+fn cli(home: &host::Home, args: &[&str], stdin: &str) -> (String, String, bool) {
+    let mut child = home
+        .command()
+        .arg("vault")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn cli_for_people() {
+    let home = home_with_vault();
+    let pw = format!("{PASSWORD}\n");
+    let (out, _, ok) = cli(&home, &["status"], "");
+    assert!(ok);
+    assert_eq!(out.trim(), "Vault locked. A local password is set.");
+
+    let (out, _, ok) = cli(
+        &home,
+        &["search", "https://github.com/x", "--password-stdin"],
+        &pw,
+    );
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("NAME")
+            && lines[1].starts_with("GitHub")
+            && lines[2].starts_with("Gist"),
+        "{out}"
+    );
+    assert!(!out.contains("secret-"));
+
+    let (out, _, ok) = cli(&home, &["get", "u-gh", "--password-stdin"], &pw);
+    assert!(ok);
+    assert!(
+        out.contains("password: secret-u-gh") && out.contains("uid: u-gh"),
+        "{out}"
+    );
+
+    let (out, _, ok) = cli(
+        &home,
+        &["list", "--limit", "1", "--json", "--password-stdin"],
+        &pw,
+    );
+    assert!(ok);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["total"].clone(), v["next_offset"].clone()),
+        (json!(3), json!(1))
+    );
+
+    let (_, err, ok) = cli(&home, &["list", "--password-stdin"], "nope\n");
+    assert!(!ok);
+    assert!(err.contains("vault_wrong_password"), "{err}");
+    assert!(
+        !err.contains("nope"),
+        "the password must not be echoed: {err}"
+    );
+
+    // Change the password with the current one, then only the new one works.
+    let (_, err, ok) = cli(
+        &home,
+        &["set-password", "--current-password-stdin"],
+        &format!("{PASSWORD}\nnew password 2\n"),
+    );
+    assert!(ok, "{err}");
+    assert!(cli(&home, &["list", "--password-stdin"], "new password 2\n").2);
+    assert!(!cli(&home, &["list", "--password-stdin"], &pw).2);
+
+    let (out, _, ok) = cli(&home, &["lock"], "");
+    assert!(ok && out.contains("Locked"), "{out}");
+    let (_, err, ok) = cli(&home, &["reset"], "");
+    assert!(!ok && err.contains("--yes"), "{err}");
+    assert_eq!(
+        cli(&home, &["status"], "").0.trim(),
+        "Vault locked. A local password is set."
+    );
+}
