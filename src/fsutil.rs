@@ -21,18 +21,6 @@ pub fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens a file for writing that only the user can read (0600 from creation on Unix).
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
-}
-
 /// Creates a new file only the user can read, failing if `path` already exists.
 pub fn create_new_private(path: &Path) -> io::Result<File> {
     let mut opts = OpenOptions::new();
@@ -46,8 +34,15 @@ pub fn create_new_private(path: &Path) -> io::Result<File> {
 }
 
 /// Replaces `path` with `bytes` so a crash leaves either the old or the new content:
-/// write a temporary file beside it, fsync, rename over, fsync the directory.
+/// write a temporary file beside it, fsync, rename over, fsync the directory. Private (0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomic`] with exactly `mode` (not masked by the umask), e.g. 0644 for browser
+/// manifests. The temporary file is created new (never through a planted symlink), and a
+/// symlink at `path` is replaced, not followed.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -60,8 +55,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    // A leftover from a crashed run with the same pid would block create_new.
+    let _ = fs::remove_file(&tmp);
     let result = (|| {
-        let mut f = create_private(&tmp)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        set_mode(&tmp, mode)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -92,23 +97,19 @@ pub struct LockGuard {
 }
 
 pub fn lock_exclusive(path: &Path) -> io::Result<LockGuard> {
-    let lock_path = lock_path_for(path);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)?;
-    set_mode(&lock_path, 0o600)?;
-    file.lock()?;
-    Ok(LockGuard {
-        _file: file,
-        path: lock_path,
-    })
+    let guard = open_lock_file(path)?;
+    guard._file.lock()?;
+    Ok(guard)
 }
 
 /// A shared (read) advisory lock on `<path>.lock`.
 pub fn lock_shared(path: &Path) -> io::Result<LockGuard> {
+    let guard = open_lock_file(path)?;
+    guard._file.lock_shared()?;
+    Ok(guard)
+}
+
+fn open_lock_file(path: &Path) -> io::Result<LockGuard> {
     let lock_path = lock_path_for(path);
     let file = OpenOptions::new()
         .read(true)
@@ -117,7 +118,6 @@ pub fn lock_shared(path: &Path) -> io::Result<LockGuard> {
         .truncate(false)
         .open(&lock_path)?;
     set_mode(&lock_path, 0o600)?;
-    file.lock_shared()?;
     Ok(LockGuard {
         _file: file,
         path: lock_path,

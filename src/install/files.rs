@@ -3,8 +3,8 @@
 //! remembers what it created, bounded reads.
 
 use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Manifests and the system allowlist: not secret, must be readable by browsers of any user.
@@ -14,46 +14,7 @@ pub const PUBLIC_DIR_MODE: u32 = 0o755;
 /// Directories created in a user's home.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
-/// Writes `bytes` to a temporary file beside `path` with exactly `mode` (not masked by the
-/// umask), fsyncs it and renames it over `path`. A symlink at `path` is replaced, not followed.
-pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    // A leftover from a crashed run with the same pid would block create_new.
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        crate::fsutil::set_mode(&tmp, mode)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        #[cfg(unix)]
-        File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
+pub use crate::fsutil::write_atomic_mode;
 
 /// Creates `dir` and any missing parents, one level at a time, appending each directory it
 /// created to `created` (outermost first) so uninstall can remove exactly those.
