@@ -14,6 +14,22 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_passbridge");
 /// Generous: only there so a hang becomes a failure. Never a performance assertion.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Every frame the host writes must match the published contract, docs/protocol.schema.json.
+/// The driver checks each one, so every integration test also tests the protocol.
+pub fn assert_protocol_frame(v: &Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.schema.json");
+        let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).expect("protocol schema compiles")
+    });
+    let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "frame violates docs/protocol.schema.json: {errors:?}\n{v}"
+    );
+}
+
 pub fn frame(body: &[u8]) -> Vec<u8> {
     let mut v = (body.len() as u32).to_ne_bytes().to_vec();
     v.extend_from_slice(body);
@@ -28,10 +44,10 @@ pub fn unframe_all(mut bytes: &[u8]) -> Vec<Value> {
         let len = u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize;
         assert!(len <= 1024 * 1024, "frame above 1 MiB: {len}");
         assert!(bytes.len() >= 4 + len, "partial body in output");
-        out.push(
-            serde_json::from_slice(&bytes[4..4 + len])
-                .expect("host wrote a frame that is not JSON"),
-        );
+        let v: Value = serde_json::from_slice(&bytes[4..4 + len])
+            .expect("host wrote a frame that is not JSON");
+        assert_protocol_frame(&v);
+        out.push(v);
         bytes = &bytes[4 + len..];
     }
     out
@@ -190,7 +206,10 @@ impl Host {
     }
     fn recv_new(&self, d: Duration) -> Option<Value> {
         match self.frames.recv_timeout(d) {
-            Ok(v) => Some(v),
+            Ok(v) => {
+                assert_protocol_frame(&v);
+                Some(v)
+            }
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
         }
     }
