@@ -236,5 +236,8 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c);
     c.final_summary();
-    print_table();
+    // `--list` (test runners enumerating benchmarks) and test mode measure nothing: no table.
+    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+        print_table();
+    }
 }
