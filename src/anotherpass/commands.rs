@@ -175,18 +175,14 @@ fn single_result(
         .credential
         .take()
         .ok_or_else(|| Error::BadReply("the answer has no credential".into()))?;
+    let mut out = Map::new();
+    out.insert("credential".into(), credential_json(&cred));
+    let out = finish(ctx, &outcome, &key, std::slice::from_ref(&cred), out);
+    // After `finish`: the result's key is what unlocks (or creates) the vault that remembers.
     if let (Some(site), Some(uid)) = (remember_for, &cred.uid) {
         ctx.state.sink.remember_uid(ctx, site, uid);
     }
-    let mut out = Map::new();
-    out.insert("credential".into(), credential_json(&cred));
-    Ok(finish(
-        ctx,
-        &outcome,
-        &key,
-        std::slice::from_ref(&cred),
-        out,
-    ))
+    Ok(out)
 }
 
 fn list_result(ctx: &Ctx, p: &Value, command: Command) -> Result<Value, Error> {

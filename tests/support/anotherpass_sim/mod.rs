@@ -175,6 +175,29 @@ impl Sim {
     pub fn credentials(&self) -> Vec<Credential> {
         self.phone().credentials.clone()
     }
+    /// The owner edits the credential `uid` in the app; false when there is none.
+    pub fn update_credential(&self, uid: &str, edit: impl FnOnce(&mut Credential)) -> bool {
+        let mut p = self.phone();
+        match p
+            .credentials
+            .iter_mut()
+            .find(|c| c.uid.as_deref() == Some(uid))
+        {
+            Some(c) => {
+                edit(c);
+                true
+            }
+            None => false,
+        }
+    }
+    /// The owner deletes the credential `uid` in the app; false when there is none. Call it
+    /// between requests (a running request refers to credentials by position).
+    pub fn remove_credential(&self, uid: &str) -> bool {
+        let mut p = self.phone();
+        let before = p.credentials.len();
+        p.credentials.retain(|c| c.uid.as_deref() != Some(uid));
+        p.credentials.len() != before
+    }
     /// Another vault is restored on the phone: its vault id and every clientKey change.
     pub fn set_vault_salt(&self, salt: &[u8]) {
         self.phone().salt = salt.to_vec();
