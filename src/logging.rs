@@ -6,6 +6,14 @@ use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 use std::sync::Mutex;
 
+/// Dependencies log URLs and headers at debug/trace (ureq: request lines carrying Clarion approval
+/// ids and backup download keys, which work as one-time tokens). Only their warnings get through.
+const DEPENDENCY_MAX_LEVEL: log::Level = log::Level::Warn;
+
+fn is_ours(target: &str) -> bool {
+    target == "passbridge" || target.starts_with("passbridge::")
+}
+
 struct Logger {
     level: LevelFilter,
     file: Option<Mutex<std::fs::File>>,
@@ -13,7 +21,7 @@ struct Logger {
 
 impl Log for Logger {
     fn enabled(&self, m: &Metadata) -> bool {
-        m.level() <= self.level
+        m.level() <= self.level && (is_ours(m.target()) || m.level() <= DEPENDENCY_MAX_LEVEL)
     }
     fn log(&self, r: &Record) {
         if !self.enabled(r.metadata()) {
@@ -75,6 +83,21 @@ pub fn init(default: LevelFilter) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_only_log_warnings() {
+        let logger = Logger {
+            level: LevelFilter::Trace,
+            file: None,
+        };
+        let meta = |target, level| Metadata::builder().target(target).level(level).build();
+        assert!(logger.enabled(&meta("passbridge::anotherpass::client", log::Level::Trace)));
+        assert!(logger.enabled(&meta("passbridge", log::Level::Debug)));
+        assert!(!logger.enabled(&meta("ureq::unversioned::transport", log::Level::Trace)));
+        assert!(!logger.enabled(&meta("ureq", log::Level::Debug)));
+        assert!(!logger.enabled(&meta("passbridgex", log::Level::Debug)));
+        assert!(logger.enabled(&meta("rustls::client", log::Level::Warn)));
+    }
 
     #[test]
     fn levels() {
