@@ -83,11 +83,14 @@ pub struct SaveReport {
     pub skipped: usize,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a sync did. Sync never deletes: the phone's bulk answer leaves out credentials it
+/// hides ("veiled") as well as deleted ones, so an absent uid proves nothing.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
     pub updated: usize,
-    pub removed: usize,
     pub unchanged: usize,
+    /// Stored uids the phone did not return (sorted); they stay in the vault.
+    pub missing: Vec<String>,
 }
 
 /// Checks a credential from the phone before it is stored.
@@ -333,25 +336,13 @@ impl State {
         })
     }
 
-    /// Whether `key` is the one the vault is sealed for (reads the header; no unlock needed).
-    pub fn key_matches(&self, key: &ClientKey) -> Result<bool, VaultError> {
-        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
-        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
-        match format::unwrap_client(&sealed.header, key.bytes()) {
-            Ok(_) => Ok(true),
-            Err(FormatError::WrongKey) => Ok(false),
-            Err(e) => Err(self.fmt(e)),
-        }
-    }
-
-    /// Applies what the phone returned for `asked`: changed entries are updated and, with
-    /// `remove_missing`, entries the phone no longer returns are removed. Entries added or
-    /// deleted meanwhile are left as they are.
+    /// Applies what the phone returned for `asked`: changed entries are updated; entries the
+    /// phone did not return are reported in `missing` and kept. Entries added or deleted
+    /// meanwhile are left as they are.
     pub fn apply_sync(
         &self,
         asked: &[String],
         returned: &[Credential],
-        remove_missing: bool,
     ) -> Result<SyncReport, VaultError> {
         let now = wall_ms();
         let fresh: HashMap<&str, &Credential> = returned
@@ -359,7 +350,7 @@ impl State {
             .filter(|c| storable(c))
             .filter_map(|c| Some((c.uid.as_deref()?, c)))
             .collect();
-        self.change(|d| {
+        let mut r = self.change(|d| {
             let mut r = SyncReport::default();
             for uid in asked {
                 let Some(old) = d.get(uid) else { continue };
@@ -374,15 +365,13 @@ impl State {
                         });
                         r.updated += 1;
                     }
-                    None if remove_missing => {
-                        d.remove(uid);
-                        r.removed += 1;
-                    }
-                    None => r.unchanged += 1,
+                    None => r.missing.push(uid.clone()),
                 }
             }
             Ok(r)
-        })
+        })?;
+        r.missing.sort_unstable();
+        Ok(r)
     }
 
     /// Remembers the user's choice for a site (keyed by registrable domain).
