@@ -756,6 +756,50 @@ fn clarion_approval_guards_vault_reads_and_unlocks() {
 }
 
 #[test]
+fn a_phone_result_does_not_unlock_the_vault_past_the_policy() {
+    let sim = phone();
+    add(&sim, "GitHub", "octo", "gh-pass", "github.com");
+    let profile = Profile::new(&sim);
+    let mut b = profile.browser();
+    b.link(&sim);
+    b.ok("anotherpass.fetch_all_credentials", json!({}));
+    let fake = clarion_with_policy(&mut b, &["vault_unlock"]);
+    b.close();
+
+    // A new session finds the vault locked; a result from the phone carries the clientKey.
+    let mail = add(&sim, "Mail", "me", "mail-pass", "mail.example");
+    let mut b = profile.browser();
+    assert_eq!(b.vault_status()["locked"], true);
+    let r = b.ok("anotherpass.fetch_all_credentials", json!({}));
+    assert_eq!(r["vault_updated"], true, "{r}");
+    assert_eq!(
+        b.vault_status()["locked"],
+        true,
+        "a phone result unlocked the vault without an approval"
+    );
+    assert_eq!(b.err("vault.get", json!({"uid": mail})).0, "vault_locked");
+    assert_eq!(fake.authn_count(), 0, "nobody was asked to approve");
+
+    // The approved unlock shows what was saved while locked.
+    let unlock = b.send("vault.unlock", json!({}), true);
+    let (authn, event) = b.approval_pending(&unlock);
+    assert_eq!(event["operation"], "vault_unlock");
+    fake.verify(&authn, KEY_HANDLE, 1);
+    let (r, _) = b.finish(&unlock);
+    assert_eq!(r["result"]["locked"], false, "{r}");
+    assert_eq!(r["result"]["entries"], 2, "{r}");
+    assert_eq!(b.vault_password(&mail), "mail-pass");
+
+    // Unlocked: a result is taken as before and the vault stays open, no new approval.
+    let news = add(&sim, "News", "me", "news-pass", "news.example");
+    let r = b.ok("anotherpass.fetch_all_credentials", json!({}));
+    assert_eq!(r["vault_updated"], true, "{r}");
+    assert_eq!(b.vault_password(&news), "news-pass");
+    assert_eq!(fake.authn_count(), 1);
+    b.close();
+}
+
+#[test]
 fn clarion_approval_guards_linking_the_phone() {
     let sim = phone();
     let profile = Profile::new(&sim);

@@ -868,3 +868,46 @@ fn a_large_vault_opens_with_every_entry_in_place() {
     assert_eq!(uids(&r), ["u1005", "u2005", "u5"]);
     assert_eq!(call(&b, actions::list, json!({})).unwrap()["total"], 3000);
 }
+
+#[test]
+fn a_phone_result_does_not_unlock_when_unlocking_needs_an_approval() {
+    let (_home, p) = setup();
+    p.gate.deny.lock().unwrap().insert("vault_unlock".into());
+    // The first result creates the vault and is saved in it, but the vault stays locked.
+    p.receive(&key(1), &[cred("u1", "A", "https://a.example")])
+        .unwrap();
+    assert!(!p.vault().holds_key(), "the key must not stay in memory");
+    let s = call(&p, actions::status, json!({})).unwrap();
+    assert_eq!(
+        (s["exists"].clone(), s["locked"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        code(call(&p, actions::get, json!({"uid": "u1"}))),
+        "vault_locked"
+    );
+    // Later results while locked: updates and additions are saved too.
+    let mut changed = cred("u1", "A", "https://a.example");
+    changed.password = "rotated".into();
+    p.receive(&key(1), &[changed, cred("u2", "B", "")]).unwrap();
+    assert!(!p.vault().holds_key());
+    assert_eq!(
+        code(call(&p, actions::unlock, json!({}))),
+        "approval_denied"
+    );
+
+    // Approved: everything received while locked is there.
+    p.gate.deny.lock().unwrap().clear();
+    call(&p, actions::unlock, json!({})).unwrap();
+    assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 2);
+    assert_eq!(
+        call(&p, actions::get, json!({"uid": "u1"})).unwrap()["password"],
+        "rotated"
+    );
+
+    // Already unlocked: a result is taken as before and the vault stays open.
+    p.gate.deny.lock().unwrap().insert("vault_unlock".into());
+    p.receive(&key(1), &[cred("u3", "C", "")]).unwrap();
+    assert!(p.vault().holds_key());
+    assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 3);
+}

@@ -1,6 +1,7 @@
 //! What the vault does for its callers: status, unlock and lock, save and delete, get, list
 //! and search, sync, remembered choices, the local password and reset.
 
+use super::memory::Draft;
 use super::{State, wall_ms};
 use crate::api::params::Page;
 use crate::api::services::{ClientKey, Credential};
@@ -105,6 +106,37 @@ fn storable(c: &Credential) -> bool {
             .all(|f| f.len() <= format::MAX_FIELD_BYTES)
 }
 
+/// Inserts or updates credentials from the phone by uid.
+fn put_all(d: &mut Draft<'_>, credentials: &[Credential], now: u64) -> SaveReport {
+    let mut r = SaveReport::default();
+    for c in credentials {
+        if !storable(c) {
+            r.skipped += 1;
+            continue;
+        }
+        let created_ms = match d.get(c.uid.as_deref().unwrap_or_default()) {
+            Some(old) if old.entry.credential == *c => {
+                r.unchanged += 1;
+                continue;
+            }
+            Some(old) => {
+                r.updated += 1;
+                old.entry.created_ms
+            }
+            None => {
+                r.added += 1;
+                now
+            }
+        };
+        d.put(Entry {
+            credential: c.clone(),
+            created_ms,
+            updated_ms: now,
+        });
+    }
+    r
+}
+
 fn by_name(a: &&Indexed, b: &&Indexed) -> CmpOrdering {
     a.name_lc.cmp(&b.name_lc).then_with(|| a.uid().cmp(b.uid()))
 }
@@ -184,13 +216,7 @@ impl State {
             }
         }
         let epoch = self.store.read_epoch();
-        let vault = match self.load(|h| format::unwrap_client(h, key.bytes())) {
-            Err(VaultError::Missing) if create => match self.create(key)? {
-                Some(v) => v,
-                None => self.load(|h| format::unwrap_client(h, key.bytes()))?,
-            },
-            other => other?,
-        };
+        let vault = self.open_with_key(key, create)?;
         self.install(vault, epoch);
         Ok(())
     }
@@ -224,35 +250,23 @@ impl State {
     /// Stores credentials from the phone (insert or update by uid).
     pub fn save(&self, credentials: &[Credential]) -> Result<SaveReport, VaultError> {
         let now = wall_ms();
-        self.change(|d| {
-            let mut r = SaveReport::default();
-            for c in credentials {
-                if !storable(c) {
-                    r.skipped += 1;
-                    continue;
-                }
-                let created_ms = match d.get(c.uid.as_deref().unwrap_or_default()) {
-                    Some(old) if old.entry.credential == *c => {
-                        r.unchanged += 1;
-                        continue;
-                    }
-                    Some(old) => {
-                        r.updated += 1;
-                        old.entry.created_ms
-                    }
-                    None => {
-                        r.added += 1;
-                        now
-                    }
-                };
-                d.put(Entry {
-                    credential: c.clone(),
-                    created_ms,
-                    updated_ms: now,
-                });
-            }
-            Ok(r)
-        })
+        self.change(|d| Ok(put_all(d, credentials, now)))
+    }
+
+    /// Stores credentials from the phone with its `key` (creating a missing vault), leaving
+    /// this process locked: for when unlocking needs an approval nobody has given yet.
+    pub fn save_with_key(
+        &self,
+        key: &ClientKey,
+        credentials: &[Credential],
+    ) -> Result<SaveReport, VaultError> {
+        let now = wall_ms();
+        self.change_with_key(key, |d| Ok(put_all(d, credentials, now)))
+    }
+
+    /// Whether this process holds the vault unlocked (after the timeout and lock checks).
+    pub fn is_unlocked(&self) -> bool {
+        self.live(&mut self.slot(), false).is_ok()
     }
 
     pub fn delete(&self, uid: &str) -> Result<(), VaultError> {
