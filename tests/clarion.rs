@@ -746,6 +746,9 @@ impl GateRig {
         let (state, ctx) = (self.state.clone(), self.ctx.clone());
         std::thread::spawn(move || state.gate.require(&ctx, op))
     }
+    fn is_required(&self, op: &str) -> bool {
+        self.state.gate.is_required(&self.ctx, op)
+    }
     fn next_authn(&self) -> String {
         loop {
             let ev = self
@@ -770,6 +773,8 @@ fn gate_lets_unguarded_operations_through_and_guards_the_rest() {
         json!({"require": ["vault_unlock"], "approval_ttl_seconds": 0}),
     ));
     let rig = gate_rig(&home);
+    assert!(!rig.is_required("vault_get"));
+    assert!(rig.is_required("vault_unlock"));
     assert_eq!(rig.require("vault_get").join().unwrap(), Ok(()));
     assert_eq!(fake.authn_count(), 0, "unguarded: no approval asked");
 
@@ -781,6 +786,10 @@ fn gate_lets_unguarded_operations_through_and_guards_the_rest() {
     );
     fake.verify(&authn, KEY1, 1);
     assert_eq!(t.join().unwrap(), Ok(()));
+    assert!(
+        rig.is_required("vault_unlock"),
+        "TTL 0: nothing is remembered"
+    );
     // TTL 0: the next guarded operation asks again; a cancel blocks it.
     let t = rig.require("vault_unlock");
     let authn = rig.next_authn();
@@ -808,9 +817,11 @@ fn gate_remembers_an_approval_for_the_ttl() {
     fake.verify(&fake.wait_for_authn(1), KEY1, 1);
     ok(&own.join().unwrap());
 
+    assert!(rig.is_required("vault_get"));
     let t = rig.require("vault_get");
     fake.verify(&rig.next_authn(), KEY1, 2);
     assert_eq!(t.join().unwrap(), Ok(()));
+    assert!(!rig.is_required("vault_get"), "remembered for the TTL");
     assert_eq!(rig.require("vault_get").join().unwrap(), Ok(()));
     assert_eq!(
         fake.authn_count(),
@@ -819,6 +830,7 @@ fn gate_remembers_an_approval_for_the_ttl() {
     );
     // Another process (a new host) remembers nothing.
     let rig2 = gate_rig(&home);
+    assert!(rig2.is_required("vault_get"));
     let t = rig2.require("vault_get");
     fake.verify(&rig2.next_authn(), KEY1, 3);
     assert_eq!(t.join().unwrap(), Ok(()));
@@ -833,7 +845,13 @@ fn gate_fails_closed() {
     let rig = gate_rig(&home);
     let e = rig.require("anotherpass_link").join().unwrap().unwrap_err();
     assert_eq!(e.code, "approval_required");
+    assert!(rig.is_required("anotherpass_link"));
+    assert!(!rig.is_required("vault_unlock"));
     assert_eq!(rig.require("vault_unlock").join().unwrap(), Ok(()));
+    // A config file that cannot be read: every operation counts as guarded.
+    std::fs::write(home.path().join("config/config.json"), b"{\"clarion\": ").unwrap();
+    assert!(rig.is_required("vault_unlock"));
+    assert!(rig.require("vault_unlock").join().unwrap().is_err());
 
     // The request's cancel stops a gate that is waiting.
     let (fake, home) = registered();

@@ -468,22 +468,28 @@ fn sync_follows_changes_on_the_phone() {
     let sim = phone();
     let changed = add(&sim, "GitHub", "octo", "old-pass", "github.com");
     let deleted = add(&sim, "Forum", "me", "forum-pass", "forum.example");
+    let veiled = add(&sim, "Bank", "me", "bank-pass", "bank.example");
     let same = add(&sim, "Mail", "me", "mail-pass", "mail.example");
     let profile = Profile::new(&sim);
     let mut b = profile.browser();
     b.link(&sim);
     b.ok("anotherpass.fetch_all_credentials", json!({}));
-    assert_eq!(b.vault_status()["entries"], 3);
+    assert_eq!(b.vault_status()["entries"], 4);
 
-    // On the phone: a new password, a deletion, and a new credential the vault never saw.
+    // On the phone: a new password, a deletion, a credential hidden (veiled, still there), and a
+    // new credential the vault never saw.
     assert!(sim.update_credential(&changed, |c| c.password = "new-pass".into()));
     assert!(sim.remove_credential(&deleted));
+    assert!(sim.update_credential(&veiled, |c| c.veiled = true));
     let fresh = add(&sim, "New", "me", "new-cred-pass", "new.example");
 
+    // The phone's answer leaves out deleted and veiled credentials alike: sync keeps both and
+    // reports them, it never deletes.
     let r = b.ok("vault.sync", json!({}));
+    let missing = sorted(&[deleted.clone(), veiled.clone()]);
     assert_eq!(
         r,
-        json!({"updated": 1, "removed": 1, "unchanged": 1, "asked": 3})
+        json!({"updated": 1, "unchanged": 1, "missing": missing, "missing_count": 2, "asked": 4})
     );
     let asked = polls_of(&sim, "fetch_credentials_for_uids");
     let sent: Vec<String> = asked[0].payload.as_ref().unwrap()["uids"]
@@ -494,28 +500,43 @@ fn sync_follows_changes_on_the_phone() {
         .collect();
     assert_eq!(
         sorted(&sent),
-        sorted(&[changed.clone(), deleted.clone(), same.clone()])
+        sorted(&[
+            changed.clone(),
+            deleted.clone(),
+            veiled.clone(),
+            same.clone()
+        ])
     );
     assert_eq!(b.vault_password(&changed), "new-pass");
     assert_eq!(b.vault_password(&same), "mail-pass");
-    assert_eq!(
-        b.err("vault.get", json!({"uid": deleted})).0,
-        "vault_not_found"
-    );
+    assert_eq!(b.vault_password(&veiled), "bank-pass");
+    assert_eq!(b.vault_password(&deleted), "forum-pass");
     assert_eq!(
         b.err("vault.get", json!({"uid": fresh})).0,
         "vault_not_found"
     );
     assert_eq!(
         uids_of(&b.ok("vault.list", json!({}))),
-        sorted(&[changed.clone(), same.clone()])
+        sorted(&[
+            changed.clone(),
+            deleted.clone(),
+            veiled.clone(),
+            same.clone()
+        ])
     );
 
-    // Nothing changed since: a second sync changes nothing.
+    // The user deletes what is really gone; the veiled one stays reported until it is unveiled.
+    b.ok("vault.delete", json!({"uid": deleted}));
     let r = b.ok("vault.sync", json!({}));
     assert_eq!(
         r,
-        json!({"updated": 0, "removed": 0, "unchanged": 2, "asked": 2})
+        json!({"updated": 0, "unchanged": 2, "missing": [veiled], "missing_count": 1, "asked": 3})
+    );
+    assert!(sim.update_credential(&veiled, |c| c.veiled = false));
+    let r = b.ok("vault.sync", json!({}));
+    assert_eq!(
+        r,
+        json!({"updated": 0, "unchanged": 3, "missing": [], "missing_count": 0, "asked": 3})
     );
     b.close();
 }
@@ -731,6 +752,50 @@ fn clarion_approval_guards_vault_reads_and_unlocks() {
     counter += 1;
     fake.verify(&authn, KEY_HANDLE, counter);
     assert_eq!(b.finish(&get).0["result"]["password"], "gh-guarded-pass");
+    b.close();
+}
+
+#[test]
+fn a_phone_result_does_not_unlock_the_vault_past_the_policy() {
+    let sim = phone();
+    add(&sim, "GitHub", "octo", "gh-pass", "github.com");
+    let profile = Profile::new(&sim);
+    let mut b = profile.browser();
+    b.link(&sim);
+    b.ok("anotherpass.fetch_all_credentials", json!({}));
+    let fake = clarion_with_policy(&mut b, &["vault_unlock"]);
+    b.close();
+
+    // A new session finds the vault locked; a result from the phone carries the clientKey.
+    let mail = add(&sim, "Mail", "me", "mail-pass", "mail.example");
+    let mut b = profile.browser();
+    assert_eq!(b.vault_status()["locked"], true);
+    let r = b.ok("anotherpass.fetch_all_credentials", json!({}));
+    assert_eq!(r["vault_updated"], true, "{r}");
+    assert_eq!(
+        b.vault_status()["locked"],
+        true,
+        "a phone result unlocked the vault without an approval"
+    );
+    assert_eq!(b.err("vault.get", json!({"uid": mail})).0, "vault_locked");
+    assert_eq!(fake.authn_count(), 0, "nobody was asked to approve");
+
+    // The approved unlock shows what was saved while locked.
+    let unlock = b.send("vault.unlock", json!({}), true);
+    let (authn, event) = b.approval_pending(&unlock);
+    assert_eq!(event["operation"], "vault_unlock");
+    fake.verify(&authn, KEY_HANDLE, 1);
+    let (r, _) = b.finish(&unlock);
+    assert_eq!(r["result"]["locked"], false, "{r}");
+    assert_eq!(r["result"]["entries"], 2, "{r}");
+    assert_eq!(b.vault_password(&mail), "mail-pass");
+
+    // Unlocked: a result is taken as before and the vault stays open, no new approval.
+    let news = add(&sim, "News", "me", "news-pass", "news.example");
+    let r = b.ok("anotherpass.fetch_all_credentials", json!({}));
+    assert_eq!(r["vault_updated"], true, "{r}");
+    assert_eq!(b.vault_password(&news), "news-pass");
+    assert_eq!(fake.authn_count(), 1);
     b.close();
 }
 

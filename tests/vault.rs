@@ -563,13 +563,13 @@ fn password_survives_a_new_link_key() {
 }
 
 #[test]
-fn sync_updates_and_removes_from_the_phone() {
+fn sync_updates_and_keeps_what_the_phone_did_not_return() {
     let (_home, p) = setup();
     let stored: Vec<_> = (0..5)
         .map(|i| cred(&format!("u{i}"), &format!("N{i}"), ""))
         .collect();
     p.receive(&key(1), &stored).unwrap();
-    // The phone: u0-u2 unchanged, u3 changed, u4 deleted there.
+    // The phone: u0-u2 unchanged, u3 changed, u4 deleted or hidden there (the answer is the same).
     for c in &stored[..3] {
         p.phone.holds(c.clone());
     }
@@ -579,7 +579,7 @@ fn sync_updates_and_removes_from_the_phone() {
     let r = call(&p, actions::sync, json!({})).unwrap();
     assert_eq!(
         r,
-        json!({"updated": 1, "removed": 1, "unchanged": 3, "asked": 5})
+        json!({"updated": 1, "unchanged": 3, "missing": ["u4"], "missing_count": 1, "asked": 5})
     );
     let mut asked = p.phone.asked.lock().unwrap()[0].clone();
     asked.sort();
@@ -588,13 +588,46 @@ fn sync_updates_and_removes_from_the_phone() {
         call(&p, actions::get, json!({"uid": "u3"})).unwrap()["password"],
         "rotated"
     );
+    // Kept, untouched, until the user deletes it.
     assert_eq!(
-        code(call(&p, actions::get, json!({"uid": "u4"}))),
-        "vault_not_found"
+        call(&p, actions::get, json!({"uid": "u4"})).unwrap()["password"],
+        stored[4].password
     );
     assert_eq!(
         call(&p, actions::sync, json!({})).unwrap(),
-        json!({"updated": 0, "removed": 0, "unchanged": 4, "asked": 4})
+        json!({"updated": 0, "unchanged": 4, "missing": ["u4"], "missing_count": 1, "asked": 5})
+    );
+    call(&p, actions::delete, json!({"uid": "u4"})).unwrap();
+    assert_eq!(
+        call(&p, actions::sync, json!({})).unwrap(),
+        json!({"updated": 0, "unchanged": 4, "missing": [], "missing_count": 0, "asked": 4})
+    );
+}
+
+#[test]
+fn sync_lists_a_bounded_number_of_missing_uids() {
+    let (_home, p) = setup();
+    let total = actions::MAX_MISSING_LISTED + 5;
+    let stored: Vec<_> = (0..total)
+        .map(|i| cred(&format!("u{i:05}"), "N", ""))
+        .collect();
+    p.receive(&key(1), &stored).unwrap();
+    let r = call(&p, actions::sync, json!({})).unwrap();
+    assert_eq!(r["missing_count"], total);
+    assert_eq!(r["asked"], total);
+    let listed: Vec<&str> = r["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..actions::MAX_MISSING_LISTED)
+        .map(|i| format!("u{i:05}"))
+        .collect();
+    assert_eq!(listed, expected, "the first ones, sorted");
+    assert_eq!(
+        call(&p, actions::status, json!({})).unwrap()["entries"],
+        total
     );
 }
 
@@ -607,7 +640,7 @@ fn sync_with_another_phone_vault_removes_nothing() {
     let r = call(&p, actions::sync, json!({})).unwrap();
     assert_eq!(
         r,
-        json!({"updated": 0, "removed": 0, "unchanged": 2, "asked": 2})
+        json!({"updated": 0, "unchanged": 0, "missing": ["u1", "u2"], "missing_count": 2, "asked": 2})
     );
     assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 2);
 }
@@ -834,4 +867,47 @@ fn a_large_vault_opens_with_every_entry_in_place() {
     let r = call(&b, actions::search, json!({"url": "https://s5.example/x"})).unwrap();
     assert_eq!(uids(&r), ["u1005", "u2005", "u5"]);
     assert_eq!(call(&b, actions::list, json!({})).unwrap()["total"], 3000);
+}
+
+#[test]
+fn a_phone_result_does_not_unlock_when_unlocking_needs_an_approval() {
+    let (_home, p) = setup();
+    p.gate.deny.lock().unwrap().insert("vault_unlock".into());
+    // The first result creates the vault and is saved in it, but the vault stays locked.
+    p.receive(&key(1), &[cred("u1", "A", "https://a.example")])
+        .unwrap();
+    assert!(!p.vault().holds_key(), "the key must not stay in memory");
+    let s = call(&p, actions::status, json!({})).unwrap();
+    assert_eq!(
+        (s["exists"].clone(), s["locked"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        code(call(&p, actions::get, json!({"uid": "u1"}))),
+        "vault_locked"
+    );
+    // Later results while locked: updates and additions are saved too.
+    let mut changed = cred("u1", "A", "https://a.example");
+    changed.password = "rotated".into();
+    p.receive(&key(1), &[changed, cred("u2", "B", "")]).unwrap();
+    assert!(!p.vault().holds_key());
+    assert_eq!(
+        code(call(&p, actions::unlock, json!({}))),
+        "approval_denied"
+    );
+
+    // Approved: everything received while locked is there.
+    p.gate.deny.lock().unwrap().clear();
+    call(&p, actions::unlock, json!({})).unwrap();
+    assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 2);
+    assert_eq!(
+        call(&p, actions::get, json!({"uid": "u1"})).unwrap()["password"],
+        "rotated"
+    );
+
+    // Already unlocked: a result is taken as before and the vault stays open.
+    p.gate.deny.lock().unwrap().insert("vault_unlock".into());
+    p.receive(&key(1), &[cred("u3", "C", "")]).unwrap();
+    assert!(p.vault().holds_key());
+    assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 3);
 }

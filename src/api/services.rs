@@ -98,4 +98,8 @@ pub mod operation {
 pub trait ApprovalGate: Send + Sync {
     /// Returns once the policy for `operation` is satisfied, or the reason it is not.
     fn require(&self, ctx: &Ctx, operation: &str) -> Result<(), ApiError>;
+    /// Whether [`require`](Self::require) would need a new approval right now: the policy
+    /// covers `operation` and no still-valid approval is remembered. Asks nobody; true when
+    /// the policy cannot be read (fail closed).
+    fn is_required(&self, ctx: &Ctx, operation: &str) -> bool;
 }

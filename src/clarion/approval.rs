@@ -205,13 +205,18 @@ pub fn approve_change(ctx: &Ctx, settings: &Settings, what: &str) -> Result<bool
 /// The host's [`ApprovalGate`]: enforces the policy in the settings file.
 pub struct ClarionGate;
 
+/// The settings when the policy covers `op` (None: nothing to approve). Read from disk each
+/// time: another process (CLI, another browser) may have changed them.
+fn covering(ctx: &Ctx, op: &str) -> Result<Option<Settings>, ApiError> {
+    let settings = store::load(ctx)?;
+    Ok(settings.policy.covers(op).then_some(settings))
+}
+
 impl ApprovalGate for ClarionGate {
     fn require(&self, ctx: &Ctx, op: &str) -> Result<(), ApiError> {
-        // Read from disk each time: another process (CLI, another browser) may have changed it.
-        let settings = store::load(ctx)?;
-        if !settings.policy.covers(op) {
+        let Some(settings) = covering(ctx, op)? else {
             return Ok(());
-        }
+        };
         if settings.keys.is_empty() || settings.server.is_none() {
             return Err(ApiError::new(
                 codes::APPROVAL_REQUIRED,
@@ -228,6 +233,24 @@ impl ApprovalGate for ClarionGate {
         authenticate(ctx, &settings, &Purpose::operation(op))?;
         approvals.record();
         Ok(())
+    }
+
+    fn is_required(&self, ctx: &Ctx, op: &str) -> bool {
+        match covering(ctx, op) {
+            Ok(None) => false,
+            Ok(Some(settings)) => !ctx
+                .state
+                .clarion
+                .approvals
+                .still_valid(settings.policy.approval_ttl_seconds),
+            Err(e) => {
+                log::warn!(
+                    "the Clarion policy cannot be read ({}); treating {op} as guarded",
+                    e.code
+                );
+                true
+            }
+        }
     }
 }
 

@@ -198,28 +198,33 @@ pub fn delete(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     Ok(json!({"deleted": uid}))
 }
 
+/// At most this many missing uids are listed in a sync result (36-byte UUIDs: about 40 KB),
+/// so the reply stays far below the browsers' 1 MiB message limit; `missing_count` has them all.
+pub const MAX_MISSING_LISTED: usize = 1000;
+
+/// Refreshes stored entries from the phone. Never deletes: the phone leaves hidden ("veiled")
+/// credentials out of its answer just like deleted ones, so the uids it did not return are
+/// reported as `missing` for the user to `vault.delete` if they are really gone.
 pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     let vault = &ctx.state.vault;
     let uids = vault.uids()?;
     if uids.is_empty() {
-        return Ok(json!({"updated": 0, "removed": 0, "unchanged": 0, "asked": 0}));
+        return Ok(
+            json!({"updated": 0, "unchanged": 0, "missing": [], "missing_count": 0, "asked": 0}),
+        );
     }
     ctx.events
         .progress(json!({"stage": "waiting_for_phone", "count": uids.len()}));
     let (fresh, key) = ctx.state.source.fetch_by_uids(ctx, &uids)?;
     ctx.cancel.check()?;
-    // Only a phone holding the same vault may remove entries: after a link to another
-    // phone vault, every uid would look deleted.
-    let same_vault = vault.key_matches(&key)?;
     vault.unlock_with_key(&key, false)?;
-    let r = vault.apply_sync(&uids, &fresh, same_vault)?;
-    if !same_vault {
-        log::warn!("sync with a new link key: nothing was removed");
-    }
+    let r = vault.apply_sync(&uids, &fresh)?;
+    let listed = &r.missing[..r.missing.len().min(MAX_MISSING_LISTED)];
     Ok(json!({
         "updated": r.updated,
-        "removed": r.removed,
         "unchanged": r.unchanged,
+        "missing": listed,
+        "missing_count": r.missing.len(),
         "asked": uids.len(),
     }))
 }

@@ -189,12 +189,7 @@ pub fn run_with(
         }
         Command::Sync { unlock: u, out: o } => {
             unlock(ctx, &u, input)?;
-            (actions::sync(ctx, &json!({}))?, o.json, |v| {
-                format!(
-                    "{} updated, {} removed, {} unchanged.",
-                    v["updated"], v["removed"], v["unchanged"]
-                )
-            })
+            (actions::sync(ctx, &json!({}))?, o.json, render_sync)
         }
         Command::Lock => {
             actions::lock(ctx, &json!({}))?;
@@ -246,6 +241,27 @@ pub fn run_with(
         render(&value)
     };
     writeln!(out, "{text}").map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))
+}
+
+fn render_sync(v: &Value) -> String {
+    let mut out = format!("{} updated, {} unchanged.", v["updated"], v["unchanged"]);
+    let count = v["missing_count"].as_u64().unwrap_or(0);
+    if count == 0 {
+        return out;
+    }
+    let listed = v["missing"].as_array().map_or(&[][..], Vec::as_slice);
+    out.push_str(&format!(
+        "\n{count} stored credential(s) were not returned by the phone: deleted there, or hidden (veiled). \
+         They are kept here; `passbridge vault delete UID` removes one:"
+    ));
+    for uid in listed {
+        out.push_str(&format!("\n  {}", uid.as_str().unwrap_or_default()));
+    }
+    let more = count.saturating_sub(listed.len() as u64);
+    if more > 0 {
+        out.push_str(&format!("\n  … and {more} more"));
+    }
+    out
 }
 
 fn render_status(v: &Value) -> String {
@@ -325,4 +341,24 @@ fn render_credential(v: &Value) -> String {
         .map(|k| format!("{k}: {}", v[*k].as_str().unwrap_or("")))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_output_names_the_missing_uids_and_how_many_more() {
+        let quiet =
+            json!({"updated": 1, "unchanged": 2, "missing": [], "missing_count": 0, "asked": 3});
+        assert_eq!(render_sync(&quiet), "1 updated, 2 unchanged.");
+        let v = json!({"updated": 0, "unchanged": 1, "missing": ["a-1", "b-2"], "missing_count": 5, "asked": 6});
+        let text = render_sync(&v);
+        assert!(
+            text.starts_with("0 updated, 1 unchanged.\n5 stored credential(s)"),
+            "{text}"
+        );
+        assert!(text.contains("kept here"), "{text}");
+        assert!(text.contains("\n  a-1\n  b-2\n  … and 3 more"), "{text}");
+    }
 }

@@ -1,8 +1,10 @@
 //! What the ANOTHERpass backend hands the vault: every clientKey it receives unlocks the vault,
-//! and the credentials it fetched are saved (setting `save_credentials`).
+//! and the credentials it fetched are saved (setting `save_credentials`). When the Clarion
+//! policy guards `vault_unlock` and no approval is at hand, a locked vault stays locked: the
+//! credentials are saved with the key, which is then dropped.
 
 use super::search::site_key;
-use crate::api::services::{ClientKey, Credential, CredentialSink};
+use crate::api::services::{ClientKey, Credential, CredentialSink, operation};
 use crate::api::{ApiError, Ctx};
 
 pub struct VaultSink;
@@ -15,15 +17,28 @@ impl CredentialSink for VaultSink {
         credentials: &[Credential],
     ) -> Result<(), ApiError> {
         let vault = &ctx.state.vault;
-        vault.unlock_with_key(key, true)?;
-        if ctx.state.config().vault.save_credentials && !credentials.is_empty() {
-            let r = vault.save(credentials)?;
-            if r.skipped > 0 {
-                log::warn!(
-                    "{} credential(s) from the phone were not stored: no uid, or a field over 64 KiB",
-                    r.skipped
-                );
+        let save = ctx.state.config().vault.save_credentials && !credentials.is_empty();
+        // A phone answer must not get around an approval the policy wants for unlocking.
+        let stay_locked =
+            !vault.is_unlocked() && ctx.state.gate.is_required(ctx, operation::VAULT_UNLOCK);
+        let report = if stay_locked {
+            log::info!("the vault stays locked: unlocking it needs a Clarion approval");
+            if !save {
+                return Ok(());
             }
+            vault.save_with_key(key, credentials)?
+        } else {
+            vault.unlock_with_key(key, true)?;
+            if !save {
+                return Ok(());
+            }
+            vault.save(credentials)?
+        };
+        if report.skipped > 0 {
+            log::warn!(
+                "{} credential(s) from the phone were not stored: no uid, or a field over 64 KiB",
+                report.skipped
+            );
         }
         Ok(())
     }

@@ -67,6 +67,9 @@ impl ApprovalGate for RecordingGate {
         }
         Ok(())
     }
+    fn is_required(&self, _: &Ctx, _: &str) -> bool {
+        *self.deny.lock().unwrap()
+    }
 }
 
 pub struct Harness {

@@ -91,6 +91,10 @@ impl ApprovalGate for Gate {
         }
         Ok(())
     }
+    /// A denied operation is one that would need an approval nobody gives.
+    fn is_required(&self, _ctx: &Ctx, operation: &str) -> bool {
+        self.deny.lock().unwrap().contains(operation)
+    }
 }
 
 /// One simulated passbridge process: its own State over a shared data directory.

@@ -343,6 +343,34 @@ impl State {
         }))
     }
 
+    /// Reads the vault with the ANOTHERpass `key`; with `create`, a missing vault is created.
+    fn open_with_key(&self, key: &ClientKey, create: bool) -> Result<Loaded, VaultError> {
+        match self.load(|h| format::unwrap_client(h, key.bytes())) {
+            Err(VaultError::Missing) if create => match self.create(key)? {
+                Some(v) => Ok(v),
+                None => self.load(|h| format::unwrap_client(h, key.bytes())),
+            },
+            other => other,
+        }
+    }
+
+    /// Commits a change with the ANOTHERpass `key` (creating a missing vault) without
+    /// unlocking this process: the keys and decrypted entries are dropped, and so zeroized,
+    /// on return.
+    fn change_with_key<T>(
+        &self,
+        key: &ClientKey,
+        f: impl FnOnce(&mut Draft<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let epoch = self.store.read_epoch();
+        let mut u = Unlocked {
+            vault: self.open_with_key(key, true)?,
+            last_used: self.clock.now(),
+            epoch,
+        };
+        self.commit(&mut u, f)
+    }
+
     fn install(&self, vault: Loaded, epoch: [u8; 16]) {
         let mut slot = self.slot();
         slot.open = Some(Unlocked {

@@ -1,6 +1,7 @@
 //! What the vault does for its callers: status, unlock and lock, save and delete, get, list
 //! and search, sync, remembered choices, the local password and reset.
 
+use super::memory::Draft;
 use super::{State, wall_ms};
 use crate::api::params::Page;
 use crate::api::services::{ClientKey, Credential};
@@ -83,11 +84,14 @@ pub struct SaveReport {
     pub skipped: usize,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a sync did. Sync never deletes: the phone's bulk answer leaves out credentials it
+/// hides ("veiled") as well as deleted ones, so an absent uid proves nothing.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
     pub updated: usize,
-    pub removed: usize,
     pub unchanged: usize,
+    /// Stored uids the phone did not return (sorted); they stay in the vault.
+    pub missing: Vec<String>,
 }
 
 /// Checks a credential from the phone before it is stored.
@@ -100,6 +104,37 @@ fn storable(c: &Credential) -> bool {
         && format::text_fields(c)
             .iter()
             .all(|f| f.len() <= format::MAX_FIELD_BYTES)
+}
+
+/// Inserts or updates credentials from the phone by uid.
+fn put_all(d: &mut Draft<'_>, credentials: &[Credential], now: u64) -> SaveReport {
+    let mut r = SaveReport::default();
+    for c in credentials {
+        if !storable(c) {
+            r.skipped += 1;
+            continue;
+        }
+        let created_ms = match d.get(c.uid.as_deref().unwrap_or_default()) {
+            Some(old) if old.entry.credential == *c => {
+                r.unchanged += 1;
+                continue;
+            }
+            Some(old) => {
+                r.updated += 1;
+                old.entry.created_ms
+            }
+            None => {
+                r.added += 1;
+                now
+            }
+        };
+        d.put(Entry {
+            credential: c.clone(),
+            created_ms,
+            updated_ms: now,
+        });
+    }
+    r
 }
 
 fn by_name(a: &&Indexed, b: &&Indexed) -> CmpOrdering {
@@ -181,13 +216,7 @@ impl State {
             }
         }
         let epoch = self.store.read_epoch();
-        let vault = match self.load(|h| format::unwrap_client(h, key.bytes())) {
-            Err(VaultError::Missing) if create => match self.create(key)? {
-                Some(v) => v,
-                None => self.load(|h| format::unwrap_client(h, key.bytes()))?,
-            },
-            other => other?,
-        };
+        let vault = self.open_with_key(key, create)?;
         self.install(vault, epoch);
         Ok(())
     }
@@ -221,35 +250,23 @@ impl State {
     /// Stores credentials from the phone (insert or update by uid).
     pub fn save(&self, credentials: &[Credential]) -> Result<SaveReport, VaultError> {
         let now = wall_ms();
-        self.change(|d| {
-            let mut r = SaveReport::default();
-            for c in credentials {
-                if !storable(c) {
-                    r.skipped += 1;
-                    continue;
-                }
-                let created_ms = match d.get(c.uid.as_deref().unwrap_or_default()) {
-                    Some(old) if old.entry.credential == *c => {
-                        r.unchanged += 1;
-                        continue;
-                    }
-                    Some(old) => {
-                        r.updated += 1;
-                        old.entry.created_ms
-                    }
-                    None => {
-                        r.added += 1;
-                        now
-                    }
-                };
-                d.put(Entry {
-                    credential: c.clone(),
-                    created_ms,
-                    updated_ms: now,
-                });
-            }
-            Ok(r)
-        })
+        self.change(|d| Ok(put_all(d, credentials, now)))
+    }
+
+    /// Stores credentials from the phone with its `key` (creating a missing vault), leaving
+    /// this process locked: for when unlocking needs an approval nobody has given yet.
+    pub fn save_with_key(
+        &self,
+        key: &ClientKey,
+        credentials: &[Credential],
+    ) -> Result<SaveReport, VaultError> {
+        let now = wall_ms();
+        self.change_with_key(key, |d| Ok(put_all(d, credentials, now)))
+    }
+
+    /// Whether this process holds the vault unlocked (after the timeout and lock checks).
+    pub fn is_unlocked(&self) -> bool {
+        self.live(&mut self.slot(), false).is_ok()
     }
 
     pub fn delete(&self, uid: &str) -> Result<(), VaultError> {
@@ -333,25 +350,13 @@ impl State {
         })
     }
 
-    /// Whether `key` is the one the vault is sealed for (reads the header; no unlock needed).
-    pub fn key_matches(&self, key: &ClientKey) -> Result<bool, VaultError> {
-        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
-        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
-        match format::unwrap_client(&sealed.header, key.bytes()) {
-            Ok(_) => Ok(true),
-            Err(FormatError::WrongKey) => Ok(false),
-            Err(e) => Err(self.fmt(e)),
-        }
-    }
-
-    /// Applies what the phone returned for `asked`: changed entries are updated and, with
-    /// `remove_missing`, entries the phone no longer returns are removed. Entries added or
-    /// deleted meanwhile are left as they are.
+    /// Applies what the phone returned for `asked`: changed entries are updated; entries the
+    /// phone did not return are reported in `missing` and kept. Entries added or deleted
+    /// meanwhile are left as they are.
     pub fn apply_sync(
         &self,
         asked: &[String],
         returned: &[Credential],
-        remove_missing: bool,
     ) -> Result<SyncReport, VaultError> {
         let now = wall_ms();
         let fresh: HashMap<&str, &Credential> = returned
@@ -359,7 +364,7 @@ impl State {
             .filter(|c| storable(c))
             .filter_map(|c| Some((c.uid.as_deref()?, c)))
             .collect();
-        self.change(|d| {
+        let mut r = self.change(|d| {
             let mut r = SyncReport::default();
             for uid in asked {
                 let Some(old) = d.get(uid) else { continue };
@@ -374,15 +379,13 @@ impl State {
                         });
                         r.updated += 1;
                     }
-                    None if remove_missing => {
-                        d.remove(uid);
-                        r.removed += 1;
-                    }
-                    None => r.unchanged += 1,
+                    None => r.missing.push(uid.clone()),
                 }
             }
             Ok(r)
-        })
+        })?;
+        r.missing.sort_unstable();
+        Ok(r)
     }
 
     /// Remembers the user's choice for a site (keyed by registrable domain).
