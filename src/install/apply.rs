@@ -489,6 +489,70 @@ enum Removal {
     Changed,
 }
 
+/// A manifest file or registry key that install wrote for some browsers.
+trait Recorded {
+    fn browsers_mut(&mut self) -> &mut Vec<Browser>;
+    fn label(&self) -> String;
+    fn remove(&self) -> io::Result<Removal>;
+}
+
+impl Recorded for RecordedManifest {
+    fn browsers_mut(&mut self) -> &mut Vec<Browser> {
+        &mut self.browsers
+    }
+    fn label(&self) -> String {
+        self.path.clone()
+    }
+    fn remove(&self) -> io::Result<Removal> {
+        remove_manifest(self)
+    }
+}
+
+impl Recorded for RecordedKey {
+    fn browsers_mut(&mut self) -> &mut Vec<Browser> {
+        &mut self.browsers
+    }
+    fn label(&self) -> String {
+        self.entry.display_key()
+    }
+    fn remove(&self) -> io::Result<Removal> {
+        remove_key(self)
+    }
+}
+
+/// Drops the browsers being uninstalled from each entry, removes the entries no browser needs
+/// any more (reporting what went, what was left because someone changed it, and failures), and
+/// returns the entries to keep in the record.
+fn remove_unneeded<T: Recorded>(
+    entries: Vec<T>,
+    takes: &dyn Fn(&Browser) -> bool,
+    dry_run: bool,
+    report: &mut UninstallReport,
+    failures: &mut Vec<String>,
+) -> Vec<T> {
+    let mut kept = Vec::new();
+    for mut e in entries {
+        e.browsers_mut().retain(|b| !takes(b));
+        if !e.browsers_mut().is_empty() {
+            kept.push(e);
+            continue;
+        }
+        if dry_run {
+            report.removed.push(e.label());
+            continue;
+        }
+        match e.remove() {
+            Ok(Removal::Removed) => report.removed.push(e.label()),
+            Ok(Removal::Changed) => report.left.push(e.label()),
+            Err(err) => {
+                failures.push(format!("{}: {err}{}", e.label(), permission_hint(&err)));
+                kept.push(e);
+            }
+        }
+    }
+    kept
+}
+
 fn remove_manifest(m: &RecordedManifest) -> io::Result<Removal> {
     let path = Path::new(&m.path);
     match files::read_optional(path, super::manifest::MAX_MANIFEST_BYTES) {
@@ -564,53 +628,20 @@ pub fn uninstall(ctx: &Context, req: &UninstallRequest) -> Result<UninstallRepor
     let takes = |b: &Browser| req.browsers.is_empty() || req.browsers.contains(b);
     let mut failures = Vec::new();
 
-    let mut kept_manifests = Vec::new();
-    for mut m in std::mem::take(&mut rec.manifests) {
-        m.browsers.retain(|b| !takes(b));
-        if !m.browsers.is_empty() {
-            kept_manifests.push(m);
-            continue;
-        }
-        if req.dry_run {
-            report.removed.push(m.path.clone());
-            continue;
-        }
-        match remove_manifest(&m) {
-            Ok(Removal::Removed) => report.removed.push(m.path.clone()),
-            Ok(Removal::Changed) => report.left.push(m.path.clone()),
-            Err(e) => {
-                failures.push(format!("{}: {e}{}", m.path, permission_hint(&e)));
-                kept_manifests.push(m);
-            }
-        }
-    }
-    rec.manifests = kept_manifests;
-
-    let mut kept_keys = Vec::new();
-    for mut k in std::mem::take(&mut rec.registry) {
-        k.browsers.retain(|b| !takes(b));
-        if !k.browsers.is_empty() {
-            kept_keys.push(k);
-            continue;
-        }
-        if req.dry_run {
-            report.removed.push(k.entry.display_key());
-            continue;
-        }
-        match remove_key(&k) {
-            Ok(Removal::Removed) => report.removed.push(k.entry.display_key()),
-            Ok(Removal::Changed) => report.left.push(k.entry.display_key()),
-            Err(e) => {
-                failures.push(format!(
-                    "{}: {e}{}",
-                    k.entry.display_key(),
-                    permission_hint(&e)
-                ));
-                kept_keys.push(k);
-            }
-        }
-    }
-    rec.registry = kept_keys;
+    rec.manifests = remove_unneeded(
+        std::mem::take(&mut rec.manifests),
+        &takes,
+        req.dry_run,
+        &mut report,
+        &mut failures,
+    );
+    rec.registry = remove_unneeded(
+        std::mem::take(&mut rec.registry),
+        &takes,
+        req.dry_run,
+        &mut report,
+        &mut failures,
+    );
 
     // Ids install added go when no browser of their family is registered any more.
     let mut gone = Allowlist::default();
