@@ -3,8 +3,6 @@
 
 #[path = "support/host.rs"]
 mod host;
-#[path = "support/schema.rs"]
-mod schema;
 
 use host::{Home, frame};
 use serde_json::{Value, json};
@@ -37,7 +35,7 @@ fn hello_lists_actions_and_versions() {
             "{a} missing"
         );
     }
-    schema::assert_valid_reply(&frames[0]);
+    host::assert_valid_reply(&frames[0]);
 }
 
 #[test]
@@ -99,7 +97,7 @@ fn bad_messages_get_error_frames_and_the_stream_continues() {
             String::from_utf8_lossy(body)
         );
         assert!(!got["error"]["message"].as_str().unwrap().is_empty());
-        schema::assert_valid_reply(got);
+        host::assert_valid_reply(got);
     }
     assert!(frames.iter().any(|f| f["id"] == "last" && f["ok"] == true));
 }
@@ -210,7 +208,7 @@ fn cancel_stops_an_in_flight_request() {
         ev,
         json!({"id": 9, "event": "progress", "stage": "sleeping", "delay_ms": 60000})
     );
-    schema::assert_valid_event(&ev);
+    host::assert_valid_event(&ev);
     h.send(&json!({"id": "c", "action": "cancel", "params": {"target": 9}}));
     // Both replies come, in either order.
     let (a, b) = (h.recv(), h.recv());
@@ -218,7 +216,7 @@ fn cancel_stops_an_in_flight_request() {
     assert_eq!(c["result"], json!({"cancelled": true}));
     assert_eq!(reply["id"], 9);
     assert_eq!(reply["error"]["code"], "cancelled");
-    schema::assert_valid_reply(&reply);
+    host::assert_valid_reply(&reply);
     let again = h.request(&json!({"id": "c2", "action": "cancel", "params": {"target": 9}}));
     assert_eq!(again["result"], json!({"cancelled": false}));
     assert_eq!(h.close(), Some(0));
@@ -375,4 +373,21 @@ fn unexpected_launch_arguments_fail_fast() {
     let (frames, code, stderr) = home.run_once(&["chrome-extension://abc/", "--bogus"], b"");
     assert_eq!((frames.len(), code), (0, Some(1)));
     assert!(stderr.contains("unexpected launch arguments"), "{stderr}");
+}
+
+#[test]
+fn the_schema_check_rejects_malformed_frames() {
+    let bad = [
+        json!({"id": 1, "ok": true}),
+        json!({"id": 1, "ok": false, "error": {"code": "Bad Code", "message": "x"}}),
+        json!({"id": 1, "ok": false, "error": {"code": "x"}}),
+        json!({"id": {"a": 1}, "ok": true, "result": {}}),
+        json!({"id": 1, "event": "progress", "ok": true}),
+        json!({"id": 1, "ok": true, "result": []}),
+    ];
+    for v in bad {
+        let rejected = std::panic::catch_unwind(|| host::assert_protocol_frame(&v)).is_err();
+        assert!(rejected, "the schema accepted {v}");
+    }
+    host::assert_protocol_frame(&json!({"id": null, "ok": true, "result": {}}));
 }

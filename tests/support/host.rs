@@ -14,20 +14,45 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_passbridge");
 /// Generous: only there so a hang becomes a failure. Never a performance assertion.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Every frame the host writes must match the published contract, docs/protocol.schema.json.
-/// The driver checks each one, so every integration test also tests the protocol.
-pub fn assert_protocol_frame(v: &Value) {
-    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let validator = VALIDATOR.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.schema.json");
-        let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        jsonschema::validator_for(&schema).expect("protocol schema compiles")
-    });
+/// Checks `v` against one definition of the published contract, docs/protocol.schema.json
+/// (`frame`, `reply`, `progressEvent`, `request`). Each definition is compiled once per test binary.
+pub fn assert_schema(def: &str, v: &Value) {
+    type Cache =
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>>;
+    static VALIDATORS: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let validator = VALIDATORS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(def.to_owned())
+        .or_insert_with(|| {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.schema.json");
+            let mut schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            schema["$ref"] = Value::String(format!("#/$defs/{def}"));
+            std::sync::Arc::new(
+                jsonschema::validator_for(&schema).expect("protocol schema compiles"),
+            )
+        })
+        .clone();
     let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
     assert!(
         errors.is_empty(),
-        "frame violates docs/protocol.schema.json: {errors:?}\n{v}"
+        "not a valid {def} per docs/protocol.schema.json: {errors:?}\n{v}"
     );
+}
+
+/// Every frame the host writes must match the contract. The driver checks each one, so every
+/// integration test also tests the protocol.
+pub fn assert_protocol_frame(v: &Value) {
+    assert_schema("frame", v)
+}
+
+pub fn assert_valid_reply(v: &Value) {
+    assert_schema("reply", v)
+}
+
+pub fn assert_valid_event(v: &Value) {
+    assert_schema("progressEvent", v)
 }
 
 pub fn frame(body: &[u8]) -> Vec<u8> {
