@@ -124,14 +124,6 @@ impl Dispatcher {
         }
     }
 
-    /// Number of requests currently in flight.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-
     /// Cancels every in-flight request (the browser went away).
     pub fn cancel_all(&self) {
         for t in self

@@ -78,10 +78,6 @@ pub fn normalize_origin(origin: &str) -> String {
 }
 
 impl Caller {
-    pub fn is_browser(&self) -> bool {
-        !matches!(self, Caller::Local)
-    }
-
     /// Whether this caller may use the host. Firefox before 55 passes no add-on id: refused,
     /// since we cannot tell which extension it is.
     pub fn is_allowed(&self, allow: &Allowlist) -> bool {
