@@ -51,7 +51,14 @@ deps
 
 step cargo fmt --check
 step cargo clippy --locked --all-targets -- -D warnings
-# Doc tests first: CI reads the closing lines of the last runner, which should be the full suite.
+# Build every test target once; the doc tests then reuse those dependencies (run on their own
+# first, they compiled the whole dependency tree for two doc tests).
+if cargo nextest --version >/dev/null 2>&1; then
+  step cargo nextest run --locked --no-run
+else
+  step cargo test --locked --no-run
+fi
+# Doc tests before the suite: CI reads the closing lines of the last runner, the full suite.
 step cargo test --locked --doc
 if cargo nextest --version >/dev/null 2>&1; then
   step cargo nextest run --locked --no-fail-fast
