@@ -115,9 +115,13 @@ mod tests {
 
     #[test]
     fn scrub_wipes_every_string_in_place() {
-        let mut v = json!({"password": "hunter22", "nested": [{"current_password": "old pw"}], "n": 1});
+        let mut v =
+            json!({"password": "hunter22", "nested": [{"current_password": "old pw"}], "n": 1});
         scrub(&mut v);
-        assert_eq!(v, json!({"password": "", "nested": [{"current_password": ""}], "n": 1}));
+        assert_eq!(
+            v,
+            json!({"password": "", "nested": [{"current_password": ""}], "n": 1})
+        );
     }
 
     #[test]

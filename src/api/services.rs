@@ -111,7 +111,8 @@ pub mod operation {
     ];
     /// Operations guarded whenever another one is: the revealed clientKey opens the vault, so
     /// guarding unlock or get without it would leave a way around them.
-    pub const IMPLIED_BY: &[(&str, &[&str])] = &[(ANOTHERPASS_REVEAL_KEY, &[VAULT_UNLOCK, VAULT_GET])];
+    pub const IMPLIED_BY: &[(&str, &[&str])] =
+        &[(ANOTHERPASS_REVEAL_KEY, &[VAULT_UNLOCK, VAULT_GET])];
 }
 
 /// Something that can require a verified approval before an operation (Clarion).

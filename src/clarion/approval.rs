@@ -304,11 +304,7 @@ mod tests {
         let a = Approvals::default();
         a.record(operation::VAULT_GET);
         for op in operation::ALL {
-            assert_eq!(
-                a.still_valid(op, 600),
-                *op == operation::VAULT_GET,
-                "{op}"
-            );
+            assert_eq!(a.still_valid(op, 600), *op == operation::VAULT_GET, "{op}");
         }
     }
 

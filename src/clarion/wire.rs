@@ -134,9 +134,10 @@ fn check_page_url(s: &str) -> Result<(), &'static str> {
 /// from a later poll, after the user had the page. A server (or anyone on the path) answering
 /// the create with `verified` is refused, whatever it claims.
 pub fn check_created(authn: &Authn) -> Result<(), &'static str> {
-    if authn.status != Status::Open || authn.verified_key.is_some() || authn.verified_at.is_some()
-    {
-        return Err("a new approval request must be open, but the server answered it as already decided");
+    if authn.status != Status::Open || authn.verified_key.is_some() || authn.verified_at.is_some() {
+        return Err(
+            "a new approval request must be open, but the server answered it as already decided",
+        );
     }
     Ok(())
 }
@@ -151,9 +152,9 @@ pub fn check_counter(stored: Option<u64>, reported: Option<u64>) -> Result<(), &
             Err("the server reported a verification without the key's signature counter")
         }
         (Some(old), Some(new)) if new > old => Ok(()),
-        (Some(_), Some(_)) => {
-            Err("the key's signature counter did not grow: the key may have been cloned, or the reply replayed")
-        }
+        (Some(_), Some(_)) => Err(
+            "the key's signature counter did not grow: the key may have been cloned, or the reply replayed",
+        ),
     }
 }
 
@@ -318,7 +319,11 @@ mod tests {
         assert_eq!(check_counter(None, None), Ok(()));
         assert_eq!(check_counter(None, Some(3)), Ok(()));
         assert_eq!(check_counter(Some(4), Some(5)), Ok(()));
-        assert_eq!(check_counter(Some(0), Some(0)), Ok(()), "always-0 authenticators");
+        assert_eq!(
+            check_counter(Some(0), Some(0)),
+            Ok(()),
+            "always-0 authenticators"
+        );
         assert_eq!(check_counter(Some(0), Some(7)), Ok(()));
         assert!(check_counter(Some(4), None).is_err(), "a missing counter");
         assert!(check_counter(Some(0), None).is_err(), "a missing counter");
@@ -333,7 +338,10 @@ mod tests {
             ))
             .unwrap()
         };
-        assert!(matches!(judge(&no_counter("aGk"), &keys), Outcome::Denied(_)));
+        assert!(matches!(
+            judge(&no_counter("aGk"), &keys),
+            Outcome::Denied(_)
+        ));
         assert_eq!(
             judge(&no_counter("new"), &keys),
             Outcome::Verified {
@@ -345,7 +353,10 @@ mod tests {
 
     #[test]
     fn a_created_authn_must_be_open() {
-        assert_eq!(check_created(&parse_authn(&reply("open", json!({}))).unwrap()), Ok(()));
+        assert_eq!(
+            check_created(&parse_authn(&reply("open", json!({}))).unwrap()),
+            Ok(())
+        );
         // The forged reply of issue 16: verified at once, echoing our handle, no counter.
         let forged = parse_authn(&reply(
             "verified",

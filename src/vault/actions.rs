@@ -1,7 +1,7 @@
 //! The `vault.*` actions: parameters in, JSON results out. The CLI calls the same functions.
 
-use super::format::PBKDF2_ITERATIONS;
 use super::error::VaultError;
+use super::format::PBKDF2_ITERATIONS;
 use super::search::Query;
 use super::session::Status;
 use super::throttle::{self, Throttle};
@@ -119,10 +119,7 @@ fn password_param(
 
 /// Runs a check of the local password through the guessing throttle (one at a time, growing
 /// waits after repeated failures; see [`throttle`]).
-fn throttled<T>(
-    ctx: &Ctx,
-    check: impl FnOnce() -> Result<T, VaultError>,
-) -> Result<T, ApiError> {
+fn throttled<T>(ctx: &Ctx, check: impl FnOnce() -> Result<T, VaultError>) -> Result<T, ApiError> {
     Throttle::new(&ctx.state.paths.data_dir)
         .check(throttle::unix_now, check)
         .map_err(Into::into)
@@ -179,12 +176,10 @@ pub fn lock(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     Ok(json!({"locked": true}))
 }
 
-/// Asks the gate for `op` on an open vault (a locked one fails first, so nobody approves what
-/// cannot succeed).
+/// Asks the gate for `op` on an open vault. A locked one fails first, with its reason, so
+/// nobody approves what cannot succeed (this counts as use, as the operation itself would).
 fn gate_open(ctx: &Ctx, op: &str) -> Result<(), ApiError> {
-    if ctx.state.vault.status()?.locked {
-        return Err(VaultError::Locked.into());
-    }
+    ctx.state.vault.touch()?;
     ctx.state.gate.require(ctx, op)
 }
 
@@ -282,18 +277,16 @@ pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
 pub fn set_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let pw = password_param(params, "password", MIN_PASSWORD_CHARS)?
         .ok_or_else(|| ApiError::invalid_params("\"password\" is required."))?;
-    if ctx.state.vault.status()?.locked {
-        return Err(VaultError::Locked.into());
-    }
+    // Open, or the reason it is not (before anyone is asked for a password).
+    ctx.state.vault.touch()?;
     require_current_password(ctx, params, "changing it")?;
     ctx.state.vault.set_password(&pw, PBKDF2_ITERATIONS)?;
     Ok(json!({"password_set": true}))
 }
 
 pub fn clear_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
-    if ctx.state.vault.status()?.locked {
-        return Err(VaultError::Locked.into());
-    }
+    // Open, or the reason it is not (before anyone is asked for a password).
+    ctx.state.vault.touch()?;
     require_current_password(ctx, params, "removing it")?;
     ctx.state.vault.clear_password()?;
     Ok(json!({"password_set": false}))

@@ -178,7 +178,11 @@ mod tests {
         assert_eq!(f.wait_left(1000), 4);
         assert_eq!(f.wait_left(1003), 1);
         assert_eq!(f.wait_left(1004), 0);
-        assert_eq!(f.wait_left(10), 4, "a clock set back waits one delay, no more");
+        assert_eq!(
+            f.wait_left(10),
+            4,
+            "a clock set back waits one delay, no more"
+        );
     }
 
     fn wrong() -> Result<(), VaultError> {
@@ -193,7 +197,10 @@ mod tests {
         let now = || clock.get();
         // Three typos go through at once.
         for _ in 0..FREE_FAILURES {
-            assert!(matches!(t.check(now, wrong), Err(VaultError::WrongPassword)));
+            assert!(matches!(
+                t.check(now, wrong),
+                Err(VaultError::WrongPassword)
+            ));
         }
         assert_eq!(t.load().count, FREE_FAILURES);
         #[cfg(unix)]
@@ -216,7 +223,10 @@ mod tests {
         // A new Throttle (another process) sees the same count.
         assert_eq!(Throttle::new(dir.path()).load().count, FREE_FAILURES);
         clock.set(1_001);
-        assert!(matches!(t.check(now, wrong), Err(VaultError::WrongPassword)));
+        assert!(matches!(
+            t.check(now, wrong),
+            Err(VaultError::WrongPassword)
+        ));
         assert!(matches!(
             t.check(now, || Ok(())),
             Err(VaultError::TooManyAttempts { wait_seconds: 2 })
