@@ -10,6 +10,7 @@ pub mod api;
 pub mod clarion;
 pub mod config;
 pub mod fsutil;
+pub mod harden;
 pub mod http;
 pub mod install;
 pub mod logging;

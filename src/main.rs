@@ -65,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    passbridge::harden::process();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let as_host = caller::looks_like_browser_launch(&args)
         || (args.is_empty() && !std::io::stdin().is_terminal());

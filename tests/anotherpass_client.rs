@@ -685,6 +685,31 @@ fn client_key_stays_in_passbridge_unless_revealed() {
 }
 
 #[test]
+fn revealing_the_client_key_asks_the_gate_first() {
+    let h = Harness::new();
+    h.link();
+    h.phone
+        .push(Reply::Answer(json!({"clientKey": CLIENT_KEY})));
+    h.ok("anotherpass.get_client_key", json!({}));
+    h.phone
+        .push(Reply::Answer(json!({"clientKey": CLIENT_KEY})));
+    h.ok("anotherpass.get_client_key", json!({"reveal": true}));
+    assert_eq!(
+        h.gate.asked.lock().unwrap()[1..],
+        [
+            "anotherpass_fetch",
+            "anotherpass_reveal_key",
+            "anotherpass_fetch"
+        ]
+    );
+    *h.gate.deny.lock().unwrap() = true;
+    let sent = h.phone.seen().len();
+    let (code, _) = h.err("anotherpass.get_client_key", json!({"reveal": true}));
+    assert_eq!(code, "approval_denied");
+    assert_eq!(h.phone.seen().len(), sent, "nothing reached the phone");
+}
+
+#[test]
 fn credential_source_for_the_vault() {
     let h = Harness::new();
     h.link();

@@ -637,7 +637,11 @@ fn policy_needs_a_key() {
             "vault_unlock",
             "vault_get",
             "anotherpass_link",
-            "anotherpass_fetch"
+            "anotherpass_fetch",
+            "vault_read",
+            "vault_delete",
+            "vault_reset",
+            "anotherpass_reveal_key"
         ])
     );
     assert_eq!(ok(&p)["require"], json!([]));
@@ -1136,4 +1140,129 @@ fn clarion_over_https_refuses_a_certificate_for_another_host() {
         "{msg}"
     );
     assert_eq!((front.handshakes(), fake.authn_count()), (0, 0));
+}
+
+// ------------------------------------------------------------------ a hostile Clarion (issue 16)
+
+const VAULT_PASSWORD: &str = "correct horse battery";
+
+/// A vault in `home` that opens with VAULT_PASSWORD (made in-process, as a phone result would).
+fn make_vault(home: &Home) {
+    let v = passbridge::vault::State::with_clock(
+        &Paths::under(home.path()).data_dir,
+        std::time::Duration::from_secs(3600),
+        Arc::new(passbridge::vault::ManualClock::default()),
+    );
+    let key = passbridge::api::services::ClientKey::from_bytes(&[7; 32]).unwrap();
+    v.unlock_with_key(&key, true).unwrap();
+    v.set_password(VAULT_PASSWORD, passbridge::vault::format::PBKDF2_ITERATIONS)
+        .unwrap();
+}
+
+fn vault_locked(h: &mut Host) -> bool {
+    let r = h.request(&json!({"id": "s", "action": "vault.status"}));
+    ok(&r)["locked"].as_bool().unwrap()
+}
+
+#[test]
+fn a_forged_clarion_cannot_unlock_the_vault() {
+    let (fake, home) = registered();
+    make_vault(&home);
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_unlock"], "approval_ttl_seconds": 0}),
+    ));
+    let unlock = json!({"password": VAULT_PASSWORD});
+    let mut h = home.spawn(&[]);
+
+    // 1. The create reply already says "verified" (echoing our handle, no counter).
+    fake.verify_on_create(true);
+    let r = h
+        .request(&json!({"id": "a", "action": "vault.unlock", "params": unlock, "progress": true}));
+    assert_eq!(err_code(&r), "clarion_bad_reply", "{r}");
+    assert!(vault_locked(&mut h));
+    fake.verify_on_create(false);
+
+    // 2. A later poll says "verified" without the counter we stored (0 at registration).
+    let (authn, _) = send_until_approval(&mut h, "b", "vault.unlock", unlock.clone());
+    fake.force_verified(&authn, json!({"type": "webauthn", "handle": KEY1}));
+    assert_eq!(err_code(&final_reply(&h, "b")), "approval_denied");
+    assert!(vault_locked(&mut h));
+
+    // 3. A real touch: unlocked, and the stored counter advances.
+    let (authn, _) = send_until_approval(&mut h, "c", "vault.unlock", unlock.clone());
+    fake.verify(&authn, KEY1, 7);
+    assert_eq!(ok(&final_reply(&h, "c"))["locked"], json!(false));
+    assert_eq!(config(&home)["clarion"]["keys"][0]["counter"], json!(7));
+
+    // 4. The same counter again (a replayed reply): refused.
+    ok(&h.request(&json!({"id": "l", "action": "vault.lock"})));
+    let (authn, _) = send_until_approval(&mut h, "d", "vault.unlock", unlock);
+    fake.force_verified(
+        &authn,
+        json!({"type": "webauthn", "handle": KEY1, "counter": 7}),
+    );
+    assert_eq!(err_code(&final_reply(&h, "d")), "approval_denied");
+    assert!(vault_locked(&mut h));
+    assert_eq!(h.close(), Some(0));
+}
+
+#[test]
+fn plain_http_to_another_machine_is_refused_when_saved_and_at_gate_time() {
+    let home = Home::new();
+    let r = call(
+        &home,
+        "clarion.register.start",
+        json!({"server": "http://clarion.invalid:9292", "origin": FF_ORIGIN}),
+    );
+    assert_eq!(err_code(&r), "clarion_insecure_server", "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("https://"));
+    let saved = std::fs::read_to_string(home.path().join("config/config.json")).unwrap_or_default();
+    assert!(!saved.contains("clarion.invalid"), "{saved}");
+
+    // A config written before the rule (or by hand): the gate refuses before any request.
+    make_vault(&home);
+    home.write_config(&json!({"clarion": {
+
+        "server": "http://clarion.invalid:9292/",
+        "keys": [{"type": "webauthn", "handle": KEY1, "counter": 3, "public_key": "AQID"}],
+        "policy": {"require": ["vault_unlock"], "approval_ttl_seconds": 0}
+    }}));
+    let r = call(&home, "vault.unlock", json!({"password": VAULT_PASSWORD}));
+    assert_eq!(err_code(&r), "clarion_insecure_server", "{r}");
+    // Loopback http stays allowed (the fake itself is http://127.0.0.1).
+    let fake = FakeClarion::start();
+    assert!(fake.base.starts_with("http://127.0.0.1:"));
+    register(&Home::new(), &fake, KEY2, "yk");
+}
+
+#[test]
+fn an_approval_covers_only_the_operation_approved() {
+    let (fake, home) = registered();
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_get", "vault_unlock"], "approval_ttl_seconds": 600}),
+    ));
+    let rig = gate_rig(&home);
+    let t = rig.require("vault_get");
+    fake.verify(&rig.next_authn(), KEY1, 1);
+    assert_eq!(t.join().unwrap(), Ok(()));
+    assert!(!rig.is_required("vault_get"), "remembered for the TTL");
+    assert!(
+        rig.is_required("vault_unlock"),
+        "a vault_get approval does not unlock the vault"
+    );
+    // Revealing the client key is implied by guarding unlock/get, and approved on its own.
+    assert!(rig.is_required("anotherpass_reveal_key"));
+    let t = rig.require("vault_unlock");
+    let authn = rig.next_authn();
+    assert_eq!(
+        fake.authn(&authn).comment,
+        json!("passbridge: unlock the local vault")
+    );
+    fake.verify(&authn, KEY1, 2);
+    assert_eq!(t.join().unwrap(), Ok(()));
+    assert_eq!(fake.authn_count(), 2);
 }

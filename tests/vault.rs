@@ -520,7 +520,12 @@ fn local_password_opens_without_the_phone() {
     let c = Proc::new(home.path(), phone.clone());
     c.receive(&key(1), &[]).unwrap();
 
-    call(&b, actions::clear_password, json!({})).unwrap();
+    call(
+        &b,
+        actions::clear_password,
+        json!({"current_password": "correct horse"}),
+    )
+    .unwrap();
     let d = Proc::new(home.path(), phone);
     assert_eq!(
         code(call(
@@ -789,8 +794,10 @@ fn secrets_stay_out_of_debug_and_errors() {
         !dbg.contains("secret-u1") && !dbg.contains("171") && !dbg.contains("ab, ab"),
         "{dbg}"
     );
-    let e = call(&p, actions::unlock, json!({"password": "hunter22"}));
-    assert!(e.is_ok()); // already unlocked: no-op
+    // Already unlocked, and still the password is checked (none is set here).
+    let (c, msg) = call(&p, actions::unlock, json!({"password": "hunter22"})).unwrap_err();
+    assert_eq!(c, "vault_no_password");
+    assert!(!msg.contains("hunter22"), "{msg}");
     call(&p, actions::lock, json!({})).unwrap();
     let (_, msg) = call(&p, actions::unlock, json!({"password": "hunter22"})).unwrap_err();
     assert!(!msg.contains("hunter22"), "{msg}");
@@ -910,4 +917,130 @@ fn a_phone_result_does_not_unlock_when_unlocking_needs_an_approval() {
     p.receive(&key(1), &[cred("u3", "C", "")]).unwrap();
     assert!(p.vault().holds_key());
     assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 3);
+}
+
+#[test]
+fn changing_or_clearing_the_password_needs_the_current_one() {
+    let (home, p) = setup();
+    p.receive(&key(1), &[cred("u1", "A", "a.example")]).unwrap();
+    // The first password needs none.
+    call(
+        &p,
+        actions::set_password,
+        json!({"password": "first password"}),
+    )
+    .unwrap();
+    let before = snapshot(home.path());
+    assert_eq!(
+        code(call(
+            &p,
+            actions::set_password,
+            json!({"password": "attacker chosen"})
+        )),
+        "invalid_params"
+    );
+    assert_eq!(
+        code(call(
+            &p,
+            actions::set_password,
+            json!({"password": "attacker chosen", "current_password": "a guess!"})
+        )),
+        "vault_wrong_password"
+    );
+    assert_eq!(
+        code(call(&p, actions::clear_password, json!({}))),
+        "invalid_params"
+    );
+    assert_eq!(snapshot(home.path()), before, "nothing changed");
+    call(
+        &p,
+        actions::set_password,
+        json!({"password": "second password", "current_password": "first password"}),
+    )
+    .unwrap();
+    // Open already, and still the password given is checked.
+    call(&p, actions::unlock, json!({"password": "second password"})).unwrap();
+    assert_eq!(
+        code(call(
+            &p,
+            actions::unlock,
+            json!({"password": "first password"})
+        )),
+        "vault_wrong_password"
+    );
+    assert_eq!(
+        code(call(
+            &p,
+            actions::clear_password,
+            json!({"current_password": "first password"})
+        )),
+        "vault_wrong_password"
+    );
+    call(
+        &p,
+        actions::clear_password,
+        json!({"current_password": "second password"}),
+    )
+    .unwrap();
+    assert_eq!(
+        call(&p, actions::status, json!({})).unwrap()["password_set"],
+        false
+    );
+    // No password set: setting one needs nothing again.
+    call(
+        &p,
+        actions::set_password,
+        json!({"password": "third password"}),
+    )
+    .unwrap();
+}
+
+#[test]
+fn reading_deleting_resetting_and_revealing_ask_the_gate() {
+    let (_home, p) = setup();
+    p.receive(&key(1), &[cred("u1", "A", "https://a.example")])
+        .unwrap();
+    p.gate.asked.lock().unwrap().clear();
+    call(&p, actions::list, json!({})).unwrap();
+    call(&p, actions::search, json!({"url": "https://a.example"})).unwrap();
+    p.gate
+        .deny
+        .lock()
+        .unwrap()
+        .insert(operation::VAULT_DELETE.into());
+    assert_eq!(
+        code(call(&p, actions::delete, json!({"uid": "u1"}))),
+        "approval_denied"
+    );
+    assert_eq!(uids(&call(&p, actions::list, json!({})).unwrap()), ["u1"]);
+    p.gate
+        .deny
+        .lock()
+        .unwrap()
+        .insert(operation::VAULT_RESET.into());
+    assert_eq!(
+        code(call(&p, actions::reset, json!({"confirm": true}))),
+        "approval_denied"
+    );
+    assert_eq!(
+        call(&p, actions::status, json!({})).unwrap()["exists"],
+        true
+    );
+    p.gate
+        .deny
+        .lock()
+        .unwrap()
+        .insert(operation::VAULT_READ.into());
+    assert_eq!(code(call(&p, actions::list, json!({}))), "approval_denied");
+    assert_eq!(
+        *p.gate.asked.lock().unwrap(),
+        [
+            operation::VAULT_READ,
+            operation::VAULT_READ,
+            operation::VAULT_DELETE,
+            operation::VAULT_READ,
+            operation::VAULT_RESET,
+            operation::VAULT_READ,
+        ]
+    );
 }

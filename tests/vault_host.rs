@@ -339,3 +339,55 @@ fn cli_for_people() {
         "Vault locked. A local password is set."
     );
 }
+
+#[test]
+fn wrong_passwords_are_counted_on_disk_and_slow_down() {
+    let home = home_with_vault();
+    let counter = Paths::under(home.path())
+        .data_dir
+        .join("unlock-failures.json");
+    let mut h = home.spawn(&[]);
+    let unlock =
+        |h: &mut host::Host, id, pw: &str| req(h, id, "vault.unlock", json!({"password": pw}));
+    for id in 0..2 {
+        assert_eq!(
+            err_code(&unlock(&mut h, id, "wrong password")),
+            "vault_wrong_password"
+        );
+    }
+    let stored: Value = serde_json::from_slice(&std::fs::read(&counter).unwrap()).unwrap();
+    assert_eq!(stored["count"], 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&counter).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // As if ten wrong passwords had just been tried (by this or another process): even the
+    // right one must wait, and is not checked.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(&counter, json!({"count": 10, "last_unix": now}).to_string()).unwrap();
+    let r = unlock(&mut h, 3, PASSWORD);
+    assert_eq!(err_code(&r), "vault_too_many_attempts");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("wait"),
+        "{r}"
+    );
+    assert_eq!(
+        result(&req(&mut h, 4, "vault.status", json!({})))["locked"],
+        true
+    );
+    // The wait has passed (counted from the stored time): the right password works and the
+    // count is cleared.
+    std::fs::write(
+        &counter,
+        json!({"count": 10, "last_unix": now - 100_000}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(result(&unlock(&mut h, 5, PASSWORD))["locked"], false);
+    assert!(!counter.exists());
+    assert_eq!(h.close(), Some(0));
+}

@@ -287,6 +287,13 @@ pub fn create_credential_for_url(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
 /// revealed as padded standard base64 without the app's trailing newline.
 pub fn get_client_key(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let reveal = params::opt_bool(p, "reveal")?.unwrap_or(false);
+    if reveal {
+        // The key opens the vault: handing it out is guarded like unlocking (see
+        // `operation::IMPLIED_BY`), before the phone is asked.
+        ctx.state
+            .gate
+            .require(ctx, operation::ANOTHERPASS_REVEAL_KEY)?;
+    }
     let (_link, outcome, key) = fetch(ctx, p, Command::GetClientKey)?;
     let mut out = Map::new();
     out.insert("client_key_received".into(), json!(true));

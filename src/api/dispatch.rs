@@ -72,7 +72,14 @@ impl Dispatcher {
         }
     }
 
-    fn run(&self, req: Request, emit: EventFn) -> Result<Value, ApiError> {
+    fn run(&self, mut req: Request, emit: EventFn) -> Result<Value, ApiError> {
+        let out = self.run_action(&req, emit);
+        // Params may carry passwords: wipe them now rather than leave them in freed memory.
+        super::request::scrub(&mut req.params);
+        out
+    }
+
+    fn run_action(&self, req: &Request, emit: EventFn) -> Result<Value, ApiError> {
         match req.action.as_str() {
             "hello" => return Ok(self.hello()),
             "cancel" => return self.cancel(&req.params),

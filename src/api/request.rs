@@ -74,6 +74,18 @@ pub fn parse_request(body: &[u8]) -> Result<Request, (Value, ApiError)> {
     })
 }
 
+/// Overwrites every string in `v` with zeros before it is dropped: request params can carry
+/// passwords (`vault.unlock`, `vault.set_password`), and freed heap memory keeps its bytes.
+pub fn scrub(v: &mut Value) {
+    use zeroize::Zeroize;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(scrub),
+        Value::Object(o) => o.values_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
 pub fn ok_reply(id: &Value, result: Value) -> Value {
     json!({"id": id, "ok": true, "result": result})
 }
@@ -100,6 +112,17 @@ pub fn progress_event(id: &Value, fields: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrub_wipes_every_string_in_place() {
+        let mut v =
+            json!({"password": "hunter22", "nested": [{"current_password": "old pw"}], "n": 1});
+        scrub(&mut v);
+        assert_eq!(
+            v,
+            json!({"password": "", "nested": [{"current_password": ""}], "n": 1})
+        );
+    }
 
     #[test]
     fn minimal_request() {

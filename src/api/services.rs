@@ -91,7 +91,28 @@ pub mod operation {
     pub const VAULT_GET: &str = "vault_get";
     pub const ANOTHERPASS_LINK: &str = "anotherpass_link";
     pub const ANOTHERPASS_FETCH: &str = "anotherpass_fetch";
-    pub const ALL: &[&str] = &[VAULT_UNLOCK, VAULT_GET, ANOTHERPASS_LINK, ANOTHERPASS_FETCH];
+    /// Listing and searching the vault (names, users, sites; no passwords).
+    pub const VAULT_READ: &str = "vault_read";
+    /// Removing a credential from the vault (`vault.delete`).
+    pub const VAULT_DELETE: &str = "vault_delete";
+    /// Moving the vault aside (`vault.reset`).
+    pub const VAULT_RESET: &str = "vault_reset";
+    /// Handing the clientKey to the extension (`anotherpass.get_client_key {reveal: true}`).
+    pub const ANOTHERPASS_REVEAL_KEY: &str = "anotherpass_reveal_key";
+    pub const ALL: &[&str] = &[
+        VAULT_UNLOCK,
+        VAULT_GET,
+        ANOTHERPASS_LINK,
+        ANOTHERPASS_FETCH,
+        VAULT_READ,
+        VAULT_DELETE,
+        VAULT_RESET,
+        ANOTHERPASS_REVEAL_KEY,
+    ];
+    /// Operations guarded whenever another one is: the revealed clientKey opens the vault, so
+    /// guarding unlock or get without it would leave a way around them.
+    pub const IMPLIED_BY: &[(&str, &[&str])] =
+        &[(ANOTHERPASS_REVEAL_KEY, &[VAULT_UNLOCK, VAULT_GET])];
 }
 
 /// Something that can require a verified approval before an operation (Clarion).

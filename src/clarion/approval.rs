@@ -9,6 +9,7 @@ use super::{codes, store};
 use crate::api::services::{ApprovalGate, operation};
 use crate::api::{ApiError, Ctx};
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,12 @@ impl Purpose {
             operation::VAULT_GET => "give a credential from the local vault to the browser",
             operation::ANOTHERPASS_LINK => "link a new ANOTHERpass phone",
             operation::ANOTHERPASS_FETCH => "fetch a credential from ANOTHERpass",
+            operation::VAULT_READ => "list or search the local vault",
+            operation::VAULT_DELETE => "delete a credential from the local vault",
+            operation::VAULT_RESET => "move the local vault aside and start a new one",
+            operation::ANOTHERPASS_REVEAL_KEY => {
+                "give the ANOTHERpass client key (it opens the vault) to the browser"
+            }
             _ => "perform a protected operation",
         };
         Self {
@@ -81,6 +88,13 @@ pub fn authenticate(
     let client = Client::new(server).map_err(client_error)?;
     let body = wire::authn_request(CLIENT_NAME, Some(&purpose.comment), &settings.keys);
     let mut authn = client.create(&body).map_err(client_error)?;
+    // An approval only ever comes from a poll: the user has not seen the page yet.
+    wire::check_created(&authn).map_err(|why| {
+        ApiError::new(
+            codes::BAD_REPLY,
+            format!("The Clarion server sent a reply passbridge cannot use: {why}. Nothing was approved."),
+        )
+    })?;
     let lifetime =
         Duration::from_secs((authn.expires_at - authn.created_at).max(1) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + lifetime + EXPIRY_SLACK;
@@ -101,7 +115,8 @@ pub fn authenticate(
                     counter,
                     verified_at: authn.verified_at,
                 };
-                store::record_counter(ctx, &verified);
+                // The stored counter must advance, or a replayed reply would pass next time.
+                store::record_counter(ctx, &verified)?;
                 ctx.events.progress(json!({"stage": "approval_verified"}));
                 return Ok(verified);
             }
@@ -140,6 +155,7 @@ fn expired(late: bool) -> ApiError {
 pub fn client_error(e: ClientError) -> ApiError {
     let code = match &e {
         ClientError::InvalidServer(_) => codes::NOT_CONFIGURED,
+        ClientError::Insecure(_) => codes::INSECURE_SERVER,
         ClientError::Unreachable { .. } => codes::UNREACHABLE,
         ClientError::Untrusted { .. } => codes::TLS_UNTRUSTED,
         ClientError::Status { .. } => codes::SERVER_ERROR,
@@ -156,26 +172,38 @@ pub fn client_error(e: ClientError) -> ApiError {
     ApiError::new(code, msg)
 }
 
-/// Approvals the gate got in this process, and a lock so concurrent requests share one touch.
+/// Approvals the gate got in this process, per operation (the person approved what the
+/// Clarion page named, nothing else), and a lock so concurrent requests share one touch.
 #[derive(Default)]
 pub struct Approvals {
-    last: Mutex<Option<Instant>>,
+    last: Mutex<HashMap<String, Instant>>,
     flight: Mutex<()>,
 }
 
 impl Approvals {
-    /// Whether an approval given at most `ttl_seconds` ago exists (never when the TTL is 0).
-    pub fn still_valid(&self, ttl_seconds: u64) -> bool {
-        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
-        ttl_seconds > 0 && last.is_some_and(|t| t.elapsed() < Duration::from_secs(ttl_seconds))
+    fn last(&self, op: &str) -> Option<Instant> {
+        let map = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(op).copied()
     }
-    /// Seconds the last approval still counts for under `ttl_seconds`.
+    /// Whether an approval of `op` given at most `ttl_seconds` ago exists (never when the TTL
+    /// is 0).
+    pub fn still_valid(&self, op: &str, ttl_seconds: u64) -> bool {
+        ttl_seconds > 0
+            && self
+                .last(op)
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(ttl_seconds))
+    }
+    /// Seconds the most recent approval of any operation still counts for under `ttl_seconds`.
     pub fn remaining(&self, ttl_seconds: u64) -> u64 {
-        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.map_or(0, |t| ttl_seconds.saturating_sub(t.elapsed().as_secs()))
+        let map = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .map(|t| ttl_seconds.saturating_sub(t.elapsed().as_secs()))
+            .max()
+            .unwrap_or(0)
     }
-    pub fn record(&self) {
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    pub fn record(&self, op: &str) {
+        let mut map = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(op.to_owned(), Instant::now());
     }
     /// Waits (cancellably) until no other approval of this process is in progress.
     fn one_at_a_time(&self, ctx: &Ctx) -> Result<MutexGuard<'_, ()>, ApiError> {
@@ -227,11 +255,11 @@ impl ApprovalGate for ClarionGate {
         }
         let approvals = &ctx.state.clarion.approvals;
         let _one = approvals.one_at_a_time(ctx)?;
-        if approvals.still_valid(settings.policy.approval_ttl_seconds) {
+        if approvals.still_valid(op, settings.policy.approval_ttl_seconds) {
             return Ok(());
         }
         authenticate(ctx, &settings, &Purpose::operation(op))?;
-        approvals.record();
+        approvals.record(op);
         Ok(())
     }
 
@@ -242,7 +270,7 @@ impl ApprovalGate for ClarionGate {
                 .state
                 .clarion
                 .approvals
-                .still_valid(settings.policy.approval_ttl_seconds),
+                .still_valid(op, settings.policy.approval_ttl_seconds),
             Err(e) => {
                 log::warn!(
                     "the Clarion policy cannot be read ({}); treating {op} as guarded",
@@ -261,11 +289,23 @@ mod tests {
     #[test]
     fn memory_respects_ttl() {
         let a = Approvals::default();
-        assert!(!a.still_valid(60));
-        a.record();
-        assert!(a.still_valid(60));
-        assert!(!a.still_valid(0), "TTL 0 means every time");
+        assert!(!a.still_valid(operation::VAULT_GET, 60));
+        a.record(operation::VAULT_GET);
+        assert!(a.still_valid(operation::VAULT_GET, 60));
+        assert!(
+            !a.still_valid(operation::VAULT_GET, 0),
+            "TTL 0 means every time"
+        );
         assert!(a.remaining(60) > 0 && a.remaining(60) <= 60);
+    }
+
+    #[test]
+    fn an_approval_covers_only_its_operation() {
+        let a = Approvals::default();
+        a.record(operation::VAULT_GET);
+        for op in operation::ALL {
+            assert_eq!(a.still_valid(op, 600), *op == operation::VAULT_GET, "{op}");
+        }
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub enum Command {
     /// Set the approval policy (weakening it asks for a touch first).
     SetPolicy {
         /// Operations that need an approval (comma-separated): vault_unlock, vault_get,
-        /// anotherpass_link, anotherpass_fetch. Give `--require ""` for none.
+        /// anotherpass_link, anotherpass_fetch, vault_read, vault_delete, vault_reset,
+        /// anotherpass_reveal_key. Give `--require ""` for none.
         #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
         require: Vec<String>,
         /// How long one approval counts, in seconds (0: every time; at most 3600).

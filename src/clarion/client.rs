@@ -19,6 +19,12 @@ pub enum ClientError {
         "{0:?} is not a usable Clarion server URL: give https://host[:port] (or http:// for a Clarion on this machine)"
     )]
     InvalidServer(String),
+    /// Plain http to a host that is not this machine: anyone on the path could answer
+    /// "verified", so it is refused when saved and again before every approval.
+    #[error(
+        "{0:?} uses plain http:// to another machine: anyone on the network path could approve in your name. Use https:// (plain http is only for a Clarion on this machine: 127.0.0.1, [::1] or localhost)"
+    )]
+    Insecure(String),
     #[error(
         "cannot reach the Clarion server at {server}: {why}. Check that it runs and the URL is right."
     )]
@@ -56,11 +62,25 @@ pub fn server_url(s: &str) -> Result<Url, ClientError> {
     {
         return Err(bad());
     }
+    if u.scheme() == "http" && !is_loopback(&u) {
+        return Err(ClientError::Insecure(s.trim().chars().take(200).collect()));
+    }
     if !u.path().ends_with('/') {
         let p = format!("{}/", u.path());
         u.set_path(&p);
     }
     Ok(u)
+}
+
+/// This machine: an IPv4 127/8 or IPv6 ::1 literal, or the name `localhost` (which WebAuthn
+/// also treats as a secure context). `0.0.0.0` and other names are not.
+fn is_loopback(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 /// The canonical text of a server URL, as stored in the settings.
@@ -184,9 +204,17 @@ mod tests {
             "http://127.0.0.1:9292/"
         );
         assert_eq!(
-            canonical_server(" http://c.lan/clarion ").unwrap(),
-            "http://c.lan/clarion/"
+            canonical_server(" https://c.lan/clarion ").unwrap(),
+            "https://c.lan/clarion/"
         );
+        for loopback in [
+            "http://127.0.0.1:9292/",
+            "http://127.8.9.10/",
+            "http://[::1]:9292/",
+            "http://localhost:9292/",
+        ] {
+            assert!(server_url(loopback).is_ok(), "{loopback}");
+        }
         assert_eq!(
             canonical_server("HTTPS://Clarion.example:443").unwrap(),
             "https://clarion.example/"
@@ -203,6 +231,24 @@ mod tests {
         ] {
             assert!(server_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_http_only_on_this_machine() {
+        for insecure in [
+            "http://c.lan/clarion",
+            "http://10.0.0.5:9292/",
+            "http://0.0.0.0:9292/",
+            "http://[fe80::1]/",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.nip.io/",
+        ] {
+            assert!(
+                matches!(server_url(insecure), Err(ClientError::Insecure(_))),
+                "{insecure}"
+            );
+        }
+        assert!(Client::new("http://clarion.example/").is_err());
     }
 
     #[test]

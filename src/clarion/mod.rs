@@ -61,6 +61,8 @@ pub mod codes {
     /// The https server's certificate failed verification (unknown authority, wrong host name,
     /// expired…): fix the certificate or trust its CA; retrying does not help.
     pub const TLS_UNTRUSTED: &str = "clarion_tls_untrusted";
+    /// The server URL is plain http:// to another machine: use https://.
+    pub const INSECURE_SERVER: &str = "clarion_insecure_server";
 
     pub const ALL: &[&str] = &[
         NOT_CONFIGURED,
@@ -80,6 +82,7 @@ pub mod codes {
         SERVER_MISMATCH,
         POLICY_NEEDS_KEY,
         TLS_UNTRUSTED,
+        INSECURE_SERVER,
     ];
 }
 

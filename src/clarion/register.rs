@@ -133,8 +133,7 @@ pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
                 "\"server\" is required: the Clarion server's URL, like https://clarion.example.",
             )
         })?;
-    let base = client::server_url(server_text)
-        .map_err(|e: ClientError| ApiError::invalid_params(format!("{e}.")))?;
+    let base = client::server_url(server_text).map_err(server_error)?;
     let server = base.to_string();
     check_same_server(settings.server.as_deref(), &server, settings.keys.len())?;
     let approved = approve_change(ctx, &settings, "register another security key")?;
@@ -189,6 +188,15 @@ pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
     })
 }
 
+/// A server URL refused by [`client::server_url`]: plain http to another machine has its own
+/// code, anything else is a bad param.
+fn server_error(e: ClientError) -> ApiError {
+    match e {
+        ClientError::Insecure(_) => ApiError::new(codes::INSECURE_SERVER, format!("{e}.")),
+        e => ApiError::invalid_params(format!("{e}.")),
+    }
+}
+
 /// Keys are bound to the server's host name (WebAuthn rp id): one server for all keys.
 fn check_same_server(current: Option<&str>, new: &str, keys: usize) -> Result<(), ApiError> {
     match current {
@@ -220,6 +228,8 @@ pub fn finish(ctx: &Ctx, state: &str, data: &str) -> Result<StoredKey, ApiError>
             "No registration with this state is in progress (it may have expired after 10 minutes or finished already). Start again.",
         )
     })?;
+    // Checked again where the URL is saved: the pending file may predate the http rule.
+    client::server_url(&pending.server).map_err(server_error)?;
     let der = Zeroizing::new(
         STANDARD
             .decode(pending.private_key.as_bytes())

@@ -115,8 +115,14 @@ impl Policy {
         })
     }
 
+    /// Whether `op` needs an approval: listed, or implied by a listed one
+    /// ([`operation::IMPLIED_BY`]).
     pub fn covers(&self, op: &str) -> bool {
-        self.require.iter().any(|r| r == op)
+        let listed = |o: &str| self.require.iter().any(|r| r == o);
+        listed(op)
+            || operation::IMPLIED_BY
+                .iter()
+                .any(|(implied, by)| *implied == op && by.iter().any(|b| listed(b)))
     }
 
     /// True if `new` protects less than `self`: an operation dropped, or approvals that last
@@ -157,6 +163,17 @@ mod tests {
         assert!(cur.is_weakened_by(&p(&["vault_unlock", "vault_get"], 61)));
         // A longer TTL that guards nothing protects nothing less.
         assert!(!Policy::default().is_weakened_by(&p(&[], 600)));
+    }
+
+    #[test]
+    fn revealing_the_key_is_guarded_with_unlock_or_get() {
+        let reveal = operation::ANOTHERPASS_REVEAL_KEY;
+        assert!(!p(&[], 0).covers(reveal));
+        assert!(!p(&["anotherpass_fetch", "vault_read"], 0).covers(reveal));
+        assert!(p(&["vault_unlock"], 0).covers(reveal));
+        assert!(p(&["vault_get"], 0).covers(reveal));
+        assert!(p(&["anotherpass_reveal_key"], 0).covers(reveal));
+        assert!(!p(&["vault_unlock"], 0).covers("vault_reset"));
     }
 
     #[test]

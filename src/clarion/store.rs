@@ -47,17 +47,17 @@ pub fn update<T>(
     Ok(out.expect("set when not refused"))
 }
 
-/// Stores the counter a verification reported. A failure is logged, not fatal: Clarion
-/// checks counters against what we send, and a stale one only weakens clone detection.
-pub fn record_counter(ctx: &Ctx, v: &Verified) {
-    let Some(counter) = v.counter else { return };
-    let r = update(ctx, |s| {
+/// Stores the counter a verification reported, so the next reply must beat it. Fails closed:
+/// an approval whose counter cannot be stored is not given (a stale counter would let the same
+/// reply pass again).
+pub fn record_counter(ctx: &Ctx, v: &Verified) -> Result<(), ApiError> {
+    let Some(counter) = v.counter else {
+        return Ok(());
+    };
+    update(ctx, |s| {
         if let Some(k) = s.keys.iter_mut().find(|k| k.handle == v.handle) {
             k.counter = Some(k.counter.map_or(counter, |c| c.max(counter)));
         }
         Ok(())
-    });
-    if let Err(e) = r {
-        log::warn!("cannot store the key's new signature counter: {e}");
-    }
+    })
 }

@@ -130,6 +130,34 @@ fn check_page_url(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A freshly created authn must be `open` with nothing verified: an approval can only come
+/// from a later poll, after the user had the page. A server (or anyone on the path) answering
+/// the create with `verified` is refused, whatever it claims.
+pub fn check_created(authn: &Authn) -> Result<(), &'static str> {
+    if authn.status != Status::Open || authn.verified_key.is_some() || authn.verified_at.is_some() {
+        return Err(
+            "a new approval request must be open, but the server answered it as already decided",
+        );
+    }
+    Ok(())
+}
+
+/// WebAuthn signature counters only grow. Once we stored a counter for the key, the reply must
+/// carry one and it must be larger; the one exception is an authenticator that always reports 0
+/// (stored 0, reported 0). Without a stored counter anything goes (and is stored).
+pub fn check_counter(stored: Option<u64>, reported: Option<u64>) -> Result<(), &'static str> {
+    match (stored, reported) {
+        (None, _) | (Some(0), Some(_)) => Ok(()),
+        (Some(_), None) => {
+            Err("the server reported a verification without the key's signature counter")
+        }
+        (Some(old), Some(new)) if new > old => Ok(()),
+        (Some(_), Some(_)) => Err(
+            "the key's signature counter did not grow: the key may have been cloned, or the reply replayed",
+        ),
+    }
+}
+
 /// What a polled authn means for us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -174,14 +202,8 @@ pub fn judge(authn: &Authn, keys: &[StoredKey]) -> Outcome {
                     return Outcome::Denied("the server reported a verification without a time");
                 }
             }
-            // WebAuthn counters only grow, except for authenticators that always report 0.
-            if let (Some(old), Some(new)) = (ours.counter, vk.counter)
-                && (old != 0 || new != 0)
-                && new <= old
-            {
-                return Outcome::Denied(
-                    "the key's signature counter went backwards: it may have been cloned",
-                );
+            if let Err(why) = check_counter(ours.counter, vk.counter) {
+                return Outcome::Denied(why);
             }
             Outcome::Verified {
                 handle: vk.handle.clone(),
@@ -290,6 +312,67 @@ mod tests {
         );
         let no_key = parse_authn(&reply("verified", json!({"verified_at": at}))).unwrap();
         assert!(matches!(judge(&no_key, &keys), Outcome::Denied(_)));
+    }
+
+    #[test]
+    fn counters_must_grow_once_stored() {
+        assert_eq!(check_counter(None, None), Ok(()));
+        assert_eq!(check_counter(None, Some(3)), Ok(()));
+        assert_eq!(check_counter(Some(4), Some(5)), Ok(()));
+        assert_eq!(
+            check_counter(Some(0), Some(0)),
+            Ok(()),
+            "always-0 authenticators"
+        );
+        assert_eq!(check_counter(Some(0), Some(7)), Ok(()));
+        assert!(check_counter(Some(4), None).is_err(), "a missing counter");
+        assert!(check_counter(Some(0), None).is_err(), "a missing counter");
+        assert!(check_counter(Some(4), Some(4)).is_err());
+        assert!(check_counter(Some(4), Some(3)).is_err());
+        // Through judge: a verified reply without a counter, for a key with a stored one.
+        let keys = [key("aGk", Some(4)), key("new", None)];
+        let no_counter = |h: &str| {
+            parse_authn(&reply(
+                "verified",
+                json!({"verified_at": "2026-11-22T07:01:00Z", "verified_key": {"type": "webauthn", "handle": h}}),
+            ))
+            .unwrap()
+        };
+        assert!(matches!(
+            judge(&no_counter("aGk"), &keys),
+            Outcome::Denied(_)
+        ));
+        assert_eq!(
+            judge(&no_counter("new"), &keys),
+            Outcome::Verified {
+                handle: "new".into(),
+                counter: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_created_authn_must_be_open() {
+        assert_eq!(
+            check_created(&parse_authn(&reply("open", json!({}))).unwrap()),
+            Ok(())
+        );
+        // The forged reply of issue 16: verified at once, echoing our handle, no counter.
+        let forged = parse_authn(&reply(
+            "verified",
+            json!({"verified_at": "2026-11-22T07:00:00Z", "verified_key": {"type": "webauthn", "handle": "aGk"}}),
+        ))
+        .unwrap();
+        assert!(check_created(&forged).is_err());
+        for status in ["cancelled", "expired"] {
+            assert!(check_created(&parse_authn(&reply(status, json!({}))).unwrap()).is_err());
+        }
+        let open_but_verified = parse_authn(&reply(
+            "open",
+            json!({"verified_at": "2026-11-22T07:00:00Z", "verified_key": {"type": "webauthn", "handle": "aGk", "counter": 9}}),
+        ))
+        .unwrap();
+        assert!(check_created(&open_but_verified).is_err());
     }
 
     #[test]

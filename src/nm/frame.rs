@@ -80,7 +80,8 @@ pub fn encode_frame(payload: &[u8]) -> Result<Vec<u8>, FrameError> {
 
 /// Writes one whole frame with a single `write_all` and flushes; nothing is written on error.
 pub fn write_frame<W: Write>(w: &mut W, payload: &[u8]) -> Result<(), FrameError> {
-    let buf = encode_frame(payload)?;
+    // A copy of the payload, which may hold credentials: wiped when dropped.
+    let buf = zeroize::Zeroizing::new(encode_frame(payload)?);
     w.write_all(&buf)?;
     w.flush()?;
     Ok(())

@@ -115,6 +115,8 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
                 break Err(e.into());
             }
         };
+        // The frame may carry a password (vault.unlock): wiped when dropped.
+        let body = zeroize::Zeroizing::new(body);
         let req = match parse_request(&body) {
             Ok(r) => r,
             Err((id, err)) => {
@@ -210,9 +212,11 @@ fn spawn_writer<W: Write + Send + 'static>(
                 Outgoing::Reply(v) => (v, true),
                 Outgoing::Event(v) => (v, false),
             };
-            let Some(bytes) = encode_bounded(&value, is_reply) else {
+            let Some(bytes) = encode_bounded(&value, is_reply).map(zeroize::Zeroizing::new) else {
                 continue;
             };
+            // Replies may carry credentials (vault.get): wipe the tree once written.
+            crate::api::request::scrub(&mut { value });
             if let Err(e) = write_frame(&mut out, &bytes) {
                 log::warn!("stopping: cannot write to the browser: {e}");
                 broken.store(true, Ordering::SeqCst);

@@ -1,12 +1,15 @@
 //! The `vault.*` actions: parameters in, JSON results out. The CLI calls the same functions.
 
+use super::error::VaultError;
 use super::format::PBKDF2_ITERATIONS;
 use super::search::Query;
 use super::session::Status;
+use super::throttle::{self, Throttle};
 use crate::api::params::{self, Page};
 use crate::api::services::operation;
 use crate::api::{Action, ApiError, Ctx};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 /// Shortest local password accepted: it is the only thing between a stolen disk and the vault.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -95,25 +98,57 @@ pub fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     Ok(status_json(ctx, &s))
 }
 
-fn password_param(params: &Value, min_chars: usize) -> Result<Option<&str>, ApiError> {
-    let Some(pw) = params::opt_str(params, "password")? else {
+/// A password param, copied into a zeroizing string (the request's JSON is scrubbed by the
+/// dispatcher once the action returns).
+fn password_param(
+    params: &Value,
+    name: &str,
+    min_chars: usize,
+) -> Result<Option<Zeroizing<String>>, ApiError> {
+    let Some(pw) = params::opt_str(params, name)? else {
         return Ok(None);
     };
     if pw.chars().count() < min_chars.max(1) || pw.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid_params(format!(
-            "\"password\" must have at least {} characters and at most {MAX_PASSWORD_BYTES} bytes.",
+            "\"{name}\" must have at least {} characters and at most {MAX_PASSWORD_BYTES} bytes.",
             min_chars.max(1)
         )));
     }
-    Ok(Some(pw))
+    Ok(Some(Zeroizing::new(pw.to_owned())))
+}
+
+/// Runs a check of the local password through the guessing throttle (one at a time, growing
+/// waits after repeated failures; see [`throttle`]).
+fn throttled<T>(ctx: &Ctx, check: impl FnOnce() -> Result<T, VaultError>) -> Result<T, ApiError> {
+    Throttle::new(&ctx.state.paths.data_dir)
+        .check(throttle::unix_now, check)
+        .map_err(Into::into)
+}
+
+/// Changing or removing a set local password needs the current one: otherwise any permitted
+/// extension could replace it with one of its own choosing.
+fn require_current_password(ctx: &Ctx, params: &Value, what: &str) -> Result<(), ApiError> {
+    if !ctx.state.vault.status()?.password_set {
+        return Ok(());
+    }
+    let current = password_param(params, "current_password", 1)?.ok_or_else(|| {
+        ApiError::invalid_params(format!(
+            "A local password is set: {what} needs it as \"current_password\". If it is forgotten, unlock with the phone and use vault.reset, then fetch again (the phone keeps every credential)."
+        ))
+    })?;
+    throttled(ctx, || ctx.state.vault.check_password(&current))
 }
 
 pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
-    let password = password_param(params, 1)?;
+    let password = password_param(params, "password", 1)?;
     let vault = &ctx.state.vault;
     let current = vault.status()?;
     if !current.locked {
-        // Already open: this counts as use.
+        // Already open. A password given is still checked: "ok" must mean it is right.
+        if let Some(pw) = &password {
+            throttled(ctx, || vault.check_password(pw))?;
+        }
+        // This counts as use.
         vault.touch()?;
         return status(ctx, params);
     }
@@ -126,7 +161,7 @@ pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     }
     ctx.state.gate.require(ctx, operation::VAULT_UNLOCK)?;
     match password {
-        Some(pw) => vault.unlock_with_password(pw)?,
+        Some(pw) => throttled(ctx, || vault.unlock_with_password(&pw))?,
         None => {
             ctx.events.progress(json!({"stage": "waiting_for_phone"}));
             let key = ctx.state.source.get_client_key(ctx)?;
@@ -141,12 +176,20 @@ pub fn lock(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     Ok(json!({"locked": true}))
 }
 
+/// Asks the gate for `op` on an open vault. A locked one fails first, with its reason, so
+/// nobody approves what cannot succeed (this counts as use, as the operation itself would).
+fn gate_open(ctx: &Ctx, op: &str) -> Result<(), ApiError> {
+    ctx.state.vault.touch()?;
+    ctx.state.gate.require(ctx, op)
+}
+
 pub fn search(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let url = params::req_str(params, "url")?;
     let query = Query::parse(url).ok_or_else(|| {
         ApiError::invalid_params("\"url\" must be a web address, like https://example.com/login.")
     })?;
     let page = Page::from_params(params)?;
+    gate_open(ctx, operation::VAULT_READ)?;
     let listing = ctx.state.vault.search(&query, page)?;
     let mut out = serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))?;
     out["site"] = json!({"host": query.site.host, "domain": query.site.domain()});
@@ -188,12 +231,14 @@ pub fn get(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 
 pub fn list(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let page = Page::from_params(params)?;
+    gate_open(ctx, operation::VAULT_READ)?;
     let listing = ctx.state.vault.list(page)?;
     serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub fn delete(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let uid = uid_param(params)?;
+    gate_open(ctx, operation::VAULT_DELETE)?;
     ctx.state.vault.delete(uid)?;
     Ok(json!({"deleted": uid}))
 }
@@ -230,13 +275,19 @@ pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
 }
 
 pub fn set_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
-    let pw = password_param(params, MIN_PASSWORD_CHARS)?
+    let pw = password_param(params, "password", MIN_PASSWORD_CHARS)?
         .ok_or_else(|| ApiError::invalid_params("\"password\" is required."))?;
-    ctx.state.vault.set_password(pw, PBKDF2_ITERATIONS)?;
+    // Open, or the reason it is not (before anyone is asked for a password).
+    ctx.state.vault.touch()?;
+    require_current_password(ctx, params, "changing it")?;
+    ctx.state.vault.set_password(&pw, PBKDF2_ITERATIONS)?;
     Ok(json!({"password_set": true}))
 }
 
-pub fn clear_password(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
+pub fn clear_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
+    // Open, or the reason it is not (before anyone is asked for a password).
+    ctx.state.vault.touch()?;
+    require_current_password(ctx, params, "removing it")?;
     ctx.state.vault.clear_password()?;
     Ok(json!({"password_set": false}))
 }
@@ -247,6 +298,7 @@ pub fn reset(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
             "vault.reset moves the vault aside and starts an empty one; send {\"confirm\": true} to do it.",
         ));
     }
+    ctx.state.gate.require(ctx, operation::VAULT_RESET)?;
     let moved = ctx.state.vault.reset()?;
     Ok(json!({"moved_to": moved.map(|p| p.display().to_string())}))
 }

@@ -129,14 +129,32 @@ fn read_secret_line(input: &mut dyn BufRead, what: &str) -> Result<Zeroizing<Str
     Ok(trimmed)
 }
 
-fn unlock(ctx: &Ctx, how: &Unlock, input: &mut dyn BufRead) -> Result<(), ApiError> {
+/// Runs an action whose params carry a secret, then wipes the params' strings.
+fn with_secret(
+    params: Value,
+    action: fn(&Ctx, &Value) -> Result<Value, ApiError>,
+    ctx: &Ctx,
+) -> Result<Value, ApiError> {
+    let mut params = params;
+    let r = action(ctx, &params);
+    crate::api::request::scrub(&mut params);
+    r
+}
+
+/// Unlocks as asked; returns the password read, for an action that needs it again.
+fn unlock(
+    ctx: &Ctx,
+    how: &Unlock,
+    input: &mut dyn BufRead,
+) -> Result<Option<Zeroizing<String>>, ApiError> {
     if how.password_stdin {
         let pw = read_secret_line(input, "vault password")?;
-        actions::unlock(ctx, &json!({"password": pw.as_str()}))?;
+        with_secret(json!({"password": pw.as_str()}), actions::unlock, ctx)?;
+        Ok(Some(pw))
     } else {
         actions::unlock(ctx, &json!({}))?;
+        Ok(None)
     }
-    Ok(())
 }
 
 /// Runs one command against `ctx`, reading secrets from `input` and writing to `out`.
@@ -200,7 +218,7 @@ pub fn run_with(
         Command::SetPassword {
             current_password_stdin,
         } => {
-            unlock(
+            let current = unlock(
                 ctx,
                 &Unlock {
                     password_stdin: current_password_stdin,
@@ -208,14 +226,21 @@ pub fn run_with(
                 input,
             )?;
             let pw = read_secret_line(input, "new vault password")?;
-            actions::set_password(ctx, &json!({"password": pw.as_str()}))?;
+            let mut params = json!({"password": pw.as_str()});
+            if let Some(c) = &current {
+                params["current_password"] = json!(c.as_str());
+            }
+            with_secret(params, actions::set_password, ctx)?;
             (Value::Null, false, |_| {
                 "The local password is set: the vault now also opens with it.".into()
             })
         }
         Command::ClearPassword { unlock: u } => {
-            unlock(ctx, &u, input)?;
-            actions::clear_password(ctx, &json!({}))?;
+            let params = match unlock(ctx, &u, input)? {
+                Some(c) => json!({"current_password": c.as_str()}),
+                None => json!({}),
+            };
+            with_secret(params, actions::clear_password, ctx)?;
             (Value::Null, false, |_| {
                 "The local password is removed.".into()
             })

@@ -12,6 +12,7 @@ pub const VAULT_NO_PASSWORD: &str = "vault_no_password";
 pub const VAULT_NOT_FOUND: &str = "vault_not_found";
 pub const VAULT_CORRUPT: &str = "vault_corrupt";
 pub const VAULT_UNSUPPORTED_VERSION: &str = "vault_unsupported_version";
+pub const VAULT_TOO_MANY_ATTEMPTS: &str = "vault_too_many_attempts";
 
 /// Every code the vault returns besides the host's own (append-only).
 pub const CODES: &[&str] = &[
@@ -23,6 +24,7 @@ pub const CODES: &[&str] = &[
     VAULT_NOT_FOUND,
     VAULT_CORRUPT,
     VAULT_UNSUPPORTED_VERSION,
+    VAULT_TOO_MANY_ATTEMPTS,
 ];
 
 const HOW_TO_UNLOCK: &str = "Unlock it with vault.unlock (approve on your phone), or with \
@@ -49,6 +51,11 @@ pub enum VaultError {
     WrongKey { dir: PathBuf },
     #[error("The local vault password is wrong. Try again, or unlock with the phone.")]
     WrongPassword,
+    #[error(
+        "Too many wrong passwords in a row: wait {wait_seconds} s before the next try (each \
+         wrong one doubles the wait, up to 5 minutes), or unlock with the phone."
+    )]
+    TooManyAttempts { wait_seconds: u64 },
     #[error(
         "No local password is set for the vault. Unlock it with the phone, then set one with \
          vault.set_password."
@@ -87,6 +94,7 @@ impl VaultError {
             Self::Missing => VAULT_MISSING,
             Self::WrongKey { .. } => VAULT_WRONG_KEY,
             Self::WrongPassword => VAULT_WRONG_PASSWORD,
+            Self::TooManyAttempts { .. } => VAULT_TOO_MANY_ATTEMPTS,
             Self::NoPassword => VAULT_NO_PASSWORD,
             Self::NotFound(_) => VAULT_NOT_FOUND,
             Self::Corrupt { .. } => VAULT_CORRUPT,
@@ -140,6 +148,7 @@ mod tests {
             VaultError::WrongKey { dir: "/v".into() },
             VaultError::WrongPassword,
             VaultError::NoPassword,
+            VaultError::TooManyAttempts { wait_seconds: 1 },
             VaultError::NotFound("u".into()),
             VaultError::Corrupt {
                 dir: "/v".into(),

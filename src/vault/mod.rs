@@ -22,6 +22,7 @@ pub mod search;
 pub mod session;
 pub mod sink;
 pub mod store;
+pub mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CODES, VaultError};

@@ -89,6 +89,9 @@ struct Inner {
     overrides: Vec<Override>,
     /// Misbehaviour: never report "expired".
     ignore_expiry: bool,
+    /// Misbehaviour (issue 16's forged gate): answer `POST /api/authn` as already verified by
+    /// the first key it was sent, echoing its handle, without a counter.
+    verify_on_create: bool,
     /// Bodies of `POST /api/authn`, as received.
     authn_requests: Vec<Value>,
 }
@@ -244,6 +247,11 @@ impl FakeClarion {
     /// Misbehaviour: statuses never turn to "expired".
     pub fn ignore_expiry(&self) {
         self.with(|i| i.ignore_expiry = true);
+    }
+    /// Misbehaviour: every new authn is "verified" at once by the first key sent, no counter
+    /// (what a forger on the network path answered in issue 16).
+    pub fn verify_on_create(&self, on: bool) {
+        self.with(|i| i.verify_on_create = on);
     }
     /// Misbehaviour: answer `method` requests under `path_prefix` with this status and body.
     pub fn override_reply(&self, method: &'static str, path_prefix: &str, status: u16, body: &str) {
@@ -553,16 +561,21 @@ fn handle(inner: &Arc<(Mutex<Inner>, Condvar)>, base: &str, mut req: tiny_http::
                 }
             }
             let now = now();
+            let forged = g
+                .verify_on_create
+                .then(|| keys.first())
+                .flatten()
+                .map(|k| json!({"type": k.get("type").cloned().unwrap_or(json!("fido-legacy")), "handle": k["handle"]}));
             let a = Authn {
                 id: random_token(64),
-                status: "open".into(),
+                status: if forged.is_some() { "verified" } else { "open" }.into(),
                 name: v.get("name").cloned().unwrap_or(Value::Null),
                 comment: v.get("comment").cloned().unwrap_or(Value::Null),
                 keys: keys.clone(),
                 created_at: now,
                 expires_at: now + g.expires_in,
-                verified_at: None,
-                verified_key: None,
+                verified_at: forged.as_ref().map(|_| now),
+                verified_key: forged,
             };
             let out = render(&a, base, g.utc_offset_minutes, g.ignore_expiry);
             g.order.push(a.id.clone());

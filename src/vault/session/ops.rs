@@ -402,6 +402,16 @@ impl State {
         self.with(|v| v.body.remembered.get(site).cloned())
     }
 
+    /// Whether `password` is the vault's local password, read from the header on disk (another
+    /// process may have changed it). Opens nothing and changes nothing.
+    pub fn check_password(&self, password: &str) -> Result<(), VaultError> {
+        let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        format::unwrap_password(&sealed.header, password)
+            .map(drop)
+            .map_err(|e| self.fmt(e))
+    }
+
     /// Seals the data key under a local password too, so the vault opens without the phone.
     pub fn set_password(&self, password: &str, iterations: u32) -> Result<(), VaultError> {
         let (vault_id, dek) = self.with(|v| (v.header.vault_id, v.dek.clone()))?;
