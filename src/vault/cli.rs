@@ -240,7 +240,11 @@ pub fn run_with(
     } else {
         render(&value)
     };
-    writeln!(out, "{text}").map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))
+    match writeln!(out, "{text}") {
+        // `| head` closed the pipe: nothing left to tell anyone.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| ApiError::new(codes::STORAGE, e.to_string())),
+    }
 }
 
 fn render_sync(v: &Value) -> String {
