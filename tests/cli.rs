@@ -309,3 +309,22 @@ fn anotherpass_link_announces_the_key_once() {
         .count();
     assert_eq!(announcements, 1, "{stderr}");
 }
+
+/// Issue 12: `"server": "no-such-host.invalid"` reported "network error (uncategorized error)".
+/// Uses the system's real resolver; `.invalid` never resolves (RFC 6761).
+#[test]
+fn a_host_name_that_does_not_resolve_says_so() {
+    let home = host::Home::new();
+    home.write_config(&json!({"anotherpass": {"rsa_bits": 2048}}));
+    let (_, ok) = home.call(&json!({"action": "anotherpass.link.start"}));
+    assert!(ok);
+    let (reply, ok) = home.call(&json!({"action": "anotherpass.link.complete",
+        "params": {"server": "no-such-host.invalid", "port": 8787}}));
+    assert!(!ok);
+    assert_eq!(reply["error"]["code"], "phone_unreachable");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no-such-host.invalid:8787: the host name could not be resolved"),
+        "{message}"
+    );
+}
