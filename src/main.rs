@@ -187,7 +187,7 @@ fn run_host(args: &[OsString]) -> ExitCode {
         caller,
         peer_gone: out.peer_gone,
     };
-    let dispatcher = Arc::new(Dispatcher::new(state));
+    let dispatcher = Arc::new(Dispatcher::new(state).with_caller((&opts.caller).into()));
     match host::serve(std::io::stdin().lock(), out.writer, dispatcher, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -63,6 +63,7 @@ pub fn run(cmd: Command) -> Result<(), ApiError> {
         state,
         events: spinner.sink(),
         cancel,
+        caller: Default::default(),
     };
     let r = match cmd {
         Command::Link {

@@ -104,6 +104,7 @@ pub fn run(cmd: Command) -> Result<(), ApiError> {
         state: Arc::new(state),
         events: EventSink::new(true, Arc::new(print_progress)),
         cancel: CancelToken::new(),
+        caller: Default::default(),
     };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
