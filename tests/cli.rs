@@ -191,7 +191,6 @@ fn pty() -> (std::fs::File, std::path::PathBuf) {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_host_never_writes_frames_to_a_terminal() {
-    use std::io::Read;
     let home = host::Home::new();
     for (input, want) in [
         (
@@ -217,14 +216,45 @@ fn the_host_never_writes_frames_to_a_terminal() {
         assert_eq!(out.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(want), "{stderr}");
-        let mut buf = [0u8; 64];
-        match master.read(&mut buf) {
-            Ok(n) => assert_eq!(n, 0, "wrote to the terminal: {:?}", &buf[..n]),
-            Err(e) => assert!(
-                matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EIO)),
-                "{e}"
-            ),
-        }
+        assert_terminal_untouched(&mut master);
+    }
+    // `passbridge frame` to a terminal: refused too.
+    let (mut master, slave) = pty();
+    let tty = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&slave)
+        .unwrap();
+    let mut child = home
+        .command()
+        .arg("frame")
+        .stdin(Stdio::piped())
+        .stdout(tty)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"action\":\"hello\"}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stdout is a terminal"), "{stderr}");
+    assert_terminal_untouched(&mut master);
+}
+
+#[cfg(target_os = "linux")]
+fn assert_terminal_untouched(master: &mut std::fs::File) {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    match master.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0, "wrote to the terminal: {:?}", &buf[..n]),
+        Err(e) => assert!(
+            matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EIO)),
+            "{e}"
+        ),
     }
 }
 
