@@ -156,8 +156,10 @@ if ! "$bin" doctor; then
 fi
 
 # 5. A hello round trip through the installed binary, framed like a browser does it.
-say "==> Hello round trip: echo '{\"action\":\"hello\"}' | passbridge frame | passbridge | passbridge unframe"
-reply=$(printf '%s\n' '{"id":1,"action":"hello"}' | "$bin" frame | "$bin" | "$bin" unframe)
+# The banner shows exactly the command that runs, so it can be pasted to try again.
+hello='{"id":1,"action":"hello"}'
+say "==> Hello round trip: echo '$hello' | \"$bin\" frame | \"$bin\" | \"$bin\" unframe"
+reply=$(echo "$hello" | "$bin" frame | "$bin" | "$bin" unframe)
 say "$reply"
 case $reply in
     *'"ok":true'*'"name":"passbridge"'*|*'"name":"passbridge"'*'"ok":true'*) ;;

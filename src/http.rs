@@ -242,7 +242,7 @@ pub fn copy_limited(
 pub enum HttpError {
     #[error("it did not answer in time")]
     Timeout,
-    #[error("the host name does not resolve")]
+    #[error("the host name could not be resolved (check its spelling, or give the IP address)")]
     HostNotFound,
     #[error("the connection was refused")]
     Refused,
@@ -362,6 +362,13 @@ fn from_io(e: io::Error) -> HttpError {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
         return from_rustls(t);
+    }
+    // std's resolver (getaddrinfo) reports a name that does not resolve as an uncategorized
+    // I/O error with this text, whatever the OS says after it.
+    if e.to_string()
+        .starts_with("failed to lookup address information")
+    {
+        return HttpError::HostNotFound;
     }
     use io::ErrorKind::*;
     match e.kind() {
@@ -533,6 +540,14 @@ mod tests {
         );
         assert_eq!(
             HttpError::from(ureq::Error::HostNotFound),
+            HttpError::HostNotFound
+        );
+        // A name that does not resolve, as std's resolver really reports it (`.invalid` never
+        // resolves: RFC 6761), and as ureq passes it on.
+        let lookup = std::net::ToSocketAddrs::to_socket_addrs("no-such-host.invalid:80")
+            .expect_err("a .invalid name resolved");
+        assert_eq!(
+            HttpError::from(ureq::Error::Io(lookup)),
             HttpError::HostNotFound
         );
         // ureq's own errors come back wrapped in I/O errors from body readers.

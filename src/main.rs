@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use passbridge::api::dispatch::Dispatcher;
 use passbridge::api::parse_request;
 use passbridge::config::Paths;
-use passbridge::nm::{caller, frame, host, stdio};
+use passbridge::nm::{caller, frame, hint, host, stdio};
 use passbridge::state::State;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
     if as_host {
         return run_host(&args);
     }
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     passbridge::logging::init(log::LevelFilter::Warn);
     let result = match cli.command {
@@ -94,11 +95,54 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // Already said on stdout (`call` prints the error reply).
+        Err(e) if e.is::<Failed>() => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("passbridge: {e:#}");
+            let _ = writeln!(std::io::stderr(), "passbridge: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// A failure already reported to the user: exit 1 without another message.
+#[derive(Debug)]
+struct Failed;
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// `passbridge … | head` closes the pipe early: as ripgrep does, that is a quiet exit 0. Our
+/// own writes return the error (see [`is_broken_pipe`]); this catches the print macros, which
+/// panic on a closed stdout or stderr, wherever they are (progress lines, prompts, QR codes).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_print_to_closed_pipe(text) {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// std's print macros panic with "failed printing to stdout: <io error>".
+fn is_print_to_closed_pipe(panic_text: &str) -> bool {
+    let broken = std::io::Error::from(std::io::ErrorKind::BrokenPipe).to_string();
+    panic_text.starts_with("failed printing to std")
+        && (panic_text.contains(&broken)
+            || panic_text.contains("Broken pipe")
+            || panic_text.contains("os error 32")
+            || panic_text.contains("os error 232"))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -110,6 +154,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Host mode. Exit 0 on a clean EOF, 2 when the stream broke, 1 when we could not start.
 fn run_host(args: &[OsString]) -> ExitCode {
+    if args.is_empty() && std::io::stdout().is_terminal() {
+        return refuse_terminal_output();
+    }
     // First, before any thread or log line: frames get a private stdout, fd 1 becomes stderr.
     let out = match stdio::take_protocol_stdout() {
         Ok(o) => o,
@@ -141,7 +188,7 @@ fn run_host(args: &[OsString]) -> ExitCode {
         caller,
         peer_gone: out.peer_gone,
     };
-    let dispatcher = Arc::new(Dispatcher::new(state));
+    let dispatcher = Arc::new(Dispatcher::new(state).with_caller((&opts.caller).into()));
     match host::serve(std::io::stdin().lock(), out.writer, dispatcher, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -151,10 +198,29 @@ fn run_host(args: &[OsString]) -> ExitCode {
     }
 }
 
+/// Frames are binary: never write them to a terminal. Says what the person most likely meant.
+fn refuse_terminal_output() -> ExitCode {
+    let stdin = std::io::stdin();
+    let mut prefix = [0u8; 4];
+    let json_text = !stdin.is_terminal()
+        && stdin.lock().read_exact(&mut prefix).is_ok()
+        && hint::looks_like_json_text(prefix);
+    let text = if json_text {
+        hint::JSON_TEXT_HINT
+    } else {
+        hint::TERMINAL_OUTPUT_HINT
+    };
+    let _ = writeln!(std::io::stderr(), "passbridge: {text}");
+    ExitCode::from(2)
+}
+
 fn call(request: &str) -> Result<()> {
     let req = match parse_request(request.as_bytes()) {
         Ok(r) => r,
-        Err((_, e)) => bail!("{}", e.message),
+        Err((_, e)) => match suggest_request(request) {
+            Some(s) => bail!("{} Did you mean: passbridge call '{s}'", e.message),
+            None => bail!("{}", e.message),
+        },
     };
     let state = Arc::new(State::load(Paths::from_env()?)?);
     let dispatcher = Dispatcher::new(state);
@@ -168,17 +234,44 @@ fn call(request: &str) -> Result<()> {
     if reply["ok"] == serde_json::Value::Bool(true) {
         Ok(())
     } else {
-        bail!("the request failed")
+        Err(Failed.into())
     }
 }
 
+/// `passbridge call hello` or `call 'vault.status'`: a bare action name, meant as a request.
+fn suggest_request(text: &str) -> Option<String> {
+    let word = text.trim();
+    let name_like = !word.is_empty()
+        && word.len() <= 64
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+    name_like.then(|| serde_json::json!({ "action": word }).to_string())
+}
+
 fn frame_lines() -> Result<()> {
+    if std::io::stdout().is_terminal() {
+        bail!(
+            "stdout is a terminal and frames are binary: pipe them on, e.g. \
+             echo '{{\"action\":\"hello\"}}' | passbridge frame | passbridge | passbridge unframe"
+        );
+    }
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     for (n, line) in stdin.lines().enumerate() {
         let line = line.context("reading stdin")?;
         if line.trim().is_empty() {
             continue;
+        }
+        // A frame the host would only reject: say so here, where the line number still helps.
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&line) {
+            let why = e.to_string();
+            let why = why.split(" at line ").next().unwrap_or_default();
+            bail!(
+                "line {} is not valid JSON ({why}, column {}); each line must be one JSON request, like {{\"action\":\"hello\"}}",
+                n + 1,
+                e.column()
+            );
         }
         frame::write_frame(&mut out, line.as_bytes()).with_context(|| format!("line {}", n + 1))?;
     }
@@ -188,7 +281,17 @@ fn frame_lines() -> Result<()> {
 fn unframe() -> Result<()> {
     let mut stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
-    while let Some(body) = frame::read_frame(&mut stdin, frame::DEFAULT_MAX_INBOUND)? {
+    loop {
+        let body = match frame::read_frame(&mut stdin, frame::DEFAULT_MAX_INBOUND) {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(frame::FrameError::TooLarge { len, .. })
+                if hint::length_looks_like_json_text(len) =>
+            {
+                bail!("{}", hint::JSON_TEXT_HINT)
+            }
+            Err(e) => return Err(e.into()),
+        };
         let text = String::from_utf8(body).context("a frame is not UTF-8")?;
         writeln!(out, "{text}")?;
         out.flush()?;

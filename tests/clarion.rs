@@ -20,6 +20,40 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 
 const FF_ORIGIN: &str = "moz-extension://0123abcd-0123-4567-89ab-0123456789ab";
+const FIREFOX_ADDON: &str = "passbridge@example.org";
+const CHROME_A: &str = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
+const CHROME_B: &str = "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba";
+
+/// Firefox's launch arguments: the manifest path and the add-on id.
+fn firefox_launch(home: &Home) -> Vec<&'static str> {
+    let manifest = home.path().join("org.passbridge.host.json");
+    let manifest: &'static str = Box::leak(manifest.to_str().unwrap().to_owned().into_boxed_str());
+    vec![manifest, FIREFOX_ADDON]
+}
+
+/// One request to a host launched with `args`, as a browser does; the reply frame.
+fn launched_call(home: &Home, args: &[&str], action: &str, params: Value) -> Value {
+    let (frames, _, stderr) = home.run_once(
+        args,
+        &host::frame(
+            json!({"id": 1, "action": action, "params": params})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    frames
+        .into_iter()
+        .find(|f| f.get("ok").is_some())
+        .unwrap_or_else(|| panic!("no reply: {stderr}"))
+}
+
+fn callback_of(started: &Value) -> String {
+    let url = url::Url::parse(ok(started)["url"].as_str().unwrap()).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "callback")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
 const KEY1: &str = "a2V5LW9uZS1jcmVkZW50aWFsLWlk";
 const KEY2: &str = "a2V5LXR3by1jcmVkZW50aWFsLWlk";
 
@@ -307,11 +341,17 @@ fn register_start_checks_its_params() {
     let fake = FakeClarion::start();
     let home = Home::new();
     let start = |p: Value| call(&home, "clarion.register.start", p);
-    assert_eq!(
-        err_code(&start(json!({"server": fake.base}))),
-        "invalid_params",
-        "origin unknown"
+    // A Firefox add-on must say its origin (the host cannot learn it).
+    home.write_config(&json!({"allowed": {"firefox_ids": [FIREFOX_ADDON]}}));
+    let (frames, _, _) = home.run_once(
+        &firefox_launch(&home),
+        &host::frame(
+            json!({"id": 1, "action": "clarion.register.start", "params": {"server": fake.base}})
+                .to_string()
+                .as_bytes(),
+        ),
     );
+    assert_eq!(err_code(&frames[0]), "invalid_params", "origin unknown");
     assert_eq!(
         err_code(&start(json!({"origin": FF_ORIGIN}))),
         "invalid_params",
@@ -351,14 +391,10 @@ fn register_start_checks_its_params() {
         "not allowed"
     );
     home.write_config(&json!({"allowed": {"chrome_origins": [format!("{chrome}/")]}}));
-    let r = start(json!({"server": fake.base, "comment": "laptop"}));
+    let r = start(json!({"server": fake.base, "comment": "laptop", "origin": chrome}));
     let url = url::Url::parse(ok(&r)["url"].as_str().unwrap()).unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-    assert_eq!(
-        q["callback"],
-        format!("js:{chrome}"),
-        "the only allowed extension is assumed"
-    );
+    assert_eq!(q["callback"], format!("js:{chrome}"));
     assert_eq!(q["comment"], "laptop");
     assert_eq!(url.path(), "/register");
 
@@ -733,6 +769,7 @@ fn gate_rig(home: &Home) -> GateRig {
             }),
         ),
         cancel: CancelToken::new(),
+        caller: Default::default(),
     };
     GateRig {
         state,
@@ -1140,6 +1177,124 @@ fn clarion_over_https_refuses_a_certificate_for_another_host() {
         "{msg}"
     );
     assert_eq!((front.handshakes(), fake.authn_count()), (0, 0));
+}
+
+// ------------------------------------------------------------------ issue 12: who is asking
+
+/// Chrome names the calling extension on the command line: `clarion.register.start` needs no
+/// `origin`, even with several allowed extensions, and refuses one naming another extension.
+#[test]
+fn register_start_uses_the_chrome_caller_from_the_command_line() {
+    let fake = FakeClarion::start();
+    let home = Home::new();
+    home.write_config(
+        &json!({"allowed": {"chrome_origins": [format!("{CHROME_A}/"), format!("{CHROME_B}/")]}}),
+    );
+    let launch = [format!("{CHROME_B}/")];
+    let launch: Vec<&str> = launch.iter().map(String::as_str).collect();
+    let started = launched_call(
+        &home,
+        &launch,
+        "clarion.register.start",
+        json!({"server": fake.base}),
+    );
+    assert_eq!(callback_of(&started), format!("js:{CHROME_B}"));
+    assert_eq!(ok(&started)["callback"], format!("js:{CHROME_B}"));
+    let other = launched_call(
+        &home,
+        &launch,
+        "clarion.register.start",
+        json!({"server": fake.base, "origin": CHROME_A}),
+    );
+    assert_eq!(err_code(&other), "invalid_params");
+}
+
+/// Firefox's extension origin is a per-profile UUID: the `origin` param stays required.
+#[test]
+fn register_start_from_firefox_takes_the_origin_param() {
+    let fake = FakeClarion::start();
+    let home = Home::new();
+    home.write_config(&json!({"allowed": {"firefox_ids": [FIREFOX_ADDON]}}));
+    let launch = firefox_launch(&home);
+    let without = launched_call(
+        &home,
+        &launch,
+        "clarion.register.start",
+        json!({"server": fake.base}),
+    );
+    assert_eq!(err_code(&without), "invalid_params");
+    assert!(
+        without["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"origin\" is required"),
+        "{without}"
+    );
+    let with = launched_call(
+        &home,
+        &launch,
+        "clarion.register.start",
+        json!({"server": fake.base, "origin": FF_ORIGIN}),
+    );
+    assert_eq!(callback_of(&with), format!("js:{FF_ORIGIN}"));
+}
+
+/// A person at the terminal (`passbridge call`) gets the loopback callback: the URL comes as
+/// a progress event, the page posts back to this process, and the reply carries the key.
+#[test]
+fn register_start_from_the_terminal_uses_the_loopback_callback() {
+    let fake = FakeClarion::start();
+    fake.set_allowed_callback("http://127.0.0.1:");
+    let home = Home::new();
+    let mut child = home
+        .command()
+        .arg("call")
+        .arg(
+            json!({"id": 7, "action": "clarion.register.start",
+                   "params": {"server": fake.base, "name": "terminal"}, "progress": true})
+            .to_string(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let event: Value = loop {
+        let line = rx
+            .recv_timeout(host::TIMEOUT)
+            .expect("no progress event with the URL");
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["stage"] == "open_url"
+        {
+            break v;
+        }
+    };
+    host::assert_valid_event(&event);
+    let url = event["url"].as_str().unwrap();
+    assert_eq!(fake.open(url).0, 200);
+    let done = fake.complete_registration(KEY2, Some("terminal key"), Some(1));
+    assert!(
+        done.callback.starts_with("http://127.0.0.1:"),
+        "{}",
+        done.callback
+    );
+    assert_eq!(event["callback"], done.callback);
+    let (status, body) = FakeClarion::post_callback(&done, &done.state);
+    assert_eq!(status, 200, "{body}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    host::assert_valid_reply(&reply);
+    assert_eq!(ok(&reply)["key"]["name"], "terminal key");
+    assert_eq!(ok(&reply)["callback"], done.callback);
+    let keys = call(&home, "clarion.keys", json!({}));
+    assert_eq!(ok(&keys)["items"][0]["handle"], KEY2);
 }
 
 // ------------------------------------------------------------------ a hostile Clarion (issue 16)

@@ -510,3 +510,53 @@ fn doctor_warns_about_a_browser_left_out() {
         "{d:?}"
     );
 }
+
+/// Issue 12: Chromium and Firefox ESR installed but never started (no profile folders) made
+/// `install` without `--browser` fail with "no browser found". Both are registered now.
+#[test]
+fn installed_browsers_without_profiles_are_registered() {
+    let m = Machine::new();
+    m.install_program("/usr/bin/chromium");
+    m.install_program("/usr/bin/firefox-esr");
+    let r = m.must(&[
+        "install",
+        "--chrome-extension-id",
+        CHROME_ID,
+        "--firefox-extension-id",
+        FIREFOX_ID,
+    ]);
+    assert!(r.stdout.contains("for firefox, chromium"), "{r:?}");
+    assert!(m.chromium_manifest().is_file() && m.firefox_manifest().is_file());
+    let d = m.must(&["doctor"]);
+    assert!(d.stdout.contains("No problems found."), "{d:?}");
+}
+
+/// Detection also reads desktop entries and the usual absolute places; doctor names what it
+/// found for a browser left out. With nothing found at all, install still refuses.
+#[test]
+fn desktop_entries_and_usual_places_count_and_doctor_names_them() {
+    let m = Machine::new();
+    let entry = m.root.join("usr/share/applications/google-chrome.desktop");
+    fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    fs::write(&entry, "[Desktop Entry]\nName=Google Chrome\n").unwrap();
+    m.install_program("/opt/brave.com/brave/brave");
+    m.must(&firefox_args());
+    let d = m.must(&["doctor"]);
+    for b in ["chrome", "brave"] {
+        assert!(
+            d.stdout.contains(&format!("{b} is installed (")),
+            "{b}: {d:?}"
+        );
+    }
+    let r = m.must(&["install", "--chrome-extension-id", CHROME_ID]);
+    assert!(
+        r.stdout.contains("chrome") && r.stdout.contains("brave"),
+        "{r:?}"
+    );
+
+    let empty = Machine::new();
+    let r = empty.run(&["install", "--chrome-extension-id", CHROME_ID]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("no browser found"), "{r:?}");
+    assert!(r.stderr.contains("desktop entries"), "{r:?}");
+}

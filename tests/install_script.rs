@@ -63,6 +63,31 @@ fn script_installs_registers_checks_and_round_trips() {
         "{r:?}"
     );
     assert!(r.stdout.contains("is not on your PATH"), "{r:?}");
+    // Issue 12: the banner showed another command than the one it ran. Run the one it shows.
+    let shown = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("==> Hello round trip: "))
+        .expect("a hello banner");
+    let reply = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("==> Hello round trip: "))
+        .nth(1)
+        .unwrap();
+    let again = Command::new("sh")
+        .arg("-c")
+        .arg(shown)
+        .env("HOME", &m.home)
+        .env("PASSBRIDGE_HOME", &m.pb_home)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{shown}: {again:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        reply,
+        "{shown}"
+    );
 
     let r = script(&m, &["--uninstall"]);
     assert!(r.ok(), "{r:?}");

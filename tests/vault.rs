@@ -919,6 +919,102 @@ fn a_phone_result_does_not_unlock_when_unlocking_needs_an_approval() {
     assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 3);
 }
 
+/// Issue 12: `passbridge vault get p5psp5kc` failed although `p5psp5kc` is the readable uid
+/// shown in every result. A readable uid works wherever a uid is taken; two credentials
+/// sharing one are an error that lists both.
+#[test]
+fn readable_uids_are_accepted_wherever_a_uid_is() {
+    let (_home, p) = setup();
+    let mut a = cred("0b2c6a51-aaaa", "GitHub", "https://github.com");
+    a.readable_uid = "p5psp5kc".into();
+    let mut b = cred("77d1e0c2-bbbb", "Bank", "https://bank.example");
+    b.readable_uid = "twin0001".into();
+    let mut c = cred("91aa0f3e-cccc", "Bank (old)", "https://old.bank.example");
+    c.readable_uid = "twin0001".into();
+    p.receive(&key(1), &[a, b, c]).unwrap();
+
+    let got = call(&p, actions::get, json!({"uid": "p5psp5kc"})).unwrap();
+    assert_eq!(got["uid"], "0b2c6a51-aaaa");
+    assert_eq!(got["password"], "secret-0b2c6a51-aaaa");
+    let got = call(&p, actions::get, json!({"uid": "P5PSP5KC"})).unwrap();
+    assert_eq!(got["uid"], "0b2c6a51-aaaa");
+
+    let (code, message) = call(&p, actions::get, json!({"uid": "twin0001"})).unwrap_err();
+    assert_eq!(code, "invalid_params");
+    assert!(
+        message.contains("77d1e0c2-bbbb (Bank)") && message.contains("91aa0f3e-cccc (Bank (old))"),
+        "{message}"
+    );
+    assert_eq!(
+        call(&p, actions::get, json!({"uid": "nothere1"}))
+            .unwrap_err()
+            .0,
+        "vault_not_found"
+    );
+
+    let deleted = call(&p, actions::delete, json!({"uid": "p5psp5kc"})).unwrap();
+    assert_eq!(deleted["deleted"], "0b2c6a51-aaaa");
+    assert_eq!(call(&p, actions::status, json!({})).unwrap()["entries"], 2);
+}
+
+fn cli(p: &Proc, cmd: passbridge::vault::cli::Command) -> String {
+    let mut out = Vec::new();
+    passbridge::vault::cli::run_with(&p.ctx, cmd, &mut std::io::empty(), &mut out)
+        .map_err(|e| e.message)
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Issue 12: `passbridge vault search github` said "No credentials." while `github.com` found
+/// the entry: a word that is not an address searches names and websites as text.
+#[test]
+fn cli_search_for_a_plain_word_searches_names_and_websites() {
+    use passbridge::vault::cli::{Command, Output, Unlock};
+    let (_home, p) = setup();
+    p.receive(
+        &key(1),
+        &[
+            cred("u1", "Work account", "https://github.com/login"),
+            cred("u2", "My GitHub", ""),
+            cred("u3", "Bank", "https://bank.example"),
+        ],
+    )
+    .unwrap();
+    let search = |url: &str| {
+        cli(
+            &p,
+            Command::Search {
+                url: url.into(),
+                unlock: Unlock::default(),
+                out: Output { json: false },
+            },
+        )
+    };
+    let text = search("github");
+    assert!(
+        text.contains("Work account") && text.contains("My GitHub"),
+        "{text}"
+    );
+    assert!(!text.contains("Bank"), "{text}");
+    assert!(search("GITHUB").contains("Work account"));
+    assert_eq!(search("nothing").trim(), "No credentials.");
+    // An address still goes through site matching.
+    let text = search("https://bank.example/login");
+    assert!(text.contains("Bank") && !text.contains("GitHub"), "{text}");
+}
+
+/// Issue 12: `vault lock` with no vault said "Locked.".
+#[test]
+fn cli_lock_without_a_vault_says_there_is_none() {
+    let (_home, p) = setup();
+    let text = cli(&p, passbridge::vault::cli::Command::Lock);
+    assert_eq!(text.trim(), "There is no vault yet: nothing to lock.");
+    p.receive(&key(1), &[cred("u1", "GitHub", "https://github.com")])
+        .unwrap();
+    let text = cli(&p, passbridge::vault::cli::Command::Lock);
+    assert!(text.starts_with("Locked."), "{text}");
+}
+
 #[test]
 fn changing_or_clearing_the_password_needs_the_current_one() {
     let (home, p) = setup();

@@ -63,6 +63,7 @@ pub fn run(cmd: Command) -> Result<(), ApiError> {
         state,
         events: spinner.sink(),
         cancel,
+        caller: Default::default(),
     };
     let r = match cmd {
         Command::Link {
@@ -168,7 +169,8 @@ fn link_flow(
     port: Option<u16>,
     dark_terminal: bool,
 ) -> Result<(), ApiError> {
-    spinner.start("Creating this computer's key for the link…");
+    // No text of its own: the `generating_key` event says it, once, when a key is made.
+    spinner.start("");
     let started = link::start(ctx, &json!({"fresh": fresh}));
     spinner.stop();
     let started = started?;
@@ -299,7 +301,7 @@ impl Spinner {
 
     fn set(&self, text: String) {
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.tty && s.printed != text {
+        if !self.tty && !text.is_empty() && s.printed != text {
             eprintln!("{text}");
             s.printed = text.clone();
         }

@@ -341,7 +341,7 @@ mod tests {
         );
         assert_eq!(
             NetError::from(HttpError::HostNotFound),
-            Unreachable("the host name does not resolve".into())
+            Unreachable(HttpError::HostNotFound.to_string())
         );
         assert!(matches!(
             NetError::from(HttpError::BadResponse("x".into())),

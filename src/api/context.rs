@@ -83,12 +83,38 @@ impl EventSink {
     }
 }
 
+/// Who sent a request, as far as the browser's launch arguments tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CallerOrigin {
+    /// A person at this computer: the CLI, `passbridge call`, frames piped in by hand.
+    #[default]
+    Local,
+    /// An extension whose origin the browser named (Chrome: `chrome-extension://<id>`).
+    Extension(String),
+    /// An extension whose origin the host cannot learn (Firefox: a per-profile UUID).
+    Unknown,
+}
+
+impl From<&crate::nm::caller::Caller> for CallerOrigin {
+    fn from(c: &crate::nm::caller::Caller) -> Self {
+        use crate::nm::caller::Caller;
+        match c {
+            Caller::Local => CallerOrigin::Local,
+            Caller::Chrome { origin, .. } => {
+                CallerOrigin::Extension(origin.trim_end_matches('/').to_owned())
+            }
+            Caller::Firefox { .. } => CallerOrigin::Unknown,
+        }
+    }
+}
+
 /// Per-request context handed to every action handler.
 #[derive(Clone)]
 pub struct Ctx {
     pub state: Arc<State>,
     pub events: EventSink,
     pub cancel: CancelToken,
+    pub caller: CallerOrigin,
 }
 
 impl Ctx {
@@ -97,6 +123,7 @@ impl Ctx {
             state,
             events: EventSink::disabled(),
             cancel: CancelToken::new(),
+            caller: CallerOrigin::Local,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The action table and the life of one request: register for cancel, run the handler,
 //! turn panics into `internal`, build the final reply. Shared by the host loop and `passbridge call`.
 
-use super::context::{Action, CancelToken, Ctx, EventFn, EventSink};
+use super::context::{Action, CallerOrigin, CancelToken, Ctx, EventFn, EventSink};
 use super::error::{ApiError, codes};
 use super::request::{Request, error_reply, ok_reply, progress_event};
 use crate::state::State;
@@ -17,6 +17,8 @@ pub struct Dispatcher {
     pub state: Arc<State>,
     actions: BTreeMap<&'static str, Action>,
     in_flight: Mutex<HashMap<String, CancelToken>>,
+    /// Who this connection's requests come from (one caller per host process).
+    caller: CallerOrigin,
 }
 
 /// Host-level actions handled by the dispatcher itself (they need the table or the in-flight set).
@@ -48,7 +50,14 @@ impl Dispatcher {
             state,
             actions,
             in_flight: Mutex::new(HashMap::new()),
+            caller: CallerOrigin::Local,
         }
+    }
+
+    /// The caller the browser named at launch (default: a local user).
+    pub fn with_caller(mut self, caller: CallerOrigin) -> Self {
+        self.caller = caller;
+        self
     }
 
     /// Every action name with its summary, built-ins included.
@@ -119,6 +128,7 @@ impl Dispatcher {
             state: self.state.clone(),
             events,
             cancel,
+            caller: self.caller.clone(),
         };
         match std::panic::catch_unwind(AssertUnwindSafe(|| (action.handler)(&ctx, &req.params))) {
             Ok(r) => r,

@@ -8,6 +8,6 @@ pub mod params;
 pub mod request;
 pub mod services;
 
-pub use context::{Action, CancelToken, Ctx, EventSink};
+pub use context::{Action, CallerOrigin, CancelToken, Ctx, EventSink};
 pub use error::{ApiError, codes};
 pub use request::{Request, parse_request};

@@ -51,25 +51,79 @@ pub fn table() -> Vec<Action> {
 }
 
 fn register_start(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let origin = register::js_origin(params::opt_str(p, "origin")?, &ctx.state.config().allowed)?;
+    let via = register::choose_callback(
+        &ctx.caller,
+        params::opt_str(p, "origin")?,
+        &ctx.state.config().allowed,
+    )?;
+    let server = params::opt_str(p, "server")?.map(str::to_owned);
+    let name = params::opt_str(p, "name")?
+        .unwrap_or(approval::CLIENT_NAME)
+        .to_owned();
+    let comment = params::opt_str(p, "comment")?.map(str::to_owned);
+    let origin = match via {
+        register::Via::Js(origin) => origin,
+        register::Via::Loopback => return register_locally(ctx, server, name, comment),
+    };
     let started = register::start(
         ctx,
         StartRequest {
-            server: params::opt_str(p, "server")?.map(str::to_owned),
-            name: params::opt_str(p, "name")?
-                .unwrap_or(approval::CLIENT_NAME)
-                .to_owned(),
-            comment: params::opt_str(p, "comment")?.map(str::to_owned),
+            server,
+            name,
+            comment,
             callback: Callback::Js(origin),
         },
     )?;
-    Ok(json!({
+    Ok(started_json(&started))
+}
+
+fn started_json(started: &register::Started) -> Value {
+    json!({
         "url": started.url,
         "state": started.state,
         "server": started.server,
         "callback": started.callback,
         "expires_at": rfc3339::format_utc(started.expires_at),
-    }))
+    })
+}
+
+/// A person at the terminal: the page posts the result to a loopback server of this process,
+/// so the request waits until the key is registered (or 10 minutes, or `cancel`) and returns
+/// it in `key`. The URL to open comes as a progress event, or on stderr without progress.
+fn register_locally(
+    ctx: &Ctx,
+    server: Option<String>,
+    name: String,
+    comment: Option<String>,
+) -> Result<Value, ApiError> {
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(super::pending::PENDING_TTL_SECONDS as u64);
+    let show = |s: &register::Started| {
+        if ctx.events.enabled() {
+            ctx.events.progress(json!({
+                "stage": "open_url",
+                "url": s.url,
+                "callback": s.callback,
+                "message": "Open this URL in a browser and register your security key on the Clarion page.",
+            }));
+        } else {
+            log::warn!(
+                "open this URL in a browser and register your security key on the Clarion page: {}",
+                s.url
+            );
+        }
+    };
+    let (started, key) =
+        register::register_via_loopback(ctx, server, name, comment, deadline, &show)?;
+    let Some(key) = key else {
+        return Err(ApiError::new(
+            codes::REGISTRATION_TIMEOUT,
+            "No registration arrived in time. Start again and finish the steps on the Clarion page.",
+        ));
+    };
+    let mut out = started_json(&started);
+    out["key"] = key.summary();
+    Ok(out)
 }
 
 fn register_finish(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {

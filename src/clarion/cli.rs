@@ -1,8 +1,7 @@
 //! `passbridge clarion ...` for people in a terminal. Same flows and checks as the actions.
 
-use super::loopback::{CallbackServer, Handled};
 use super::pending::PENDING_TTL_SECONDS;
-use super::register::{self, Callback, StartRequest};
+use super::register;
 use crate::api::{ApiError, Ctx, EventSink, codes};
 use crate::config::Paths;
 use crate::state::State;
@@ -142,36 +141,19 @@ fn register_via_loopback(
     comment: Option<String>,
     timeout_seconds: u64,
 ) -> Result<(), ApiError> {
-    let listener = CallbackServer::bind()
-        .map_err(|e| ApiError::internal(format!("cannot listen on 127.0.0.1: {e}")))?;
-    let started = register::start(
-        ctx,
-        StartRequest {
-            server,
-            name,
-            comment,
-            callback: Callback::Url(listener.url().to_owned()),
-        },
-    )?;
-    println!(
-        "Open this URL in a browser and follow the Clarion page to register your security key:\n  {}",
-        started.url
-    );
-    println!(
-        "Waiting for the result on {} (Clarion's CLARION_REGISTRATION_ALLOWED_URL must allow it)...",
-        listener.url()
-    );
     let wait = Duration::from_secs(timeout_seconds.min(PENDING_TTL_SECONDS as u64));
-    let ours = started.state.as_bytes().to_vec();
-    let key = listener.serve(Instant::now() + wait, |state, data| {
-        if aws_lc_rs::constant_time::verify_slices_are_equal(state.as_bytes(), &ours).is_err() {
-            return Handled::NotOurs;
-        }
-        match register::finish(ctx, state, data) {
-            Ok(k) => Handled::Done(k),
-            Err(e) => Handled::Failed(e),
-        }
-    })?;
+    let show = |started: &register::Started| {
+        println!(
+            "Open this URL in a browser and follow the Clarion page to register your security key:\n  {}",
+            started.url
+        );
+        println!(
+            "Waiting for the result on {} (Clarion's CLARION_REGISTRATION_ALLOWED_URL must allow it)...",
+            started.callback
+        );
+    };
+    let (_, key) =
+        register::register_via_loopback(ctx, server, name, comment, Instant::now() + wait, &show)?;
     match key {
         Some(k) => {
             println!(

@@ -48,11 +48,21 @@ impl CallbackServer {
     pub fn serve<T>(
         &self,
         deadline: Instant,
+        handle: impl FnMut(&str, &str) -> Handled<T>,
+    ) -> Result<Option<T>, ApiError> {
+        self.serve_until(deadline, &|| false, handle)
+    }
+
+    /// [`Self::serve`] that also gives up (`None`) as soon as `stop` says so (a cancelled request).
+    pub fn serve_until<T>(
+        &self,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
         mut handle: impl FnMut(&str, &str) -> Handled<T>,
     ) -> Result<Option<T>, ApiError> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || stop() {
                 return Ok(None);
             }
             let req = match self

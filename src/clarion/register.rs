@@ -7,7 +7,7 @@ use super::client::{self, ClientError};
 use super::pending::{PENDING_TTL_SECONDS, Pending, PendingError, PendingStore};
 use super::settings::StoredKey;
 use super::{codes, rfc3339, store};
-use crate::api::{ApiError, Ctx};
+use crate::api::{ApiError, CallerOrigin, Ctx};
 use crate::config::Allowlist;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -116,6 +116,82 @@ pub fn js_origin(param: Option<&str>, allowed: &Allowlist) -> Result<String, Api
         _ => return Err(bad("has an unsupported scheme")),
     }
     Ok(origin.to_owned())
+}
+
+/// Where the Clarion page should send a registration's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// `js:<origin>`: the extension page at this origin.
+    Js(String),
+    /// A one-shot loopback server of this process (a person at a terminal).
+    Loopback,
+}
+
+/// Chooses the callback from who is asking. Chrome names the calling extension on the command
+/// line: its origin is used (an `origin` param naming another is refused). Firefox's origin is a
+/// per-profile UUID the host cannot learn: the extension says it. A local caller (the terminal)
+/// without an `origin` gets the loopback callback the CLI uses.
+pub fn choose_callback(
+    caller: &CallerOrigin,
+    origin_param: Option<&str>,
+    allowed: &Allowlist,
+) -> Result<Via, ApiError> {
+    match caller {
+        CallerOrigin::Extension(own) => {
+            let own = own.trim_end_matches('/');
+            if let Some(p) = origin_param
+                && p.trim_end_matches('/') != own
+            {
+                return Err(ApiError::invalid_params(format!(
+                    "\"origin\" {p:?} is not the calling extension ({own}); leave it out: the browser names the caller."
+                )));
+            }
+            Ok(Via::Js(js_origin(Some(own), allowed)?))
+        }
+        CallerOrigin::Unknown => Ok(Via::Js(js_origin(origin_param, allowed)?)),
+        CallerOrigin::Local => match origin_param {
+            Some(_) => Ok(Via::Js(js_origin(origin_param, allowed)?)),
+            None => Ok(Via::Loopback),
+        },
+    }
+}
+
+/// Registers through a loopback callback: starts, hands the started registration to `show`
+/// (the URL to open), waits for the page's POST until `deadline` or `stop`, and finishes.
+/// `Ok(None)`: nothing arrived in time.
+pub fn register_via_loopback(
+    ctx: &Ctx,
+    server: Option<String>,
+    name: String,
+    comment: Option<String>,
+    deadline: std::time::Instant,
+    show: &dyn Fn(&Started),
+) -> Result<(Started, Option<StoredKey>), ApiError> {
+    let listener = super::loopback::CallbackServer::bind()
+        .map_err(|e| ApiError::internal(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let started = start(
+        ctx,
+        StartRequest {
+            server,
+            name,
+            comment,
+            callback: Callback::Url(listener.url().to_owned()),
+        },
+    )?;
+    show(&started);
+    let ours = started.state.as_bytes().to_vec();
+    let cancel = ctx.cancel.clone();
+    let key = listener.serve_until(deadline, &|| cancel.is_cancelled(), |state, data| {
+        if aws_lc_rs::constant_time::verify_slices_are_equal(state.as_bytes(), &ours).is_err() {
+            return super::loopback::Handled::NotOurs;
+        }
+        match finish(ctx, state, data) {
+            Ok(k) => super::loopback::Handled::Done(k),
+            Err(e) => super::loopback::Handled::Failed(e),
+        }
+    })?;
+    ctx.cancel.check()?;
+    Ok((started, key))
 }
 
 /// Starts a registration. Asks for a fresh approval first when the policy is active, so a
@@ -283,6 +359,7 @@ mod tests {
     }
 
     const CHROME: &str = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
+    const OTHER_CHROME: &str = "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba";
 
     #[test]
     fn js_origins() {
@@ -311,6 +388,50 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// Issue 12: the origin comes from who is asking.
+    #[test]
+    fn the_callback_follows_the_caller() {
+        let both = allow(&[CHROME, OTHER_CHROME], &[]);
+        let chrome = CallerOrigin::Extension(format!("{CHROME}/"));
+        // Chrome named the caller: no param needed, even with several allowed extensions.
+        assert_eq!(
+            choose_callback(&chrome, None, &both).unwrap(),
+            Via::Js(CHROME.into())
+        );
+        assert_eq!(
+            choose_callback(&chrome, Some(CHROME), &both).unwrap(),
+            Via::Js(CHROME.into())
+        );
+        assert_eq!(
+            choose_callback(&chrome, Some(OTHER_CHROME), &both)
+                .unwrap_err()
+                .code,
+            "invalid_params"
+        );
+        // Firefox: the extension must say it.
+        let ff = "moz-extension://0123abcd-0123-4567-89ab-0123456789ab";
+        let firefox = allow(&[], &["a@b"]);
+        assert_eq!(
+            choose_callback(&CallerOrigin::Unknown, None, &firefox)
+                .unwrap_err()
+                .code,
+            "invalid_params"
+        );
+        assert_eq!(
+            choose_callback(&CallerOrigin::Unknown, Some(ff), &firefox).unwrap(),
+            Via::Js(ff.into())
+        );
+        // A person at the terminal: the loopback callback, unless an origin is given.
+        assert_eq!(
+            choose_callback(&CallerOrigin::Local, None, &both).unwrap(),
+            Via::Loopback
+        );
+        assert_eq!(
+            choose_callback(&CallerOrigin::Local, Some(ff), &both).unwrap(),
+            Via::Js(ff.into())
+        );
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct Context {
     pub env: Env,
     /// passbridge's own directories (config.json, the user install record).
     pub paths: Paths,
+    /// `PATH`, where browsers' programs are looked for.
+    pub path_dirs: Vec<String>,
 }
 
 impl Context {
@@ -81,6 +83,13 @@ impl Context {
             os,
             env: Env::from_process(os)?,
             paths: Paths::from_env()?,
+            path_dirs: std::env::var_os("PATH")
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .filter_map(|d| d.to_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -110,11 +119,18 @@ impl Context {
         })
     }
 
-    /// Whether this user has run the browser (one of its profile folders exists).
+    /// Whether the browser is on this machine: this user has run it (a profile folder), or it
+    /// is installed (a program on PATH or in its usual place, an application bundle, a
+    /// desktop entry).
     pub fn detected(&self, browser: Browser) -> bool {
-        resolve::evidence(browser, self.os, &self.env)
-            .map(|dirs| dirs.iter().any(|d| Path::new(d).is_dir()))
-            .unwrap_or(false)
+        self.find(browser).is_some()
+    }
+
+    /// What shows that the browser is here (see [`resolve::find_browser`]).
+    pub fn find(&self, browser: Browser) -> Option<resolve::Found> {
+        resolve::find_browser(browser, self.os, &self.env, &self.path_dirs, &|p| {
+            Path::new(p).exists()
+        })
     }
 }
 

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Without --browser, passbridge registers with every browser this user has run (its profile folder \
-exists) whose family has an extension id; with --scope system, with every supported browser of \
+Without --browser, passbridge registers with every browser found on this machine (installed: a \
+program on PATH or in its usual place, a desktop entry or an application bundle; or run: its \
+profile folder exists) whose family has an extension id; with --scope system, with every supported browser of \
 such a family. \
 Browsers registered earlier are always refreshed. See docs/install.md for every path and key.")]
 pub struct InstallArgs {

@@ -252,9 +252,14 @@ pub fn run(ctx: &Context) -> Report {
     }
     for b in Browser::ALL {
         let registered = sites.iter().any(|s| s.browsers.contains(&b));
-        if !registered && ctx.detected(b) {
+        let found = if registered { None } else { ctx.find(b) };
+        if let Some(found) = found {
+            let what = match found {
+                resolve::Found::Profile(_) => "is set up for this user".to_owned(),
+                resolve::Found::Installed(p) => format!("is installed ({p})"),
+            };
             other.push(warn(
-                format!("{b} is set up for this user, but passbridge is not registered with it"),
+                format!("{b} {what}, but passbridge is not registered with it"),
                 format!(
                     "if you use passbridge there: passbridge install --browser {b} --{} ID",
                     id_flag(b.family())

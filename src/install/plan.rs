@@ -82,7 +82,7 @@ pub fn id_flag(family: Family) -> &'static str {
 /// Picks the browsers to register.
 ///
 /// Explicit `--browser` names must have ids for their family. Without them: in user scope the
-/// browsers this user has run (their profile folder exists), in system scope every browser of
+/// browsers found on this machine (installed or with a profile folder), in system scope every browser of
 /// the table; either way only those whose family has ids. Browsers already in the install record
 /// are always kept, so one `install` refreshes every registration of that scope.
 pub fn select(
@@ -113,7 +113,9 @@ pub fn select(
         if candidates.is_empty() && recorded.is_empty() {
             let names: Vec<&str> = Browser::ALL.iter().map(|b| b.name()).collect();
             return Err(SelectError::NoBrowser {
-                looked: "the profile folders of every supported browser".into(),
+                looked: "every supported browser's programs on PATH and in their usual places, \
+                         application bundles, desktop entries and profile folders"
+                    .into(),
                 names: names.join(", "),
             });
         }

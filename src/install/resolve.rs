@@ -260,6 +260,74 @@ pub fn evidence(browser: Browser, os: Os, env: &Env) -> Result<Vec<String>, Reso
         .collect()
 }
 
+/// Why passbridge thinks a browser is on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// This user has run it: its profile folder exists.
+    Profile(String),
+    /// It is installed (a program, application bundle or desktop entry), maybe never started.
+    Installed(String),
+}
+
+/// Where each sign of an installed `browser` would be: `PATH` lookups in `path_dirs`, fixed
+/// places, and desktop entries in every [`table::DESKTOP_DIRS`].
+pub fn install_signs(
+    browser: Browser,
+    os: Os,
+    env: &Env,
+    path_dirs: &[String],
+) -> Result<Vec<String>, ResolveError> {
+    let mut out = Vec::new();
+    for sign in table::row(browser, os).installed {
+        match *sign {
+            table::Sign::Command(name) => {
+                let file = if os == Os::Windows {
+                    format!("{name}.exe")
+                } else {
+                    name.to_owned()
+                };
+                out.extend(
+                    path_dirs
+                        .iter()
+                        .filter(|d| is_absolute(os, d))
+                        .map(|d| join(os, d, &file)),
+                );
+            }
+            table::Sign::Path(loc) => out.push(env.loc(os, loc)?),
+            table::Sign::Desktop(name) => {
+                for dir in table::DESKTOP_DIRS {
+                    out.push(join(os, &env.loc(os, *dir)?, &format!("{name}.desktop")));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `browser` is on this machine, and the first sign of it: a profile folder first
+/// (this user has run it), then an installed program, bundle or desktop entry. `exists` is the
+/// only look at the file system, so tests inject one.
+pub fn find_browser(
+    browser: Browser,
+    os: Os,
+    env: &Env,
+    path_dirs: &[String],
+    exists: &dyn Fn(&str) -> bool,
+) -> Option<Found> {
+    if let Some(p) = evidence(browser, os, env)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| exists(p))
+    {
+        return Some(Found::Profile(p));
+    }
+    install_signs(browser, os, env, path_dirs)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| exists(p))
+        .map(Found::Installed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,6 +615,97 @@ mod tests {
         assert_eq!(
             evidence(B::Edge, Os::Macos, &mac()).unwrap(),
             ["/Users/u/Library/Application Support/Microsoft Edge"]
+        );
+    }
+
+    /// Issue 12: Chromium and Firefox ESR installed but never started (no profile folders).
+    #[test]
+    fn installed_browsers_are_found_without_profiles() {
+        let env = linux();
+        let files = ["/usr/bin/chromium", "/usr/bin/firefox-esr"];
+        let path = vec!["/usr/local/bin".to_owned(), "/usr/bin".to_owned()];
+        let exists = |p: &str| files.contains(&p);
+        let found: Vec<(Browser, Found)> = Browser::ALL
+            .into_iter()
+            .filter_map(|b| find_browser(b, Os::Linux, &env, &path, &exists).map(|f| (b, f)))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (B::Firefox, Found::Installed("/usr/bin/firefox-esr".into())),
+                (B::Chromium, Found::Installed("/usr/bin/chromium".into())),
+            ]
+        );
+        // Not on PATH: the usual absolute places, relocated with the system root.
+        let rooted = Env {
+            system_root: "/img".into(),
+            ..linux()
+        };
+        let files = ["/img/usr/lib/chromium/chromium"];
+        let exists = |p: &str| files.contains(&p);
+        assert_eq!(
+            find_browser(B::Chromium, Os::Linux, &rooted, &[], &exists),
+            Some(Found::Installed("/img/usr/lib/chromium/chromium".into()))
+        );
+        // A profile folder wins (it says more: this user runs it).
+        let files = ["/usr/bin/firefox", "/home/u/.mozilla"];
+        let exists = |p: &str| files.contains(&p);
+        assert_eq!(
+            find_browser(B::Firefox, Os::Linux, &env, &path, &exists),
+            Some(Found::Profile("/home/u/.mozilla".into()))
+        );
+        // Relative PATH entries are ignored (they depend on the current directory).
+        let exists = |p: &str| p == "bin/chromium";
+        assert_eq!(
+            find_browser(B::Chromium, Os::Linux, &env, &["bin".into()], &exists),
+            None
+        );
+    }
+
+    #[test]
+    fn desktop_entries_and_bundles_show_installed_browsers() {
+        let env = linux();
+        for (entry, b) in [
+            ("/usr/share/applications/google-chrome.desktop", B::Chrome),
+            (
+                "/home/u/.local/share/applications/brave-browser.desktop",
+                B::Brave,
+            ),
+            (
+                "/var/lib/flatpak/exports/share/applications/org.mozilla.firefox.desktop",
+                B::Firefox,
+            ),
+            (
+                "/var/lib/snapd/desktop/applications/chromium_chromium.desktop",
+                B::Chromium,
+            ),
+        ] {
+            let exists = |p: &str| p == entry;
+            let found: Vec<Browser> = Browser::ALL
+                .into_iter()
+                .filter(|&x| find_browser(x, Os::Linux, &env, &[], &exists).is_some())
+                .collect();
+            assert_eq!(found, [b], "{entry}");
+        }
+        let mac = mac();
+        for (bundle, b) in [
+            ("/Applications/Firefox.app", B::Firefox),
+            ("/Users/u/Applications/Google Chrome.app", B::Chrome),
+            ("/Applications/Brave Browser.app", B::Brave),
+        ] {
+            let exists = |p: &str| p == bundle;
+            let found: Vec<Browser> = Browser::ALL
+                .into_iter()
+                .filter(|&x| find_browser(x, Os::Macos, &mac, &[], &exists).is_some())
+                .collect();
+            assert_eq!(found, [b], "{bundle}");
+        }
+        let win = win();
+        let chrome = r"C:\Users\u\AppData\Local\Google\Chrome\Application\chrome.exe";
+        let exists = |p: &str| p == chrome;
+        assert_eq!(
+            find_browser(B::Chrome, Os::Windows, &win, &[], &exists),
+            Some(Found::Installed(chrome.into()))
         );
     }
 

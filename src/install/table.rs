@@ -199,8 +199,31 @@ pub enum Place {
     Key(&'static str),
 }
 
-/// Browser × OS, with the places for each scope and the folders whose existence shows that
-/// this user has run the browser (used to pick default browsers).
+/// A sign that a browser is installed, even one never started (no profile folder yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sign {
+    /// A program name looked up in the directories of `PATH` (`.exe` added on Windows).
+    Command(&'static str),
+    /// A program, application bundle or folder at a fixed place.
+    Path(Loc),
+    /// A desktop entry `<name>.desktop` in any of [`DESKTOP_DIRS`] (Linux; Flatpak and Snap
+    /// export theirs there too).
+    Desktop(&'static str),
+}
+
+/// Where Linux desktops find applications' desktop entries: the system's and the user's, and
+/// the folders Flatpak and Snap export theirs to.
+pub const DESKTOP_DIRS: &[Loc] = &[
+    root("/usr/share/applications"),
+    root("/usr/local/share/applications"),
+    home(".local/share/applications"),
+    root("/var/lib/flatpak/exports/share/applications"),
+    home(".local/share/flatpak/exports/share/applications"),
+    root("/var/lib/snapd/desktop/applications"),
+];
+
+/// Browser × OS, with the places for each scope, the folders whose existence shows that this
+/// user has run the browser, and the signs that it is installed (both pick default browsers).
 #[derive(Debug, Clone, Copy)]
 pub struct Row {
     pub browser: Browser,
@@ -208,6 +231,7 @@ pub struct Row {
     pub user: &'static [Place],
     pub system: &'static [Place],
     pub evidence: &'static [Loc],
+    pub installed: &'static [Sign],
 }
 
 impl Row {
@@ -258,14 +282,19 @@ const fn root(rel: &'static str) -> Loc {
 const fn dir(loc: Loc) -> Place {
     Place::Dir(loc)
 }
+const fn at(loc: Loc) -> Sign {
+    Sign::Path(loc)
+}
 
 use Browser as B;
 use Os::{Linux, Macos, Windows};
 use Place::Key;
+use Sign::{Command as Cmd, Desktop};
 
 /// THE table. Comments name the spec row; "⚠" marks locations projects disagree on.
 pub const TABLE: &[Row] = &[
     // ---- Linux (spec §1.1, §1.2, §3 Linux) ----
+    // Chrome for Testing is unpacked wherever a tool puts it: nothing installed to look for.
     Row {
         browser: B::Firefox,
         os: Linux,
@@ -276,6 +305,19 @@ pub const TABLE: &[Row] = &[
             dir(root("/usr/lib64/mozilla/native-messaging-hosts")),
         ],
         evidence: &[home(".mozilla"), xdg("mozilla")],
+        installed: &[
+            Cmd("firefox"),
+            Cmd("firefox-esr"),
+            at(root("/usr/lib/firefox/firefox")),
+            at(root("/usr/lib/firefox-esr/firefox-esr")),
+            at(root("/usr/lib64/firefox/firefox")),
+            at(root("/opt/firefox/firefox")),
+            at(root("/snap/bin/firefox")),
+            Desktop("firefox"),
+            Desktop("firefox-esr"),
+            Desktop("org.mozilla.firefox"),
+            Desktop("firefox_firefox"),
+        ],
     },
     Row {
         browser: B::Librewolf,
@@ -286,6 +328,13 @@ pub const TABLE: &[Row] = &[
             dir(root("/usr/lib64/librewolf/native-messaging-hosts")),
         ],
         evidence: &[home(".librewolf")],
+        installed: &[
+            Cmd("librewolf"),
+            at(root("/usr/lib/librewolf/librewolf")),
+            at(root("/opt/librewolf/librewolf")),
+            Desktop("librewolf"),
+            Desktop("io.gitlab.librewolf-community"),
+        ],
     },
     Row {
         browser: B::Waterfox,
@@ -296,6 +345,13 @@ pub const TABLE: &[Row] = &[
             dir(root("/usr/lib64/waterfox/native-messaging-hosts")),
         ],
         evidence: &[home(".waterfox")],
+        installed: &[
+            Cmd("waterfox"),
+            at(root("/usr/lib/waterfox/waterfox")),
+            at(root("/opt/waterfox/waterfox")),
+            Desktop("waterfox"),
+            Desktop("net.waterfox.waterfox"),
+        ],
     },
     Row {
         browser: B::Chrome,
@@ -303,6 +359,13 @@ pub const TABLE: &[Row] = &[
         user: &[dir(xdg("google-chrome/NativeMessagingHosts"))],
         system: &[dir(root("/etc/opt/chrome/native-messaging-hosts"))],
         evidence: &[xdg("google-chrome")],
+        installed: &[
+            Cmd("google-chrome"),
+            Cmd("google-chrome-stable"),
+            at(root("/opt/google/chrome/chrome")),
+            Desktop("google-chrome"),
+            Desktop("com.google.Chrome"),
+        ],
     },
     Row {
         browser: B::Chromium,
@@ -310,6 +373,17 @@ pub const TABLE: &[Row] = &[
         user: &[dir(xdg("chromium/NativeMessagingHosts"))],
         system: &[dir(root("/etc/chromium/native-messaging-hosts"))],
         evidence: &[xdg("chromium")],
+        installed: &[
+            Cmd("chromium"),
+            Cmd("chromium-browser"),
+            at(root("/usr/lib/chromium/chromium")),
+            at(root("/usr/lib/chromium-browser/chromium-browser")),
+            at(root("/snap/bin/chromium")),
+            Desktop("chromium"),
+            Desktop("chromium-browser"),
+            Desktop("org.chromium.Chromium"),
+            Desktop("chromium_chromium"),
+        ],
     },
     Row {
         browser: B::Brave,
@@ -321,6 +395,14 @@ pub const TABLE: &[Row] = &[
             dir(root("/etc/opt/chrome/native-messaging-hosts")),
         ],
         evidence: &[xdg("BraveSoftware/Brave-Browser")],
+        installed: &[
+            Cmd("brave-browser"),
+            Cmd("brave"),
+            at(root("/opt/brave.com/brave/brave")),
+            Desktop("brave-browser"),
+            Desktop("com.brave.Browser"),
+            Desktop("brave_brave"),
+        ],
     },
     Row {
         browser: B::Edge,
@@ -328,6 +410,13 @@ pub const TABLE: &[Row] = &[
         user: &[dir(xdg("microsoft-edge/NativeMessagingHosts"))],
         system: &[dir(root("/etc/opt/edge/native-messaging-hosts"))],
         evidence: &[xdg("microsoft-edge")],
+        installed: &[
+            Cmd("microsoft-edge"),
+            Cmd("microsoft-edge-stable"),
+            at(root("/opt/microsoft/msedge/msedge")),
+            Desktop("microsoft-edge"),
+            Desktop("com.microsoft.Edge"),
+        ],
     },
     Row {
         browser: B::Vivaldi,
@@ -340,6 +429,13 @@ pub const TABLE: &[Row] = &[
             dir(root("/etc/opt/chrome/native-messaging-hosts")),
         ],
         evidence: &[xdg("vivaldi")],
+        installed: &[
+            Cmd("vivaldi"),
+            Cmd("vivaldi-stable"),
+            at(root("/opt/vivaldi/vivaldi")),
+            Desktop("vivaldi-stable"),
+            Desktop("com.vivaldi.Vivaldi"),
+        ],
     },
     Row {
         browser: B::ChromeForTesting,
@@ -349,6 +445,7 @@ pub const TABLE: &[Row] = &[
             "/etc/opt/chrome_for_testing/native-messaging-hosts",
         ))],
         evidence: &[xdg("google-chrome-for-testing")],
+        installed: &[],
     },
     // ---- macOS (spec §3 macOS) ----
     Row {
@@ -359,6 +456,10 @@ pub const TABLE: &[Row] = &[
             "/Library/Application Support/Mozilla/NativeMessagingHosts",
         ))],
         evidence: &[support("Firefox")],
+        installed: &[
+            at(root("/Applications/Firefox.app")),
+            at(home("Applications/Firefox.app")),
+        ],
     },
     Row {
         browser: B::Librewolf,
@@ -377,6 +478,10 @@ pub const TABLE: &[Row] = &[
             )),
         ],
         evidence: &[support("LibreWolf"), support("librewolf")],
+        installed: &[
+            at(root("/Applications/LibreWolf.app")),
+            at(home("Applications/LibreWolf.app")),
+        ],
     },
     Row {
         browser: B::Waterfox,
@@ -386,6 +491,10 @@ pub const TABLE: &[Row] = &[
             "/Library/Application Support/Waterfox/NativeMessagingHosts",
         ))],
         evidence: &[support("Waterfox")],
+        installed: &[
+            at(root("/Applications/Waterfox.app")),
+            at(home("Applications/Waterfox.app")),
+        ],
     },
     Row {
         browser: B::Chrome,
@@ -393,6 +502,10 @@ pub const TABLE: &[Row] = &[
         user: &[dir(support("Google/Chrome/NativeMessagingHosts"))],
         system: &[dir(root("/Library/Google/Chrome/NativeMessagingHosts"))],
         evidence: &[support("Google/Chrome")],
+        installed: &[
+            at(root("/Applications/Google Chrome.app")),
+            at(home("Applications/Google Chrome.app")),
+        ],
     },
     Row {
         browser: B::Chromium,
@@ -402,6 +515,10 @@ pub const TABLE: &[Row] = &[
             "/Library/Application Support/Chromium/NativeMessagingHosts",
         ))],
         evidence: &[support("Chromium")],
+        installed: &[
+            at(root("/Applications/Chromium.app")),
+            at(home("Applications/Chromium.app")),
+        ],
     },
     Row {
         browser: B::Brave,
@@ -418,6 +535,10 @@ pub const TABLE: &[Row] = &[
             dir(root("/Library/Google/Chrome/NativeMessagingHosts")),
         ],
         evidence: &[support("BraveSoftware/Brave-Browser")],
+        installed: &[
+            at(root("/Applications/Brave Browser.app")),
+            at(home("Applications/Brave Browser.app")),
+        ],
     },
     Row {
         browser: B::Edge,
@@ -425,6 +546,10 @@ pub const TABLE: &[Row] = &[
         user: &[dir(support("Microsoft Edge/NativeMessagingHosts"))],
         system: &[dir(root("/Library/Microsoft/Edge/NativeMessagingHosts"))],
         evidence: &[support("Microsoft Edge")],
+        installed: &[
+            at(root("/Applications/Microsoft Edge.app")),
+            at(home("Applications/Microsoft Edge.app")),
+        ],
     },
     Row {
         browser: B::Vivaldi,
@@ -434,6 +559,10 @@ pub const TABLE: &[Row] = &[
             "/Library/Application Support/Vivaldi/NativeMessagingHosts",
         ))],
         evidence: &[support("Vivaldi")],
+        installed: &[
+            at(root("/Applications/Vivaldi.app")),
+            at(home("Applications/Vivaldi.app")),
+        ],
     },
     Row {
         browser: B::ChromeForTesting,
@@ -450,14 +579,21 @@ pub const TABLE: &[Row] = &[
             dir(root("/Library/Google/Chrome/NativeMessagingHosts")),
         ],
         evidence: &[support("Google/ChromeForTesting")],
+        installed: &[
+            at(root("/Applications/Google Chrome for Testing.app")),
+            at(home("Applications/Google Chrome for Testing.app")),
+        ],
     },
     // ---- Windows (spec §1, §3 Windows): HKCU for user scope, HKLM for system scope ----
+    // Installed signs: per-user installs under %LOCALAPPDATA% only; a system-wide install
+    // (Program Files) shows once the browser has made its profile folder.
     Row {
         browser: B::Firefox,
         os: Windows,
         user: &[Key("Mozilla")],
         system: &[Key("Mozilla")],
         evidence: &[appdata("Mozilla/Firefox")],
+        installed: &[at(local("Mozilla Firefox/firefox.exe"))],
     },
     Row {
         browser: B::Librewolf,
@@ -466,6 +602,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("LibreWolf"), Key("Mozilla")],
         system: &[Key("LibreWolf"), Key("Mozilla")],
         evidence: &[appdata("librewolf")],
+        installed: &[at(local("LibreWolf/librewolf.exe"))],
     },
     Row {
         browser: B::Waterfox,
@@ -474,6 +611,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("Waterfox"), Key("Mozilla")],
         system: &[Key("Waterfox"), Key("Mozilla")],
         evidence: &[appdata("Waterfox")],
+        installed: &[at(local("Waterfox/waterfox.exe"))],
     },
     Row {
         browser: B::Chrome,
@@ -481,6 +619,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("Google\\Chrome")],
         system: &[Key("Google\\Chrome")],
         evidence: &[local("Google/Chrome/User Data")],
+        installed: &[at(local("Google/Chrome/Application/chrome.exe"))],
     },
     Row {
         browser: B::Chromium,
@@ -489,6 +628,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("Chromium"), Key("Google\\Chrome")],
         system: &[Key("Chromium"), Key("Google\\Chrome")],
         evidence: &[local("Chromium/User Data")],
+        installed: &[at(local("Chromium/Application/chrome.exe"))],
     },
     Row {
         browser: B::Brave,
@@ -497,6 +637,9 @@ pub const TABLE: &[Row] = &[
         user: &[Key("BraveSoftware\\Brave-Browser"), Key("Google\\Chrome")],
         system: &[Key("BraveSoftware\\Brave-Browser"), Key("Google\\Chrome")],
         evidence: &[local("BraveSoftware/Brave-Browser/User Data")],
+        installed: &[at(local(
+            "BraveSoftware/Brave-Browser/Application/brave.exe",
+        ))],
     },
     Row {
         browser: B::Edge,
@@ -504,6 +647,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("Microsoft\\Edge")],
         system: &[Key("Microsoft\\Edge")],
         evidence: &[local("Microsoft/Edge/User Data")],
+        installed: &[at(local("Microsoft/Edge/Application/msedge.exe"))],
     },
     Row {
         browser: B::Vivaldi,
@@ -512,6 +656,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("Vivaldi"), Key("Google\\Chrome")],
         system: &[Key("Vivaldi"), Key("Google\\Chrome")],
         evidence: &[local("Vivaldi/User Data")],
+        installed: &[at(local("Vivaldi/Application/vivaldi.exe"))],
     },
     Row {
         browser: B::ChromeForTesting,
@@ -519,6 +664,7 @@ pub const TABLE: &[Row] = &[
         user: &[Key("Google\\Chrome for Testing"), Key("Google\\Chrome")],
         system: &[Key("Google\\Chrome for Testing"), Key("Google\\Chrome")],
         evidence: &[local("Google/Chrome for Testing/User Data")],
+        installed: &[],
     },
 ];
 
@@ -548,6 +694,23 @@ mod tests {
             }
         }
         assert_eq!(TABLE.len(), Browser::ALL.len() * 3);
+    }
+
+    #[test]
+    fn installed_signs_fit_the_os() {
+        for r in TABLE {
+            if r.browser != Browser::ChromeForTesting {
+                assert!(!r.installed.is_empty(), "{:?} on {:?}", r.browser, r.os);
+            }
+            for sign in r.installed {
+                match (r.os, sign) {
+                    (Linux, _) => {}
+                    (Macos, Sign::Path(l)) => assert!(l.rel.ends_with(".app"), "{l:?}"),
+                    (Windows, Sign::Path(l)) => assert!(l.rel.ends_with(".exe"), "{l:?}"),
+                    (os, s) => panic!("{:?} on {os:?}: {s:?}", r.browser),
+                }
+            }
+        }
     }
 
     #[test]

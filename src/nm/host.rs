@@ -106,10 +106,14 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
             Ok(None) => break Ok(()),
             Err(e) => {
                 if let FrameError::TooLarge { len, max } = e {
-                    let err = ApiError::new(
-                        codes::TOO_LARGE,
-                        format!("A message of {len} bytes exceeds the limit of {max} bytes."),
-                    );
+                    let mut text =
+                        format!("A message of {len} bytes exceeds the limit of {max} bytes.");
+                    if opts.caller == Caller::Local && super::hint::length_looks_like_json_text(len)
+                    {
+                        text = format!("{}.", super::hint::JSON_TEXT_HINT);
+                        log::error!("{}", super::hint::JSON_TEXT_HINT);
+                    }
+                    let err = ApiError::new(codes::TOO_LARGE, text);
                     let _ = tx.send(Outgoing::Reply(error_reply(&Value::Null, &err)));
                 }
                 break Err(e.into());

@@ -2,5 +2,6 @@
 
 pub mod caller;
 pub mod frame;
+pub mod hint;
 pub mod host;
 pub mod stdio;

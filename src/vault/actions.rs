@@ -200,7 +200,7 @@ fn uid_param(params: &Value) -> Result<&str, ApiError> {
     let uid = params::req_str(params, "uid")?;
     if uid.is_empty() || uid.len() > 256 {
         return Err(ApiError::invalid_params(
-            "\"uid\" must be a credential uid (1 to 256 bytes).",
+            "\"uid\" must be a credential uid or readable uid (1 to 256 bytes).",
         ));
     }
     Ok(uid)
@@ -213,8 +213,9 @@ pub fn get(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     if vault.status()?.locked {
         return Err(super::VaultError::Locked.into());
     }
+    let uid = vault.resolve_uid(uid)?;
     ctx.state.gate.require(ctx, operation::VAULT_GET)?;
-    let e = vault.get(uid)?;
+    let e = vault.get(&uid)?;
     let c = &e.credential;
     Ok(json!({
         "uid": e.uid(),
@@ -237,9 +238,9 @@ pub fn list(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 }
 
 pub fn delete(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
-    let uid = uid_param(params)?;
+    let uid = ctx.state.vault.resolve_uid(uid_param(params)?)?;
     gate_open(ctx, operation::VAULT_DELETE)?;
-    ctx.state.vault.delete(uid)?;
+    ctx.state.vault.delete(&uid)?;
     Ok(json!({"deleted": uid}))
 }
 

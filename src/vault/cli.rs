@@ -45,7 +45,8 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Credentials for a web address, best match first, without passwords.
+    /// Credentials for a web address, best match first, without passwords. A word that is not
+    /// an address (`github`) finds the names and websites that contain it.
     Search {
         url: String,
         #[command(flatten)]
@@ -53,7 +54,7 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// One credential with its password.
+    /// One credential with its password, by uid or by the readable uid the phone shows.
     Get {
         uid: String,
         #[command(flatten)]
@@ -61,7 +62,7 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Remove a credential from the vault (not from the phone).
+    /// Remove a credential from the vault (not from the phone), by uid or readable uid.
     Delete {
         uid: String,
         #[command(flatten)]
@@ -103,6 +104,7 @@ pub fn run(cmd: Command) -> Result<(), ApiError> {
         state: Arc::new(state),
         events: EventSink::new(true, Arc::new(print_progress)),
         cancel: CancelToken::new(),
+        caller: Default::default(),
     };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
@@ -182,11 +184,14 @@ pub fn run_with(
             out: o,
         } => {
             unlock(ctx, &u, input)?;
-            (
-                actions::search(ctx, &json!({"url": url}))?,
-                o.json,
-                render_list,
-            )
+            let found = if is_plain_word(&url) {
+                let page = crate::api::params::Page::from_params(&json!({}))?;
+                let listing = ctx.state.vault.search_text(&url, page)?;
+                serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))?
+            } else {
+                actions::search(ctx, &json!({"url": url}))?
+            };
+            (found, o.json, render_list)
         }
         Command::Get {
             uid,
@@ -210,6 +215,9 @@ pub fn run_with(
             (actions::sync(ctx, &json!({}))?, o.json, render_sync)
         }
         Command::Lock => {
+            if actions::status(ctx, &json!({}))?["exists"] != true {
+                return write_line(out, "There is no vault yet: nothing to lock.");
+            }
             actions::lock(ctx, &json!({}))?;
             (Value::Null, false, |_| {
                 "Locked. Running passbridge hosts lock on their next request.".into()
@@ -265,7 +273,22 @@ pub fn run_with(
     } else {
         render(&value)
     };
-    writeln!(out, "{text}").map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))
+    write_line(out, &text)
+}
+
+/// A word that is not a web address (`github`, not `github.com` or `https://…`): searched as
+/// text in names and websites.
+fn is_plain_word(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && !s.contains(['.', ':', '/', '[', ' '])
+}
+
+fn write_line(out: &mut dyn Write, text: &str) -> Result<(), ApiError> {
+    match writeln!(out, "{text}") {
+        // `| head` closed the pipe: nothing left to tell anyone.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| ApiError::new(codes::STORAGE, e.to_string())),
+    }
 }
 
 fn render_sync(v: &Value) -> String {

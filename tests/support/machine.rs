@@ -92,6 +92,8 @@ impl Machine {
             .env("HOME", &self.home)
             .env("PASSBRIDGE_HOME", &self.pb_home)
             .env("PASSBRIDGE_SYSTEM_ROOT", &self.root)
+            // The machine's own PATH, so the browsers installed on the real one stay out.
+            .env("PATH", self.path())
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("PASSBRIDGE_LOG_FILE")
             .env_remove("PASSBRIDGE_LOG");
@@ -99,6 +101,24 @@ impl Machine {
             c.env("XDG_CONFIG_HOME", x);
         }
         c
+    }
+
+    /// `PATH` for the commands: the relocated root's bin folders.
+    pub fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.root.join("usr/bin").display(),
+            self.root.join("bin").display()
+        )
+    }
+
+    /// Puts an executable stand-in for a program at `rel` under the relocated root.
+    #[cfg(unix)]
+    pub fn install_program(&self, rel: &str) {
+        let p = self.root.join(rel.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+        chmod(&p, 0o755);
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

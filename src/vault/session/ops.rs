@@ -282,6 +282,69 @@ impl State {
             .ok_or_else(|| VaultError::NotFound(uid.to_owned()))
     }
 
+    /// The uid a person means: a uid, or the short `readableUid` the phone shows in every
+    /// result (`p5psp5kc`, any case). Two credentials with that readable uid: an error that
+    /// lists them.
+    pub fn resolve_uid(&self, id: &str) -> Result<String, VaultError> {
+        self.with(|v| {
+            if v.get(id).is_some() {
+                return Ok(id.to_owned());
+            }
+            let mut found: Vec<&Indexed> = v
+                .entries()
+                .filter(|x| {
+                    let r = &x.entry.credential.readable_uid;
+                    !r.is_empty() && r.eq_ignore_ascii_case(id)
+                })
+                .collect();
+            found.sort_unstable_by(by_name);
+            match found.as_slice() {
+                [] => Err(VaultError::NotFound(id.to_owned())),
+                [one] => Ok(one.uid().to_owned()),
+                many => {
+                    let listed: Vec<String> = many
+                        .iter()
+                        .map(|x| format!("{} ({})", x.uid(), x.entry.credential.name))
+                        .collect();
+                    Err(VaultError::Invalid(format!(
+                        "{} credentials have the readable uid {id:?}: {}. Give the full uid of the one you mean.",
+                        many.len(),
+                        listed.join(", ")
+                    )))
+                }
+            }
+        })?
+    }
+
+    /// Entries whose name or website contains `text` (any case), by name: for a word that is
+    /// not a web address (`github`), typed in a terminal.
+    pub fn search_text(&self, text: &str, page: Page) -> Result<Listing<Summary>, VaultError> {
+        let needle = text.to_lowercase();
+        self.with(|v| {
+            let mut hits: Vec<&Indexed> = v
+                .entries()
+                .filter(|x| {
+                    x.name_lc.contains(&needle)
+                        || x.entry.credential.website.to_lowercase().contains(&needle)
+                })
+                .collect();
+            hits.sort_unstable_by(by_name);
+            let total = hits.len();
+            let start = page.offset.min(total);
+            let end = page.offset.saturating_add(page.limit).min(total);
+            Listing {
+                items: hits[start..end]
+                    .iter()
+                    .map(|x| Summary::of(&x.entry))
+                    .collect(),
+                offset: page.offset,
+                limit: page.limit,
+                total,
+                next_offset: (end < total).then_some(end),
+            }
+        })
+    }
+
     /// Every stored uid (for a sync with the phone).
     pub fn uids(&self) -> Result<Vec<String>, VaultError> {
         self.with(|v| v.entries().map(|x| x.uid().to_owned()).collect())
