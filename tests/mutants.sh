@@ -10,8 +10,8 @@
 # these files. Every mutant that survives ("missed") must be killed by a new test or listed, with
 # the reason it is equivalent, in tests/mutants-equivalent.md.
 #
-# Settings for a small shared machine: --in-place (no copy of the tree; do not edit the sources
-# while it runs, it restores each file after its mutant), one job, the unit tests only (`--lib`),
+# Settings for a small shared machine: --in-place (one job, no copy of the tree; do not edit the
+# sources while it runs, it restores each file after its mutant), the unit tests only (`--lib`),
 # no baseline run (run `cargo test --lib` first). Results per file: target/mutants/<file>/
 # mutants.out/{caught,missed,timeout,unviable}.txt, and a summary line per file at the end.
 set -euo pipefail
@@ -21,6 +21,8 @@ if ! cargo mutants --version >/dev/null 2>&1; then
     cargo install --locked cargo-mutants
 fi
 
+# Extra cargo-mutants options, e.g. MUTANTS_ARGS="--re check_page_url" for a subset.
+read -r -a extra <<<"${MUTANTS_ARGS:-}"
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
     files=(
@@ -44,9 +46,9 @@ for f in "${files[@]}"; do
     mkdir -p "$out"
     echo "== $f -> $out" >&2
     rc=0
-    cargo mutants --in-place --no-shuffle -j 1 --baseline skip \
+    cargo mutants --in-place --no-shuffle --baseline skip \
         --timeout "${MUTANTS_TIMEOUT:-180}" --build-timeout 1200 \
-        --file "$f" --output "$out" -- --lib || rc=$?
+        --cargo-arg=--lib --file "$f" --output "$out" "${extra[@]}" || rc=$?
     # 2: some mutants survived, 3: some timed out. Both are results to report, not failures.
     case $rc in 0 | 2 | 3) ;; *) exit "$rc" ;; esac
     count() { [ -e "$out/mutants.out/$1.txt" ] && grep -c . "$out/mutants.out/$1.txt" || echo 0; }

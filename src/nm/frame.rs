@@ -295,4 +295,17 @@ mod tests {
             })
         ));
     }
+
+    /// The browsers' limit, as a literal: a slip in the constant must not pass unnoticed.
+    #[test]
+    fn outbound_limit_is_one_mib() {
+        assert!(encode_frame(&vec![b'a'; 1024 * 1024]).is_ok());
+        assert!(matches!(
+            encode_frame(&vec![b'a'; 1024 * 1024 + 1]),
+            Err(FrameError::TooLarge {
+                len: 1_048_577,
+                max: 1_048_576
+            })
+        ));
+    }
 }
