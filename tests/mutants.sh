@@ -39,6 +39,13 @@ if [ ${#files[@]} -eq 0 ]; then
     done
 fi
 
+# A mutant makes property tests fail: keep proptest from saving those cases as regressions (and
+# from spending time shrinking them).
+export PROPTEST_MAX_SHRINK_ITERS=0
+saved=$(mktemp -d)
+cp -a proptest-regressions "$saved/"
+trap 'rm -rf proptest-regressions && cp -a "$saved/proptest-regressions" . && rm -rf "$saved"' EXIT
+
 summary=()
 for f in "${files[@]}"; do
     [ -e "$f" ] || { echo "no such file: $f" >&2; exit 2; }
@@ -51,7 +58,7 @@ for f in "${files[@]}"; do
         --cargo-arg=--lib --file "$f" --output "$out" "${extra[@]}" || rc=$?
     # 2: some mutants survived, 3: some timed out. Both are results to report, not failures.
     case $rc in 0 | 2 | 3) ;; *) exit "$rc" ;; esac
-    count() { [ -e "$out/mutants.out/$1.txt" ] && grep -c . "$out/mutants.out/$1.txt" || echo 0; }
+    count() { grep -cs . "$out/mutants.out/$1.txt" || true; }
     summary+=("$f: caught $(count caught), missed $(count missed), timeout $(count timeout), unviable $(count unviable)")
     if [ "$(count missed)" != 0 ]; then
         sed 's/^/  missed: /' "$out/mutants.out/missed.txt"

@@ -674,11 +674,10 @@ mod tests {
                 };
                 let expected = match i {
                     0..=7 => e == FormatError::NotAVault,
-                    8..=9 => matches!(
-                        e,
-                        FormatError::UnsupportedVersion(_)
-                            | FormatError::Damaged("the format version is invalid")
-                    ),
+                    8..=9 => match u16::from_le_bytes([b[8], b[9]]) {
+                        0 => e == FormatError::Damaged("the format version is invalid"),
+                        v => e == FormatError::UnsupportedVersion(v),
+                    },
                     // The slot type is read before the checksum.
                     _ if i == kdf_at => {
                         e == checksum_err
