@@ -33,8 +33,8 @@ if [ ${#files[@]} -eq 0 ]; then
         src/nm/frame.rs
         src/anotherpass/wire.rs
     )
-    # The Passman and PassWeaver crypto, once they exist.
-    for f in src/passman/*crypto*.rs src/passweaver/*crypto*.rs; do
+    # The Passman (SJCL) and PassWeaver crypto, once they exist.
+    for f in src/passman/*crypto*.rs src/passman/sjcl.rs src/passweaver/*crypto*.rs; do
         [ -e "$f" ] && files+=("$f")
     done
 fi
