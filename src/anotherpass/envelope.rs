@@ -199,4 +199,29 @@ mod tests {
             EnvelopeError::KeyLength
         );
     }
+
+    /// An empty plaintext seals to the tag alone: the shortest valid envelope. Expected value
+    /// computed independently (Node `crypto` and Python `cryptography` AESGCM agree): key TKrs,
+    /// IV `01..0c`, empty plaintext.
+    #[test]
+    fn ciphertext_of_exactly_the_tag_is_an_empty_plaintext() {
+        const EMPTY: &str = "EWM:AQIDBAUGBwgJCgsM:julkfpSpfQzL7S6Ub7wYuA==";
+        assert_eq!(seal_with_iv(&tkrs(), &IV, b"").unwrap(), EMPTY);
+        assert!(open(&tkrs(), EMPTY).unwrap().is_empty());
+        // One byte short of a tag is malformed, not a wrong key.
+        let short = format!(
+            "EWM:AQIDBAUGBwgJCgsM:{}",
+            b64::std_padded(&[0x8e; TAG_LEN - 1])
+        );
+        assert_eq!(open(&tkrs(), &short).unwrap_err(), EnvelopeError::Format);
+        let empty = "EWM:AQIDBAUGBwgJCgsM:";
+        assert_eq!(open(&tkrs(), empty).unwrap_err(), EnvelopeError::Format);
+        // A tag-sized ciphertext that is not the right tag is a decryption failure.
+        let forged = format!("EWM:AQIDBAUGBwgJCgsM:{}", b64::std_padded(&[0x8e; TAG_LEN]));
+        assert_eq!(open(&tkrs(), &forged).unwrap_err(), EnvelopeError::Decrypt);
+        // AES-128 (the linking request's key size) has the same boundary.
+        let sk = range(0x30, 16);
+        let e = seal_with_iv(&sk, &IV, b"").unwrap();
+        assert!(open(&sk, &e).unwrap().is_empty());
+    }
 }

@@ -3,6 +3,7 @@
 use super::b64;
 use super::keys::random_bytes;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 /// The app's and the extension's way to make a readable code of bytes: standard base64, ASCII
 /// letters only, the first `n`, uppercased.
@@ -22,12 +23,26 @@ pub fn web_client_id_from(random32: &[u8]) -> Option<String> {
     (s.len() == 6).then(|| format!("{}-{}", &s[..3], &s[3..]))
 }
 
-pub fn new_web_client_id() -> String {
-    loop {
-        if let Some(id) = web_client_id_from(&random_bytes(32)) {
-            return id;
-        }
-    }
+/// Draws before giving up. With a working generator one draw fails with a probability of about
+/// 1e-22, so running out means the generator is broken (say, it returns constant bytes).
+const WEB_CLIENT_ID_TRIES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error(
+        "no webClientId could be made from {0} draws of the system random generator: it looks broken"
+    )]
+    RandomExhausted(usize),
+}
+
+pub fn new_web_client_id() -> Result<String, IdError> {
+    web_client_id_with(|| random_bytes(32))
+}
+
+fn web_client_id_with(mut random32: impl FnMut() -> Zeroizing<Vec<u8>>) -> Result<String, IdError> {
+    (0..WEB_CLIENT_ID_TRIES)
+        .find_map(|_| web_client_id_from(&random32()))
+        .ok_or(IdError::RandomExhausted(WEB_CLIENT_ID_TRIES))
 }
 
 /// The app's check: `[A-Z]{3}-[A-Z]{3}`, full match.
@@ -88,7 +103,7 @@ mod tests {
     #[test]
     fn web_client_id_vector() {
         assert_eq!(web_client_id_from(&range(1, 32)).unwrap(), "AQI-DBA");
-        let id = new_web_client_id();
+        let id = new_web_client_id().unwrap();
         assert!(is_web_client_id(&id), "{id}");
         for bad in [
             "AQIDBA", "aqi-dba", "AQI-DB", "AQI-DBAA", "AQ1-DBA", "AQI_DBA", "",
@@ -97,6 +112,30 @@ mod tests {
         }
         // Digits and symbols only: no id can be made.
         assert_eq!(web_client_id_from(&[0xfb; 3]), None);
+    }
+
+    /// A generator stuck on bytes without letters must not make linking spin forever.
+    #[test]
+    fn web_client_id_gives_up_on_a_broken_generator() {
+        let mut draws = 0;
+        let stuck = web_client_id_with(|| {
+            draws += 1;
+            Zeroizing::new(vec![0xff; 32]) // base64 "/////…//8=": no letters
+        });
+        assert_eq!(stuck, Err(IdError::RandomExhausted(WEB_CLIENT_ID_TRIES)));
+        assert_eq!(draws, WEB_CLIENT_ID_TRIES);
+        // A few unusable draws, then a good one: that one is used.
+        let mut draws = 0;
+        let id = web_client_id_with(|| {
+            draws += 1;
+            Zeroizing::new(if draws < 3 {
+                vec![0xff; 32]
+            } else {
+                range(1, 32)
+            })
+        });
+        assert_eq!(id.as_deref(), Ok("AQI-DBA"));
+        assert_eq!(draws, 3);
     }
 
     #[test]

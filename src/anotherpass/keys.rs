@@ -68,6 +68,19 @@ pub(crate) mod tests {
         );
     }
 
+    /// k = SHA-256(SK ‖ OTKrs) of the linking response (spec §3.2, §7.4 step 4), with the §7.3
+    /// SK (`30..3f`, 16 bytes) and OTKrs (`40..5f`). Expected value computed independently with
+    /// Python: `hashlib.sha256(bytes(range(0x30, 0x40)) + bytes(range(0x40, 0x60))).hexdigest()`.
+    #[test]
+    fn link_response_key_vector() {
+        let sk = range(0x30, 16);
+        let otk_rs = range(0x40, 32);
+        assert_eq!(
+            hex(&*link_response_key(&sk, &otk_rs)),
+            "8ca35e321cdc168012e18af18d0f71e17d9f83f4d246ef33e54db595725c0fe3"
+        );
+    }
+
     #[test]
     fn random_bytes_differ() {
         assert_ne!(*random_bytes(16), *random_bytes(16));

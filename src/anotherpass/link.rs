@@ -47,7 +47,10 @@ pub fn start(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let identity = store::load_link_file(paths).map_err(storage)?;
     let (web_client_id, relink_vault_id) = match &identity {
         Some(f) if !fresh => (f.web_client_id.clone(), f.vault_id.clone()),
-        _ => (ids::new_web_client_id(), None),
+        _ => (
+            ids::new_web_client_id().map_err(|e| Error::Internal(e.to_string()))?,
+            None,
+        ),
     };
     let reused = store::load_pending(paths)
         .map_err(storage)?

@@ -411,4 +411,70 @@ mod tests {
             assert!(ok, "{what}: got {e:?}");
         }
     }
+
+    /// A key that counted before and now reports 0 is a clone (or a reset key): never verified.
+    /// Only a key that has always reported 0 may keep reporting 0.
+    #[test]
+    fn a_counter_that_drops_to_zero_is_denied() {
+        let keys = [key("aGk", Some(4)), key("zero", Some(0)), key("new", None)];
+        let at = "2026-11-22T07:01:00Z";
+        assert_eq!(
+            judge(&verified("aGk", 0, at), &keys),
+            Outcome::Denied("the key's signature counter went backwards: it may have been cloned")
+        );
+        assert!(matches!(
+            judge(&verified("aGk", 3, at), &keys),
+            Outcome::Denied(_)
+        ));
+        // From 0 the counter may start counting.
+        assert_eq!(
+            judge(&verified("zero", 1, at), &keys),
+            Outcome::Verified {
+                handle: "zero".into(),
+                counter: Some(1)
+            }
+        );
+        // No stored counter yet: nothing to compare with.
+        assert_eq!(
+            judge(&verified("new", 0, at), &keys),
+            Outcome::Verified {
+                handle: "new".into(),
+                counter: Some(0)
+            }
+        );
+        // Verified exactly at the expiry is still in time.
+        assert!(matches!(
+            judge(&verified("aGk", 5, "2026-11-22T07:05:00Z"), &keys),
+            Outcome::Verified { .. }
+        ));
+    }
+
+    #[test]
+    fn page_url_must_be_http_with_a_host_and_not_too_long() {
+        let why = |url: &str| match parse_authn(&reply("open", json!({ "html_url": url }))) {
+            Ok(_) => None,
+            Err(WireError::Field {
+                field: "html_url",
+                why,
+            }) => Some(why),
+            Err(e) => panic!("{url}: {e:?}"),
+        };
+        for bad in [
+            "ftp://c/authn/x",
+            "file://c/etc/passwd",
+            "file:///etc/passwd",
+            "data:text/html,<script>",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(why(bad).as_deref(), Some("not an http(s) URL"), "{bad}");
+        }
+        assert_eq!(why("not a url").as_deref(), Some("not a URL"));
+        assert_eq!(why("https://c/authn/x"), None);
+        // The length limit: exactly MAX_URL_LEN passes, one more byte does not.
+        let base = "http://c/authn/";
+        let at_limit = format!("{base}{}", "a".repeat(MAX_URL_LEN - base.len()));
+        assert_eq!(at_limit.len(), MAX_URL_LEN);
+        assert_eq!(why(&at_limit), None);
+        assert_eq!(why(&format!("{at_limit}a")).as_deref(), Some("too long"));
+    }
 }

@@ -204,4 +204,109 @@ mod tests {
             }
         }
     }
+
+    /// A reader that plays a script of reads and panics when read again after its last one,
+    /// so a decoder that retries a lasting error fails instead of spinning.
+    struct Script(std::collections::VecDeque<io::Result<Vec<u8>>>);
+
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self
+                .0
+                .pop_front()
+                .expect("read again after the script ended")
+            {
+                Ok(bytes) => {
+                    assert!(bytes.len() <= buf.len());
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    Ok(bytes.len())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    fn interrupted() -> io::Result<Vec<u8>> {
+        Err(io::Error::from(io::ErrorKind::Interrupted))
+    }
+
+    #[test]
+    fn an_interrupted_read_is_retried() {
+        let wire = framed(b"{}");
+        let mut r = Script(
+            [
+                interrupted(),
+                Ok(wire[..1].to_vec()),
+                interrupted(),
+                Ok(wire[1..4].to_vec()),
+                interrupted(),
+                Ok(wire[4..].to_vec()),
+            ]
+            .into(),
+        );
+        assert_eq!(read_frame(&mut r, 10).unwrap().unwrap(), b"{}");
+        assert!(r.0.is_empty(), "the end of the body was not read");
+    }
+
+    #[test]
+    fn another_read_error_is_fatal_and_kept() {
+        for before in [vec![], vec![Ok(vec![2])]] {
+            let mut script: std::collections::VecDeque<_> = before.into();
+            script.push_back(Err(io::Error::new(io::ErrorKind::BrokenPipe, "gone")));
+            let err = read_frame(&mut Script(script), 10).unwrap_err();
+            assert!(
+                matches!(&err, FrameError::Io(e) if e.kind() == io::ErrorKind::BrokenPipe),
+                "{err:?}"
+            );
+        }
+        let mut r = Script(
+            [
+                Ok(framed(b"{}")[..4].to_vec()),
+                Ok(b"{".to_vec()),
+                Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset")),
+            ]
+            .into(),
+        );
+        assert!(matches!(
+            read_frame(&mut r, 10),
+            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset
+        ));
+    }
+
+    /// Chrome's own limit: a message of exactly 64 MiB passes the cap, one byte more does not.
+    /// (The bodies are truncated, so nothing of that size is allocated.)
+    #[test]
+    fn default_inbound_cap_is_64_mib() {
+        const MIB64: u32 = 64 * 1024 * 1024;
+        let mut at_cap = MIB64.to_ne_bytes().to_vec();
+        at_cap.extend_from_slice(b"abc");
+        assert!(matches!(
+            read_frame(&mut at_cap.as_slice(), DEFAULT_MAX_INBOUND),
+            Err(FrameError::TruncatedBody {
+                expected: MIB64,
+                got: 3
+            })
+        ));
+        let above = (MIB64 + 1).to_ne_bytes();
+        assert!(matches!(
+            read_frame(&mut above.as_slice(), DEFAULT_MAX_INBOUND),
+            Err(FrameError::TooLarge {
+                len: 67_108_865,
+                max: 67_108_864
+            })
+        ));
+    }
+
+    /// The browsers' limit, as a literal: a slip in the constant must not pass unnoticed.
+    #[test]
+    fn outbound_limit_is_one_mib() {
+        assert!(encode_frame(&vec![b'a'; 1024 * 1024]).is_ok());
+        assert!(matches!(
+            encode_frame(&vec![b'a'; 1024 * 1024 + 1]),
+            Err(FrameError::TooLarge {
+                len: 1_048_577,
+                max: 1_048_576
+            })
+        ));
+    }
 }

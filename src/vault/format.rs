@@ -402,7 +402,12 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<SealedManifest<'_>, FormatError> {
 
 impl SealedManifest<'_> {
     pub fn open(&self, keys: &DataKeys) -> Result<Body, FormatError> {
-        let (ct, tag) = self.sealed.split_at(self.sealed.len() - TAG_LEN);
+        // parse_manifest already refuses a ciphertext shorter than a tag; checked again so that
+        // a slip there is an error, not an underflow.
+        let ct_len = (self.sealed.len())
+            .checked_sub(TAG_LEN)
+            .ok_or(FormatError::Damaged("the manifest is shorter than its tag"))?;
+        let (ct, tag) = self.sealed.split_at(ct_len);
         let tag: [u8; TAG_LEN] = tag.try_into().expect("tag length");
         let mut plain = Zeroizing::new(ct.to_vec());
         crypto::open_in_place(&keys.data, &self.nonce, self.aad, &mut plain, &tag)
@@ -507,8 +512,12 @@ pub fn open_segment(
             "a segment's length does not match its header (truncated?)",
         ));
     }
+    // Checked again (see SealedManifest::open): a slip in the guard is an error, not a panic.
+    let plain_len = ct_len
+        .checked_sub(TAG_LEN)
+        .ok_or(FormatError::Damaged("a segment is shorter than its tag"))?;
     let (aad, rest) = bytes.split_at_mut(SEGMENT_HEADER_LEN);
-    let (plain, tag) = rest.split_at_mut(ct_len - TAG_LEN);
+    let (plain, tag) = rest.split_at_mut(plain_len);
     let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("tag length");
     crypto::open_in_place(&keys.data, &nonce, aad, plain, &tag)
         .map_err(|_| FormatError::Damaged("a segment failed authentication"))?;
@@ -643,10 +652,15 @@ mod tests {
         }
     }
 
+    /// Every flip is noticed, and reported as the damage it is: header damage must never look
+    /// like a wrong key (that would send the user re-linking instead of restoring a backup).
     #[test]
     fn every_single_bit_flip_in_a_manifest_is_detected() {
         let (header, body, _, keys) = fixture();
         let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        let hlen = header_len(&header);
+        let kdf_at = 8 + 2 + 16 + 16 + 2 + NONCE_LEN + WRAPPED_LEN;
+        let checksum_err = FormatError::Damaged("the header checksum does not match");
         for i in 0..bytes.len() {
             for bit in [0, 3, 7] {
                 let mut b = bytes.clone();
@@ -655,7 +669,92 @@ mod tests {
                     unwrap_client(&m.header, &[9u8; 32])?;
                     m.open(&keys)
                 });
-                assert!(res.is_err(), "flip at byte {i} bit {bit} went unnoticed");
+                let Err(e) = res else {
+                    panic!("flip at byte {i} bit {bit} went unnoticed");
+                };
+                let expected = match i {
+                    0..=7 => e == FormatError::NotAVault,
+                    8..=9 => match u16::from_le_bytes([b[8], b[9]]) {
+                        0 => e == FormatError::Damaged("the format version is invalid"),
+                        v => e == FormatError::UnsupportedVersion(v),
+                    },
+                    // The slot type is read before the checksum.
+                    _ if i == kdf_at => {
+                        e == checksum_err
+                            || e == FormatError::Damaged("the password slot type is unknown")
+                    }
+                    _ if i < hlen => e == checksum_err,
+                    _ => e == FormatError::Damaged("the manifest failed authentication"),
+                };
+                assert!(expected, "flip at byte {i} bit {bit}: {e:?}");
+            }
+        }
+    }
+
+    /// A manifest whose header declares `ct` as its sealed body, checksum recomputed: what a
+    /// crafted file can look like.
+    fn with_ciphertext(manifest: &[u8], hlen: usize, ct: &[u8]) -> Vec<u8> {
+        let mut b = manifest[..hlen].to_vec();
+        let len_at = hlen - CHECKSUM_LEN - 4;
+        b[len_at..len_at + 4].copy_from_slice(&(ct.len() as u32).to_le_bytes());
+        let sum = checksum(&b[..hlen - CHECKSUM_LEN]);
+        b[hlen - CHECKSUM_LEN..].copy_from_slice(&sum);
+        b.extend_from_slice(ct);
+        b
+    }
+
+    #[test]
+    fn a_manifest_ciphertext_shorter_than_a_tag_is_refused() {
+        let (header, body, _, keys) = fixture();
+        let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        let hlen = header_len(&header);
+        // The helper reproduces the real file when given the real ciphertext.
+        assert_eq!(with_ciphertext(&bytes, hlen, &bytes[hlen..]), bytes);
+        for n in 0..TAG_LEN {
+            let crafted = with_ciphertext(&bytes, hlen, &vec![0xa5; n]);
+            assert_eq!(
+                parse_manifest(&crafted).err(),
+                Some(FormatError::Damaged(
+                    "its length does not match its header (truncated?)"
+                )),
+                "{n} bytes"
+            );
+        }
+        // Exactly a tag gets as far as authentication.
+        let crafted = with_ciphertext(&bytes, hlen, &[0xa5; TAG_LEN]);
+        assert_eq!(
+            parse_manifest(&crafted).unwrap().open(&keys).err(),
+            Some(FormatError::Damaged("the manifest failed authentication"))
+        );
+    }
+
+    /// 1 to MAX_SEGMENTS segments (memory.rs grows a vault up to exactly MAX_SEGMENTS).
+    #[test]
+    fn segment_count_bounds() {
+        let (mut header, _, _, keys) = fixture();
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_SEGMENTS, true),
+            (MAX_SEGMENTS + 1, false),
+            (u16::MAX, false),
+        ] {
+            header.segment_count = n;
+            let body = Body {
+                created_ms: 7,
+                segments: vec![SegmentRef::default(); n.into()],
+                remembered: BTreeMap::new(),
+            };
+            let bytes = seal_manifest(&header, &body, &keys).unwrap();
+            match parse_manifest(&bytes) {
+                Ok(m) => {
+                    assert!(ok, "{n} segments accepted");
+                    assert!(m.open(&keys).unwrap() == body, "{n} segments");
+                }
+                Err(e) => {
+                    assert!(!ok, "{n} segments refused: {e:?}");
+                    assert_eq!(e, FormatError::Damaged("the segment count is out of range"));
+                }
             }
         }
     }
@@ -731,6 +830,83 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(open_segment(&mut bytes[..len].to_vec(), spec, &keys).is_err());
         }
+    }
+
+    const SEGMENT_NONCE: [u8; NONCE_LEN] = [5; NONCE_LEN];
+
+    /// A segment header as [`seal_segment`] writes it, declaring `ct_len` bytes of ciphertext.
+    fn segment_header(spec: SegmentSpec<'_>, ct_len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SEGMENT_HEADER_LEN);
+        let mut w = Writer::new(&mut out);
+        w.bytes(&SEGMENT_MAGIC);
+        w.u16(VERSION);
+        w.bytes(spec.vault_id);
+        w.u16(spec.index);
+        w.bytes(&spec.id);
+        w.bytes(&SEGMENT_NONCE);
+        w.u32(ct_len as u32);
+        out
+    }
+
+    /// A correctly sealed segment around an arbitrary plaintext.
+    fn sealed_segment(spec: SegmentSpec<'_>, keys: &DataKeys, plain: &[u8]) -> Vec<u8> {
+        let mut out = segment_header(spec, plain.len() + TAG_LEN);
+        let mut body = plain.to_vec();
+        let tag = crypto::seal_in_place(&keys.data, &SEGMENT_NONCE, &out, &mut body).unwrap();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    #[test]
+    fn a_segment_ciphertext_without_room_for_tag_and_count_is_refused() {
+        let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+        let spec = SegmentSpec {
+            vault_id: &[2; 16],
+            index: 0,
+            id: [4; 16],
+            count: 0,
+        };
+        let length_err = Some(FormatError::Damaged(
+            "a segment's length does not match its header (truncated?)",
+        ));
+        // The helper seals like seal_segment: an empty segment opens.
+        let empty = sealed_segment(spec, &keys, &0u32.to_le_bytes());
+        assert_eq!(empty.len(), SEGMENT_HEADER_LEN + TAG_LEN + 4);
+        assert_eq!(open_segment(&mut empty.clone(), spec, &keys), Ok(vec![]));
+        let real = seal_segment(spec, std::iter::empty(), &keys).unwrap();
+        assert_eq!(open_segment(&mut real.clone(), spec, &keys), Ok(vec![]));
+        // Shorter than a tag: no tag to check.
+        for n in 0..TAG_LEN {
+            let mut b = segment_header(spec, n);
+            b.extend(vec![0xa5; n]);
+            assert_eq!(open_segment(&mut b, spec, &keys).err(), length_err, "{n}");
+        }
+        // Authentic, but too short for the entry count.
+        for n in 0..4 {
+            let mut b = sealed_segment(spec, &keys, &[0; 3][..n]);
+            assert_eq!(open_segment(&mut b, spec, &keys).err(), length_err, "{n}");
+        }
+    }
+
+    /// Entry fields are limited where credentials come in (session/ops.rs); the limit is
+    /// pinned here so a slip cannot make real credentials unstorable, and such an entry must
+    /// survive a segment round trip.
+    #[test]
+    fn fields_of_max_field_bytes_are_stored() {
+        assert_eq!(MAX_FIELD_BYTES, 64 * 1024);
+        let mut e = entry("big", "Big", "https://big.example");
+        e.credential.otp = "o".repeat(MAX_FIELD_BYTES);
+        e.credential.password = "p".repeat(MAX_FIELD_BYTES);
+        let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+        let spec = SegmentSpec {
+            vault_id: &[2; 16],
+            index: 0,
+            id: [4; 16],
+            count: 1,
+        };
+        let bytes = seal_segment(spec, [&e].into_iter(), &keys).unwrap();
+        assert_eq!(open_segment(&mut bytes.clone(), spec, &keys), Ok(vec![e]));
     }
 
     mod properties {

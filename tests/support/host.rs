@@ -110,12 +110,16 @@ impl Home {
     }
     /// `passbridge call '<json>'`: (reply, exit success).
     pub fn call(&self, request: &Value) -> (Value, bool) {
-        let out = self
+        let child = self
             .command()
             .arg("call")
             .arg(request.to_string())
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        let out = wait_output(child);
         let reply = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "call printed no JSON ({e}): {}",
@@ -153,21 +157,58 @@ impl Home {
     }
 }
 
-fn wait_output(child: Child) -> std::process::Output {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    rx.recv_timeout(TIMEOUT)
-        .expect("host did not exit in time")
-        .unwrap()
+/// Collects a child's output, failing the test (and killing the child) if it has not exited
+/// and closed its output within [`TIMEOUT`].
+fn wait_output(mut child: Child) -> std::process::Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
+        let (tx, rx) = channel();
+        if let Some(mut pipe) = pipe {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                let _ = tx.send(buf);
+            });
+        } else {
+            let _ = tx.send(Vec::new());
+        }
+        rx
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.recv_timeout(TIMEOUT).unwrap_or_default();
+            panic!(
+                "the host did not exit within {TIMEOUT:?} (killed it); its stderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let collect = |rx: Receiver<Vec<u8>>, what| {
+        rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
+            panic!("the host exited but its {what} stayed open for {TIMEOUT:?}")
+        })
+    };
+    std::process::Output {
+        status,
+        stdout: collect(stdout, "stdout"),
+        stderr: collect(stderr, "stderr"),
+    }
 }
 
 /// A running host: send requests, receive frames in order.
 pub struct Host {
     pub child: Child,
     stdin: Option<ChildStdin>,
-    frames: Receiver<Value>,
+    /// Frames from the reader thread, or what was wrong with the host's output.
+    frames: Receiver<Result<Value, String>>,
     /// Frames read while looking for another request's reply, kept for later.
     pending: std::cell::RefCell<std::collections::VecDeque<Value>>,
 }
@@ -183,6 +224,7 @@ impl Host {
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().unwrap();
         let (tx, frames) = channel();
+        // Reports a broken frame to the test thread (a panic here would only look like silence).
         std::thread::spawn(move || {
             loop {
                 let mut prefix = [0u8; 4];
@@ -190,15 +232,18 @@ impl Host {
                     break;
                 }
                 let len = u32::from_ne_bytes(prefix) as usize;
-                assert!(len <= 1024 * 1024, "frame above 1 MiB");
-                let mut body = vec![0; len];
-                stdout
-                    .read_exact(&mut body)
-                    .expect("partial frame from host");
-                if tx
-                    .send(serde_json::from_slice(&body).expect("non-JSON frame"))
-                    .is_err()
-                {
+                let frame = if len > 1024 * 1024 {
+                    Err(format!("the host wrote a frame above 1 MiB ({len} bytes)"))
+                } else {
+                    let mut body = vec![0; len];
+                    match stdout.read_exact(&mut body) {
+                        Ok(()) => serde_json::from_slice(&body)
+                            .map_err(|e| format!("the host wrote a frame that is not JSON: {e}")),
+                        Err(e) => Err(format!("the host wrote a partial frame: {e}")),
+                    }
+                };
+                let fatal = frame.is_err();
+                if tx.send(frame).is_err() || fatal {
                     break;
                 }
             }
@@ -221,7 +266,7 @@ impl Host {
     /// The next frame, whatever it is (frames set aside by `reply_for` come first).
     pub fn recv(&self) -> Value {
         self.recv_within(TIMEOUT)
-            .expect("no frame from host in time")
+            .unwrap_or_else(|| panic!("no frame from the host within {TIMEOUT:?}"))
     }
     pub fn recv_within(&self, d: Duration) -> Option<Value> {
         if let Some(v) = self.pending.borrow_mut().pop_front() {
@@ -231,10 +276,11 @@ impl Host {
     }
     fn recv_new(&self, d: Duration) -> Option<Value> {
         match self.frames.recv_timeout(d) {
-            Ok(v) => {
+            Ok(Ok(v)) => {
                 assert_protocol_frame(&v);
                 Some(v)
             }
+            Ok(Err(broken)) => panic!("{broken}"),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
         }
     }
@@ -265,7 +311,9 @@ impl Host {
         }
         let mut others = others_before;
         loop {
-            let f = self.recv_new(TIMEOUT).expect("no frame from host in time");
+            let f = self
+                .recv_new(TIMEOUT)
+                .unwrap_or_else(|| panic!("no reply for id {id} from the host within {TIMEOUT:?}"));
             if &f["id"] != id {
                 self.pending.borrow_mut().push_back(f.clone());
                 others.push(f);

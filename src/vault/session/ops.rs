@@ -512,3 +512,25 @@ impl State {
         self.store.retire(secs).map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field limit is 64 KiB (a literal here, so a slip in the constant fails), inclusive.
+    #[test]
+    fn storable_limits() {
+        let c = |uid: &str, password: String| {
+            let mut c = Credential::default();
+            c.uid = Some(uid.into());
+            c.password = password;
+            c
+        };
+        assert!(storable(&c("u", "p".repeat(64 * 1024))));
+        assert!(!storable(&c("u", "p".repeat(64 * 1024 + 1))));
+        assert!(storable(&c(&"u".repeat(MAX_UID_BYTES), String::new())));
+        assert!(!storable(&c(&"u".repeat(MAX_UID_BYTES + 1), String::new())));
+        assert!(!storable(&c("", String::new())));
+        assert!(!storable(&Credential::default()));
+    }
+}
