@@ -420,7 +420,9 @@ mod tests {
         let at = "2026-11-22T07:01:00Z";
         assert_eq!(
             judge(&verified("aGk", 0, at), &keys),
-            Outcome::Denied("the key's signature counter went backwards: it may have been cloned")
+            Outcome::Denied(
+                "the key's signature counter did not grow: the key may have been cloned, or the reply replayed"
+            )
         );
         assert!(matches!(
             judge(&verified("aGk", 3, at), &keys),
