@@ -7,7 +7,7 @@ use super::{
     Credential, CredentialProvider, Found, Listed, Lookup, Providers, Query, SourceError,
     SourceState,
 };
-use crate::api::params::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+use crate::api::params::{DEFAULT_PAGE_LIMIT, Page};
 use crate::api::{Action, ApiError, CancelToken, Ctx, ErrorCode, Operation, Registry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -156,13 +156,8 @@ fn lookup_of(p: &SearchParams) -> Result<Lookup, ApiError> {
 /// Searches every provider; see the module documentation.
 pub fn search(ctx: &Ctx, p: SearchParams) -> Result<SearchReply, ApiError> {
     let lookup = Arc::new(lookup_of(&p)?);
-    let offset = p.offset.unwrap_or(0);
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-    if limit == 0 || limit > MAX_PAGE_LIMIT {
-        return Err(ApiError::invalid_params(format!(
-            "\"limit\": must be between 1 and {MAX_PAGE_LIMIT}."
-        )));
-    }
+    let Page { offset, limit } =
+        Page::new(p.offset.unwrap_or(0), p.limit.unwrap_or(DEFAULT_PAGE_LIMIT))?;
     // Each source returns its best `offset + limit`; the merged page is then exact.
     let want = offset.saturating_add(limit);
     let timeout = ctx.state.get::<Settings>().map_or_else(
