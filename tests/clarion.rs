@@ -10,9 +10,9 @@ mod tls;
 
 use clarion_fake::FakeClarion;
 use host::{Home, Host};
+use passbridge::api::Shared as State;
 use passbridge::api::{CancelToken, Ctx, EventSink};
 use passbridge::config::Paths;
-use passbridge::state::State;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -669,15 +669,17 @@ fn policy_needs_a_key() {
     let p = call(&home, "clarion.policy", json!({}));
     assert_eq!(
         ok(&p)["operations"],
+        // Each backend's operations in the order of src/backends.rs, then credential_get.
         json!([
-            "vault_unlock",
-            "vault_get",
             "anotherpass_link",
             "anotherpass_fetch",
+            "anotherpass_reveal_key",
+            "vault_unlock",
+            "vault_get",
             "vault_read",
             "vault_delete",
             "vault_reset",
-            "anotherpass_reveal_key"
+            "credential_get"
         ])
     );
     assert_eq!(ok(&p)["require"], json!([]));
@@ -757,7 +759,7 @@ struct GateRig {
 }
 
 fn gate_rig(home: &Home) -> GateRig {
-    let state = Arc::new(State::load(Paths::under(home.path())).unwrap());
+    let state = passbridge::backends::load(Paths::under(home.path())).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let ctx = Ctx {
@@ -785,10 +787,10 @@ impl GateRig {
         op: &'static str,
     ) -> std::thread::JoinHandle<Result<(), passbridge::api::ApiError>> {
         let (state, ctx) = (self.state.clone(), self.ctx.clone());
-        std::thread::spawn(move || state.gate.require(&ctx, op))
+        std::thread::spawn(move || state.gate().require(&ctx, op))
     }
     fn is_required(&self, op: &str) -> bool {
-        self.state.gate.is_required(&self.ctx, op)
+        self.state.gate().is_required(&self.ctx, op)
     }
     fn next_authn(&self) -> String {
         loop {
@@ -1308,7 +1310,7 @@ fn make_vault(home: &Home) {
         std::time::Duration::from_secs(3600),
         Arc::new(passbridge::vault::ManualClock::default()),
     );
-    let key = passbridge::api::services::ClientKey::from_bytes(&[7; 32]).unwrap();
+    let key = passbridge::anotherpass::seam::ClientKey::from_bytes(&[7; 32]).unwrap();
     v.unlock_with_key(&key, true).unwrap();
     v.set_password(VAULT_PASSWORD, passbridge::vault::format::PBKDF2_ITERATIONS)
         .unwrap();

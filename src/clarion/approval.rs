@@ -6,7 +6,7 @@ use super::client::{Client, ClientError};
 use super::settings::Settings;
 use super::wire::{self, Outcome};
 use super::{codes, store};
-use crate::api::services::{ApprovalGate, operation};
+use crate::api::services::ApprovalGate;
 use crate::api::{ApiError, Ctx};
 use serde_json::json;
 use std::collections::HashMap;
@@ -37,20 +37,9 @@ pub struct Purpose {
 }
 
 impl Purpose {
-    pub fn operation(op: &str) -> Self {
-        let what = match op {
-            operation::VAULT_UNLOCK => "unlock the local vault",
-            operation::VAULT_GET => "give a credential from the local vault to the browser",
-            operation::ANOTHERPASS_LINK => "link a new ANOTHERpass phone",
-            operation::ANOTHERPASS_FETCH => "fetch a credential from ANOTHERpass",
-            operation::VAULT_READ => "list or search the local vault",
-            operation::VAULT_DELETE => "delete a credential from the local vault",
-            operation::VAULT_RESET => "move the local vault aside and start a new one",
-            operation::ANOTHERPASS_REVEAL_KEY => {
-                "give the ANOTHERpass client key (it opens the vault) to the browser"
-            }
-            _ => "perform a protected operation",
-        };
+    /// `purpose`: the operation's wording from its backend ([`crate::api::Operation`]).
+    pub fn operation(op: &str, purpose: Option<&str>) -> Self {
+        let what = purpose.unwrap_or("perform a protected operation");
         Self {
             operation: Some(op.to_owned()),
             comment: format!("passbridge: {what}"),
@@ -224,7 +213,7 @@ pub fn approve_change(ctx: &Ctx, settings: &Settings, what: &str) -> Result<bool
     if !settings.guards_admin() {
         return Ok(false);
     }
-    let approvals = &ctx.state.clarion.approvals;
+    let approvals = &super::state(ctx).approvals;
     let _one = approvals.one_at_a_time(ctx)?;
     authenticate(ctx, settings, &Purpose::admin(what))?;
     Ok(true)
@@ -237,7 +226,10 @@ pub struct ClarionGate;
 /// time: another process (CLI, another browser) may have changed them.
 fn covering(ctx: &Ctx, op: &str) -> Result<Option<Settings>, ApiError> {
     let settings = store::load(ctx)?;
-    Ok(settings.policy.covers(op).then_some(settings))
+    Ok(settings
+        .policy
+        .covers(op, ctx.state.operations())
+        .then_some(settings))
 }
 
 impl ApprovalGate for ClarionGate {
@@ -253,12 +245,17 @@ impl ApprovalGate for ClarionGate {
                 ),
             ));
         }
-        let approvals = &ctx.state.clarion.approvals;
+        let approvals = &super::state(ctx).approvals;
         let _one = approvals.one_at_a_time(ctx)?;
         if approvals.still_valid(op, settings.policy.approval_ttl_seconds) {
             return Ok(());
         }
-        authenticate(ctx, &settings, &Purpose::operation(op))?;
+        let purpose = ctx.state.operations().iter().find(|o| o.name == op);
+        authenticate(
+            ctx,
+            &settings,
+            &Purpose::operation(op, purpose.map(|o| o.purpose)),
+        )?;
         approvals.record(op);
         Ok(())
     }
@@ -266,9 +263,7 @@ impl ApprovalGate for ClarionGate {
     fn is_required(&self, ctx: &Ctx, op: &str) -> bool {
         match covering(ctx, op) {
             Ok(None) => false,
-            Ok(Some(settings)) => !ctx
-                .state
-                .clarion
+            Ok(Some(settings)) => !super::state(ctx)
                 .approvals
                 .still_valid(op, settings.policy.approval_ttl_seconds),
             Err(e) => {
@@ -289,34 +284,29 @@ mod tests {
     #[test]
     fn memory_respects_ttl() {
         let a = Approvals::default();
-        assert!(!a.still_valid(operation::VAULT_GET, 60));
-        a.record(operation::VAULT_GET);
-        assert!(a.still_valid(operation::VAULT_GET, 60));
-        assert!(
-            !a.still_valid(operation::VAULT_GET, 0),
-            "TTL 0 means every time"
-        );
+        assert!(!a.still_valid("vault_get", 60));
+        a.record("vault_get");
+        assert!(a.still_valid("vault_get", 60));
+        assert!(!a.still_valid("vault_get", 0), "TTL 0 means every time");
         assert!(a.remaining(60) > 0 && a.remaining(60) <= 60);
     }
 
     #[test]
     fn an_approval_covers_only_its_operation() {
         let a = Approvals::default();
-        a.record(operation::VAULT_GET);
-        for op in operation::ALL {
-            assert_eq!(a.still_valid(op, 600), *op == operation::VAULT_GET, "{op}");
+        a.record("vault_get");
+        for op in crate::backends::operations() {
+            let op = op.name;
+            assert_eq!(a.still_valid(op, 600), op == "vault_get", "{op}");
         }
     }
 
     #[test]
     fn purposes_name_the_operation() {
-        for op in operation::ALL {
-            let p = Purpose::operation(op);
-            assert!(
-                !p.comment.contains("protected operation"),
-                "{op} has no description"
-            );
-            assert_eq!(p.operation.as_deref(), Some(*op));
-        }
+        let p = Purpose::operation("vault_get", Some("give a credential"));
+        assert_eq!(p.comment, "passbridge: give a credential");
+        assert_eq!(p.operation.as_deref(), Some("vault_get"));
+        let p = Purpose::operation("unheard_of", None);
+        assert!(p.comment.contains("protected operation"), "{}", p.comment);
     }
 }

@@ -1,11 +1,10 @@
 //! `passbridge clarion ...` for people in a terminal. Same flows and checks as the actions.
 
+use super::actions;
 use super::pending::PENDING_TTL_SECONDS;
 use super::register;
-use crate::api::{ApiError, Ctx, EventSink, codes};
-use crate::config::Paths;
-use crate::state::State;
-use serde_json::{Value, json};
+use crate::api::{ApiError, Ctx, EventSink, Shared};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,9 +41,8 @@ pub enum Command {
     Policy,
     /// Set the approval policy (weakening it asks for a touch first).
     SetPolicy {
-        /// Operations that need an approval (comma-separated): vault_unlock, vault_get,
-        /// anotherpass_link, anotherpass_fetch, vault_read, vault_delete, vault_reset,
-        /// anotherpass_reveal_key. Give `--require ""` for none.
+        /// Operations that need an approval (comma-separated; the list is in `passbridge
+        /// clarion policy`). Give `--require ""` for none.
         #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
         require: Vec<String>,
         /// How long one approval counts, in seconds (0: every time; at most 3600).
@@ -53,10 +51,8 @@ pub enum Command {
     },
 }
 
-fn context() -> Result<Ctx, ApiError> {
-    let storage = |e: crate::config::ConfigError| ApiError::new(codes::STORAGE, e.to_string());
-    let state = State::load(Paths::from_env().map_err(storage)?).map_err(storage)?;
-    let mut ctx = Ctx::new(Arc::new(state));
+fn context(state: Arc<Shared>) -> Ctx {
+    let mut ctx = Ctx::new(state);
     // Approvals: tell the person which page to open.
     ctx.events = EventSink::new(
         true,
@@ -69,23 +65,16 @@ fn context() -> Result<Ctx, ApiError> {
             }
         }),
     );
-    Ok(ctx)
-}
-
-fn call(ctx: &Ctx, action: &str, params: Value) -> Result<Value, ApiError> {
-    let a = super::actions()
-        .into_iter()
-        .find(|a| a.name == action)
-        .expect("clarion action exists");
-    (a.handler)(ctx, &params)
+    ctx
 }
 
 fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
 }
 
-pub fn run(cmd: Command) -> Result<(), ApiError> {
-    let ctx = context()?;
+/// Runs one command against the host's state (`passbridge::backends::load_from_env`).
+pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
+    let ctx = context(state);
     match cmd {
         Command::Status => print(&super::summary(&ctx)),
         Command::Register {
@@ -95,7 +84,13 @@ pub fn run(cmd: Command) -> Result<(), ApiError> {
             timeout_seconds,
         } => register_via_loopback(&ctx, server, name, comment, timeout_seconds)?,
         Command::Keys => {
-            let r = call(&ctx, "clarion.keys", json!({"limit": 1000}))?;
+            let r = actions::keys(
+                &ctx,
+                actions::Keys {
+                    offset: 0,
+                    limit: 1000,
+                },
+            )?;
             let items = r["items"].as_array().cloned().unwrap_or_default();
             if items.is_empty() {
                 println!("No security key is registered.");
@@ -110,24 +105,23 @@ pub fn run(cmd: Command) -> Result<(), ApiError> {
                 );
             }
         }
-        Command::Remove { handle } => {
-            print(&call(&ctx, "clarion.remove", json!({"handle": handle}))?)
-        }
-        Command::Authenticate { comment } => print(&call(
+        Command::Remove { handle } => print(&actions::remove(&ctx, actions::Remove { handle })?),
+        Command::Authenticate { comment } => print(&actions::authenticate(
             &ctx,
-            "clarion.authenticate",
-            json!({"comment": comment}),
+            actions::Authenticate { comment },
         )?),
-        Command::Policy => print(&call(&ctx, "clarion.policy", json!({}))?),
+        Command::Policy => print(&actions::policy(&ctx, actions::NoParams {})?),
         Command::SetPolicy {
             require,
             ttl_seconds,
         } => {
             let require: Vec<String> = require.into_iter().filter(|r| !r.is_empty()).collect();
-            print(&call(
+            print(&actions::policy_set(
                 &ctx,
-                "clarion.policy.set",
-                json!({"require": require, "approval_ttl_seconds": ttl_seconds}),
+                actions::PolicySet {
+                    require: Some(require),
+                    approval_ttl_seconds: ttl_seconds,
+                },
             )?)
         }
     }
@@ -163,9 +157,6 @@ fn register_via_loopback(
             );
             Ok(())
         }
-        None => Err(ApiError::new(
-            super::codes::REGISTRATION_TIMEOUT,
-            "No registration arrived in time. Run the command again and finish the steps on the Clarion page.",
-        )),
+        None => Err(super::Error::RegistrationTimeout.into()),
     }
 }

@@ -1,6 +1,6 @@
 //! The `clarion` section of `config.json`: the server, the registered keys and the approval policy.
 
-use crate::api::services::operation;
+use crate::api::Operation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -77,7 +77,7 @@ impl StoredKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
-    /// Names from [`operation::ALL`].
+    /// Names of operations the backends declare ([`crate::api::Backend::operations`]).
     pub require: Vec<String>,
     /// 0: every guarded operation asks for a touch. Otherwise an approval counts this long
     /// (in the same host process only).
@@ -86,21 +86,24 @@ pub struct Policy {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("\"{0}\" is not an operation a policy can guard; use {ops}.", ops = operation::ALL.join(", "))]
-    UnknownOperation(String),
+    #[error("\"{0}\" is not an operation a policy can guard; use {1}.")]
+    UnknownOperation(String, String),
     #[error("approval_ttl_seconds must be at most {MAX_APPROVAL_TTL_SECONDS} (one hour).")]
     TtlTooLong,
 }
 
 impl Policy {
     /// A policy from user input: known operation names only, duplicates dropped, sorted.
-    pub fn new(require: &[String], approval_ttl_seconds: u64) -> Result<Self, PolicyError> {
-        if let Some(bad) = require
-            .iter()
-            .find(|r| !operation::ALL.contains(&r.as_str()))
-        {
+    /// `known`: every operation name a policy can guard.
+    pub fn new(
+        require: &[String],
+        approval_ttl_seconds: u64,
+        known: &[&str],
+    ) -> Result<Self, PolicyError> {
+        if let Some(bad) = require.iter().find(|r| !known.contains(&r.as_str())) {
             return Err(PolicyError::UnknownOperation(
                 bad.chars().take(64).collect(),
+                known.join(", "),
             ));
         }
         if approval_ttl_seconds > MAX_APPROVAL_TTL_SECONDS {
@@ -116,30 +119,32 @@ impl Policy {
     }
 
     /// Whether `op` needs an approval: listed, or implied by a listed one
-    /// ([`operation::IMPLIED_BY`]).
-    pub fn covers(&self, op: &str) -> bool {
+    /// ([`Operation::implied_by`] of `op` among `known`, every operation the backends declare).
+    pub fn covers(&self, op: &str, known: &[Operation]) -> bool {
         let listed = |o: &str| self.require.iter().any(|r| r == o);
         listed(op)
-            || operation::IMPLIED_BY
+            || known
                 .iter()
-                .any(|(implied, by)| *implied == op && by.iter().any(|b| listed(b)))
+                .filter(|o| o.name == op)
+                .any(|o| o.implied_by.iter().any(|b| listed(b)))
     }
 
     /// True if `new` protects less than `self`: an operation dropped, or approvals that last
     /// longer while something is still guarded.
-    pub fn is_weakened_by(&self, new: &Policy) -> bool {
-        let dropped = self.require.iter().any(|r| !new.covers(r));
+    /// `known`: every operation the backends declare (for what each one implies).
+    pub fn is_weakened_by(&self, new: &Policy, known: &[Operation]) -> bool {
+        let dropped = self.require.iter().any(|r| !new.covers(r, known));
         let longer =
             !new.require.is_empty() && new.approval_ttl_seconds > self.approval_ttl_seconds;
         dropped || longer
     }
 
     /// Names in the file that match no operation (a hand edit gone wrong): they guard nothing.
-    pub fn unknown(&self) -> Vec<&str> {
+    pub fn unknown(&self, known: &[&str]) -> Vec<&str> {
         self.require
             .iter()
             .map(String::as_str)
-            .filter(|r| !operation::ALL.contains(r))
+            .filter(|r| !known.contains(r))
             .collect()
     }
 }
@@ -148,32 +153,55 @@ impl Policy {
 mod tests {
     use super::*;
 
+    const KNOWN: &[&str] = &["vault_unlock", "vault_get", "anotherpass_link"];
+
     fn p(req: &[&str], ttl: u64) -> Policy {
-        Policy::new(&req.iter().map(|s| s.to_string()).collect::<Vec<_>>(), ttl).unwrap()
+        Policy::new(
+            &req.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ttl,
+            KNOWN,
+        )
+        .unwrap()
     }
 
     #[test]
     fn weakening() {
+        let ops = crate::backends::operations();
         let cur = p(&["vault_unlock", "vault_get"], 60);
-        assert!(!cur.is_weakened_by(&cur));
-        assert!(!cur.is_weakened_by(&p(&["vault_get", "vault_unlock", "anotherpass_link"], 60)));
-        assert!(!cur.is_weakened_by(&p(&["vault_unlock", "vault_get"], 0)));
-        assert!(cur.is_weakened_by(&p(&["vault_unlock"], 60)));
-        assert!(cur.is_weakened_by(&p(&[], 0)));
-        assert!(cur.is_weakened_by(&p(&["vault_unlock", "vault_get"], 61)));
+        assert!(!cur.is_weakened_by(&cur, &ops));
+        assert!(!cur.is_weakened_by(
+            &p(&["vault_get", "vault_unlock", "anotherpass_link"], 60),
+            &ops
+        ));
+        assert!(!cur.is_weakened_by(&p(&["vault_unlock", "vault_get"], 0), &ops));
+        assert!(cur.is_weakened_by(&p(&["vault_unlock"], 60), &ops));
+        assert!(cur.is_weakened_by(&p(&[], 0), &ops));
+        assert!(cur.is_weakened_by(&p(&["vault_unlock", "vault_get"], 61), &ops));
         // A longer TTL that guards nothing protects nothing less.
-        assert!(!Policy::default().is_weakened_by(&p(&[], 600)));
+        assert!(!Policy::default().is_weakened_by(&p(&[], 600), &ops));
     }
 
     #[test]
     fn revealing_the_key_is_guarded_with_unlock_or_get() {
-        let reveal = operation::ANOTHERPASS_REVEAL_KEY;
-        assert!(!p(&[], 0).covers(reveal));
-        assert!(!p(&["anotherpass_fetch", "vault_read"], 0).covers(reveal));
-        assert!(p(&["vault_unlock"], 0).covers(reveal));
-        assert!(p(&["vault_get"], 0).covers(reveal));
-        assert!(p(&["anotherpass_reveal_key"], 0).covers(reveal));
-        assert!(!p(&["vault_unlock"], 0).covers("vault_reset"));
+        let ops = crate::backends::operations();
+        let known: Vec<&str> = ops.iter().map(|o| o.name).collect();
+        let p = |req: &[&str]| {
+            Policy::new(
+                &req.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                0,
+                &known,
+            )
+            .unwrap()
+        };
+        let reveal = crate::anotherpass::operation::ANOTHERPASS_REVEAL_KEY;
+        assert!(!p(&[]).covers(reveal, &ops));
+        assert!(!p(&["anotherpass_fetch", "vault_read"]).covers(reveal, &ops));
+        assert!(p(&["vault_unlock"]).covers(reveal, &ops));
+        assert!(p(&["vault_get"]).covers(reveal, &ops));
+        assert!(p(&["anotherpass_reveal_key"]).covers(reveal, &ops));
+        assert!(!p(&["vault_unlock"]).covers("vault_reset", &ops));
+        // Without the declared operations nothing is implied.
+        assert!(!p(&["vault_unlock"]).covers(reveal, &[]));
     }
 
     #[test]
@@ -183,11 +211,14 @@ mod tests {
             vec!["vault_get", "vault_unlock"]
         );
         assert_eq!(
-            Policy::new(&["vault-unlock".into()], 0),
-            Err(PolicyError::UnknownOperation("vault-unlock".into()))
+            Policy::new(&["vault-unlock".into()], 0, KNOWN),
+            Err(PolicyError::UnknownOperation(
+                "vault-unlock".into(),
+                KNOWN.join(", ")
+            ))
         );
         assert_eq!(
-            Policy::new(&[], MAX_APPROVAL_TTL_SECONDS + 1),
+            Policy::new(&[], MAX_APPROVAL_TTL_SECONDS + 1, KNOWN),
             Err(PolicyError::TtlTooLong)
         );
     }

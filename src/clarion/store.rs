@@ -2,35 +2,42 @@
 //! config lock: the policy is security-relevant and other processes may change it.
 
 use super::approval::Verified;
+use super::error::Error;
 use super::settings::Settings;
-use crate::api::{ApiError, Ctx, codes};
+use crate::api::Ctx;
 use crate::config::{Config, ConfigError};
 
-fn storage(e: ConfigError) -> ApiError {
-    ApiError::new(codes::STORAGE, e.to_string())
+/// The section of `config.json` this backend owns.
+pub const SECTION: &str = "clarion";
+
+fn storage(e: ConfigError) -> Error {
+    Error::Storage(e.to_string())
 }
 
 /// The current settings on disk.
-pub fn load(ctx: &Ctx) -> Result<Settings, ApiError> {
+pub fn load(ctx: &Ctx) -> Result<Settings, Error> {
     Config::load(&ctx.state.paths)
-        .map(|c| c.clarion)
+        .and_then(|c| c.section::<Settings>(SECTION))
         .map_err(storage)
 }
 
 /// Locked read-modify-write of the settings; `f` may refuse the change with an error, and
 /// then nothing is written. The process's copy of the config is refreshed after a write.
-pub fn update<T>(
-    ctx: &Ctx,
-    f: impl FnOnce(&mut Settings) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+pub fn update<T>(ctx: &Ctx, f: impl FnOnce(&mut Settings) -> Result<T, Error>) -> Result<T, Error> {
     let paths = &ctx.state.paths;
     // Config::update always writes; run `f` on a copy first so a refusal writes nothing.
     let mut refused = None;
     let (cfg, out) = Config::update(paths, |c| {
-        let mut s = c.clarion.clone();
+        let mut s = match c.section::<Settings>(SECTION) {
+            Ok(s) => s,
+            Err(e) => {
+                refused = Some(storage(e));
+                return None;
+            }
+        };
         match f(&mut s) {
             Ok(v) => {
-                c.clarion = s;
+                c.set_section(SECTION, &s);
                 Some(v)
             }
             Err(e) => {
@@ -50,7 +57,7 @@ pub fn update<T>(
 /// Stores the counter a verification reported, so the next reply must beat it. Fails closed:
 /// an approval whose counter cannot be stored is not given (a stale counter would let the same
 /// reply pass again).
-pub fn record_counter(ctx: &Ctx, v: &Verified) -> Result<(), ApiError> {
+pub fn record_counter(ctx: &Ctx, v: &Verified) -> Result<(), Error> {
     let Some(counter) = v.counter else {
         return Ok(());
     };

@@ -2,11 +2,11 @@
 
 use super::error::VaultError;
 use super::format::PBKDF2_ITERATIONS;
+use super::operation;
 use super::search::Query;
-use super::session::Status;
+use super::session::{Listing, Status, Summary};
 use super::throttle::{self, Throttle};
 use crate::api::params::{self, Page};
-use crate::api::services::operation;
 use crate::api::{Action, ApiError, Ctx};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -81,20 +81,20 @@ pub fn all() -> Vec<Action> {
 }
 
 fn status_json(ctx: &Ctx, s: &Status) -> Value {
-    let settings = ctx.state.config().vault;
+    let settings = super::settings(ctx);
     json!({
         "exists": s.exists,
         "locked": s.locked,
         "password_set": s.password_set,
         "entries": s.entries,
         "ttl_remaining_seconds": s.ttl_remaining_seconds,
-        "lock_timeout_minutes": ctx.state.vault.lock_timeout().as_secs() / 60,
+        "lock_timeout_minutes": super::state(ctx).lock_timeout().as_secs() / 60,
         "save_credentials": settings.save_credentials,
     })
 }
 
 pub fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    let s = ctx.state.vault.status()?;
+    let s = super::state(ctx).status()?;
     Ok(status_json(ctx, &s))
 }
 
@@ -128,7 +128,7 @@ fn throttled<T>(ctx: &Ctx, check: impl FnOnce() -> Result<T, VaultError>) -> Res
 /// Changing or removing a set local password needs the current one: otherwise any permitted
 /// extension could replace it with one of its own choosing.
 fn require_current_password(ctx: &Ctx, params: &Value, what: &str) -> Result<(), ApiError> {
-    if !ctx.state.vault.status()?.password_set {
+    if !super::state(ctx).status()?.password_set {
         return Ok(());
     }
     let current = password_param(params, "current_password", 1)?.ok_or_else(|| {
@@ -136,12 +136,12 @@ fn require_current_password(ctx: &Ctx, params: &Value, what: &str) -> Result<(),
             "A local password is set: {what} needs it as \"current_password\". If it is forgotten, unlock with the phone and use vault.reset, then fetch again (the phone keeps every credential)."
         ))
     })?;
-    throttled(ctx, || ctx.state.vault.check_password(&current))
+    throttled(ctx, || super::state(ctx).check_password(&current))
 }
 
 pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let password = password_param(params, "password", 1)?;
-    let vault = &ctx.state.vault;
+    let vault = super::state(ctx);
     let current = vault.status()?;
     if !current.locked {
         // Already open. A password given is still checked: "ok" must mean it is right.
@@ -159,12 +159,12 @@ pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     if password.is_some() && !current.password_set {
         return Err(super::VaultError::NoPassword.into());
     }
-    ctx.state.gate.require(ctx, operation::VAULT_UNLOCK)?;
+    ctx.state.gate().require(ctx, operation::VAULT_UNLOCK)?;
     match password {
         Some(pw) => throttled(ctx, || vault.unlock_with_password(&pw))?,
         None => {
             ctx.events.progress(json!({"stage": "waiting_for_phone"}));
-            let key = ctx.state.source.get_client_key(ctx)?;
+            let key = super::source(ctx)?.get_client_key(ctx)?;
             vault.unlock_with_key(&key, true)?;
         }
     }
@@ -172,15 +172,15 @@ pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 }
 
 pub fn lock(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    ctx.state.vault.lock_everywhere()?;
+    super::state(ctx).lock_everywhere()?;
     Ok(json!({"locked": true}))
 }
 
 /// Asks the gate for `op` on an open vault. A locked one fails first, with its reason, so
 /// nobody approves what cannot succeed (this counts as use, as the operation itself would).
 fn gate_open(ctx: &Ctx, op: &str) -> Result<(), ApiError> {
-    ctx.state.vault.touch()?;
-    ctx.state.gate.require(ctx, op)
+    super::state(ctx).touch()?;
+    ctx.state.gate().require(ctx, op)
 }
 
 pub fn search(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
@@ -190,7 +190,7 @@ pub fn search(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     })?;
     let page = Page::from_params(params)?;
     gate_open(ctx, operation::VAULT_READ)?;
-    let listing = ctx.state.vault.search(&query, page)?;
+    let listing = super::state(ctx).search(&query, page)?;
     let mut out = serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))?;
     out["site"] = json!({"host": query.site.host, "domain": query.site.domain()});
     Ok(out)
@@ -208,13 +208,13 @@ fn uid_param(params: &Value) -> Result<&str, ApiError> {
 
 pub fn get(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let uid = uid_param(params)?;
-    let vault = &ctx.state.vault;
+    let vault = super::state(ctx);
     // Checked before the approval so nobody is asked to approve what cannot succeed.
     if vault.status()?.locked {
         return Err(super::VaultError::Locked.into());
     }
     let uid = vault.resolve_uid(uid)?;
-    ctx.state.gate.require(ctx, operation::VAULT_GET)?;
+    ctx.state.gate().require(ctx, operation::VAULT_GET)?;
     let e = vault.get(&uid)?;
     let c = &e.credential;
     Ok(json!({
@@ -230,17 +230,24 @@ pub fn get(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     }))
 }
 
+/// Entries whose name or website contains a plain word (the terminal's `vault search github`):
+/// the same gate as `vault.search`.
+pub fn find_text(ctx: &Ctx, text: &str, page: Page) -> Result<Listing<Summary>, ApiError> {
+    gate_open(ctx, operation::VAULT_READ)?;
+    Ok(super::state(ctx).find_text(text, page)?)
+}
+
 pub fn list(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let page = Page::from_params(params)?;
     gate_open(ctx, operation::VAULT_READ)?;
-    let listing = ctx.state.vault.list(page)?;
+    let listing = super::state(ctx).list(page)?;
     serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub fn delete(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
-    let uid = ctx.state.vault.resolve_uid(uid_param(params)?)?;
+    let uid = super::state(ctx).resolve_uid(uid_param(params)?)?;
     gate_open(ctx, operation::VAULT_DELETE)?;
-    ctx.state.vault.delete(&uid)?;
+    super::state(ctx).delete(&uid)?;
     Ok(json!({"deleted": uid}))
 }
 
@@ -252,7 +259,7 @@ pub const MAX_MISSING_LISTED: usize = 1000;
 /// credentials out of its answer just like deleted ones, so the uids it did not return are
 /// reported as `missing` for the user to `vault.delete` if they are really gone.
 pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    let vault = &ctx.state.vault;
+    let vault = super::state(ctx);
     let uids = vault.uids()?;
     if uids.is_empty() {
         return Ok(
@@ -261,7 +268,7 @@ pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     }
     ctx.events
         .progress(json!({"stage": "waiting_for_phone", "count": uids.len()}));
-    let (fresh, key) = ctx.state.source.fetch_by_uids(ctx, &uids)?;
+    let (fresh, key) = super::source(ctx)?.fetch_by_uids(ctx, &uids)?;
     ctx.cancel.check()?;
     vault.unlock_with_key(&key, false)?;
     let r = vault.apply_sync(&uids, &fresh)?;
@@ -279,17 +286,17 @@ pub fn set_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let pw = password_param(params, "password", MIN_PASSWORD_CHARS)?
         .ok_or_else(|| ApiError::invalid_params("\"password\" is required."))?;
     // Open, or the reason it is not (before anyone is asked for a password).
-    ctx.state.vault.touch()?;
+    super::state(ctx).touch()?;
     require_current_password(ctx, params, "changing it")?;
-    ctx.state.vault.set_password(&pw, PBKDF2_ITERATIONS)?;
+    super::state(ctx).set_password(&pw, PBKDF2_ITERATIONS)?;
     Ok(json!({"password_set": true}))
 }
 
 pub fn clear_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     // Open, or the reason it is not (before anyone is asked for a password).
-    ctx.state.vault.touch()?;
+    super::state(ctx).touch()?;
     require_current_password(ctx, params, "removing it")?;
-    ctx.state.vault.clear_password()?;
+    super::state(ctx).clear_password()?;
     Ok(json!({"password_set": false}))
 }
 
@@ -299,7 +306,7 @@ pub fn reset(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
             "vault.reset moves the vault aside and starts an empty one; send {\"confirm\": true} to do it.",
         ));
     }
-    ctx.state.gate.require(ctx, operation::VAULT_RESET)?;
-    let moved = ctx.state.vault.reset()?;
+    ctx.state.gate().require(ctx, operation::VAULT_RESET)?;
+    let moved = super::state(ctx).reset()?;
     Ok(json!({"moved_to": moved.map(|p| p.display().to_string())}))
 }
