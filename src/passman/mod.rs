@@ -1,0 +1,3 @@
+//! Passman (Nextcloud).
+
+pub mod sjcl;
