@@ -91,7 +91,16 @@ pub mod operation {
     pub const VAULT_GET: &str = "vault_get";
     pub const ANOTHERPASS_LINK: &str = "anotherpass_link";
     pub const ANOTHERPASS_FETCH: &str = "anotherpass_fetch";
-    pub const ALL: &[&str] = &[VAULT_UNLOCK, VAULT_GET, ANOTHERPASS_LINK, ANOTHERPASS_FETCH];
+    pub const PASSMAN_UNLOCK: &str = "passman_unlock";
+    pub const PASSMAN_GET: &str = "passman_get";
+    pub const ALL: &[&str] = &[
+        VAULT_UNLOCK,
+        VAULT_GET,
+        ANOTHERPASS_LINK,
+        ANOTHERPASS_FETCH,
+        PASSMAN_UNLOCK,
+        PASSMAN_GET,
+    ];
 }
 
 /// Something that can require a verified approval before an operation (Clarion).
