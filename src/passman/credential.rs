@@ -252,6 +252,24 @@ pub fn new_credential(vault_id: &Value, label: &str) -> Opened {
     }
 }
 
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // Decrypted fields hold passwords and OTP secrets: wipe their text.
+        self.values.values_mut().for_each(wipe);
+    }
+}
+
+/// Zeroizes every string inside a JSON value.
+pub fn wipe(v: &mut Value) {
+    use zeroize::Zeroize;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(wipe),
+        Value::Object(m) => m.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
 pub fn truthy(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,

@@ -222,10 +222,13 @@ pub fn seal(key: &[u8; 32], salt: &[u8; 8], iv: &[u8; 16], plaintext: &[u8]) -> 
 pub struct Keyring {
     password: Zeroizing<String>,
     write_salt: [u8; SALT_BYTES],
-    cache: Mutex<HashMap<(Vec<u8>, u32), Zeroizing<[u8; 32]>>>,
+    cache: Mutex<KeyCache>,
 }
 
 const MAX_CACHED_KEYS: usize = 256;
+
+/// Derived keys by (salt, iterations).
+type KeyCache = HashMap<(Vec<u8>, u32), Zeroizing<[u8; 32]>>;
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
