@@ -573,3 +573,60 @@ fn cli_setup_then_get_reads_secrets_from_stdin() {
         Some(json!("new-secret"))
     );
 }
+
+#[test]
+fn credentials_search_and_get_cover_passman() {
+    let mut w = World::new();
+    let source = |r: &Value| {
+        ok(r)["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source"] == "passman")
+            .cloned()
+            .expect("passman reports")
+    };
+    let r = w.call("credentials.search", json!({"url": "https://github.com"}));
+    assert_eq!(source(&r)["status"], "not_configured");
+    ok(&w.setup());
+    let r = w.call("credentials.search", json!({"url": "https://github.com"}));
+    assert_eq!(source(&r)["status"], "locked");
+    assert_eq!(source(&r)["error"]["code"], "passman_locked");
+    ok(&w.call("passman.unlock", json!({"password": VAULT_KEY})));
+    let r = w.call(
+        "credentials.search",
+        json!({"url": "https://gist.github.com/x"}),
+    );
+    assert_eq!(source(&r)["status"], "ok", "{r}");
+    let items = ok(&r)["items"].as_array().unwrap();
+    let item = items
+        .iter()
+        .find(|i| i["source"] == "passman")
+        .expect("a passman item");
+    assert_eq!(item["name"], "GitHub");
+    assert_eq!(item["match"], "domain");
+    assert_eq!(item["has_otp"], true);
+    let id = item["id"].as_str().unwrap().to_owned();
+    let r = w.call("credentials.search", json!({"query": "octocat"}));
+    assert!(
+        ok(&r)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    );
+    let r = w.call("credentials.get", json!({"source": "passman", "id": id}));
+    let c = ok(&r);
+    assert_eq!(c["password"], "gh-s3cret");
+    assert_eq!(c["otp_code"]["digits"], 6);
+    ok(&w.call("passman.lock", json!({})));
+    let r = w.call("credentials.get", json!({"source": "passman", "id": id}));
+    err(&r, "passman_locked");
+    // A Clarion policy can guard Passman's operations.
+    let r = w.call("clarion.policy", json!({}));
+    let ops = ok(&r)["operations"].to_string();
+    assert!(
+        ops.contains("passman_unlock") && ops.contains("passman_get"),
+        "{ops}"
+    );
+}

@@ -2,11 +2,12 @@
 //! and turned into typed calls on [`Passman`]; results are shaped into JSON here.
 
 use super::credential::Opened;
-use super::service::{Change, Find, Passman, Setup, VaultInfo};
+use super::operation;
+use super::service::{Change, Passman, Setup, VaultInfo};
 use super::{PassmanError, otp};
 use crate::api::params::{self, Page};
-use crate::api::services::operation;
 use crate::api::{Action, ApiError, Ctx};
+use crate::credentials::{Lookup, Query};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -84,7 +85,7 @@ pub fn table() -> Vec<Action> {
 }
 
 fn pm(ctx: &Ctx) -> &Passman {
-    &ctx.state.passman
+    ctx.state.expect::<Passman>()
 }
 
 /// Every reply while the account is on plain http says so.
@@ -168,7 +169,7 @@ fn vaults(ctx: &Ctx, _p: &Value) -> Result<Value, ApiError> {
 fn unlock(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     let vault = text(p, "vault")?;
     let password = Zeroizing::new(params::req_str(p, "password")?.to_owned());
-    ctx.state.gate.require(ctx, operation::PASSMAN_UNLOCK)?;
+    ctx.state.gate().require(ctx, operation::UNLOCK)?;
     pm(ctx).unlock(vault.as_deref(), &password)?;
     Ok(summary(pm(ctx)))
 }
@@ -230,21 +231,24 @@ fn paged(items: Vec<Value>, page: Page) -> Value {
 fn search(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     let page = Page::from_params(p)?;
     let (url, query) = (text(p, "url")?, text(p, "query")?);
-    let find = match (&url, &query) {
-        (Some(u), None) => Find::Url(u),
-        (None, Some(q)) if !q.trim().is_empty() => Find::Text(q),
+    let lookup = match (&url, &query) {
+        (Some(u), None) => Lookup::Site(
+            Query::parse(u)
+                .ok_or_else(|| ApiError::invalid_params("\"url\" is not a web address."))?,
+        ),
+        (None, Some(q)) if !q.trim().is_empty() => Lookup::Text(q.clone()),
         _ => {
             return Err(ApiError::invalid_params(
                 "Give either \"url\" (a web address) or \"query\" (text).",
             ));
         }
     };
-    let hits = pm(ctx).search(find)?;
+    let hits = pm(ctx).search(&lookup)?;
     let items = hits
         .iter()
         .map(|(o, m)| {
             let mut v = item(o);
-            v["match"] = json!(m);
+            v["match"] = json!(m.as_str());
             v
         })
         .collect();
@@ -267,7 +271,7 @@ fn guid(p: &Value) -> Result<String, ApiError> {
 
 fn get(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     let g = guid(p)?;
-    ctx.state.gate.require(ctx, operation::PASSMAN_GET)?;
+    ctx.state.gate().require(ctx, operation::GET)?;
     Ok(json!({"credential": full(&pm(ctx).get(&g)?)}))
 }
 

@@ -4,9 +4,7 @@
 //! first with the vault password from stdin.
 
 use crate::api::context::EventSink;
-use crate::api::{ApiError, CancelToken, Ctx, codes};
-use crate::config::Paths;
-use crate::state::State;
+use crate::api::{ApiError, CancelToken, Ctx, Shared};
 use serde_json::{Value, json};
 use std::io::BufRead;
 use std::sync::Arc;
@@ -75,11 +73,9 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> Result<(), ApiError> {
-    let paths = Paths::from_env().map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))?;
-    let state = State::load(paths).map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))?;
+pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
     let ctx = Ctx {
-        state: Arc::new(state),
+        state,
         events: EventSink::disabled(),
         cancel: CancelToken::new(),
     };

@@ -30,6 +30,50 @@ pub mod codes {
     /// A credential shared with this user: passbridge only reads those.
     pub const SHARED_READ_ONLY: &str = "passman_shared_read_only";
 
+    /// Each code with what it means (the host's docs check wants every one in docs/protocol.md).
+    pub const DOCS: &[crate::api::ErrorCode] = &[
+        doc(
+            NOT_CONFIGURED,
+            "No Passman account is set up: passman.setup.",
+        ),
+        doc(
+            AUTH_FAILED,
+            "Nextcloud answered 401: create an app password in Nextcloud's security settings.",
+        ),
+        doc(UNREACHABLE, "The Nextcloud server cannot be reached."),
+        doc(
+            TLS_UNTRUSTED,
+            "The https server's certificate is not trusted.",
+        ),
+        doc(NOT_FOUND, "No such vault or credential (HTTP 404)."),
+        doc(
+            SERVER_ERROR,
+            "HTTP 5xx, an HTML error page or a redirect; for a credential it may no longer exist.",
+        ),
+        doc(BAD_REPLY, "The reply is not the JSON Passman sends."),
+        doc(
+            WRONG_PASSWORD,
+            "The vault password does not decrypt the vault's challenge.",
+        ),
+        doc(LOCKED, "No Passman vault is unlocked: passman.unlock."),
+        doc(
+            EMPTY_VAULT,
+            "The vault has no credential, so its password cannot be checked.",
+        ),
+        doc(
+            UNREADABLE_CREDENTIAL,
+            "Fields of this credential do not decrypt; changing it would lose them.",
+        ),
+        doc(
+            SHARED_READ_ONLY,
+            "The credential is shared with the user; passbridge only reads those.",
+        ),
+    ];
+
+    const fn doc(code: &'static str, description: &'static str) -> crate::api::ErrorCode {
+        crate::api::ErrorCode { code, description }
+    }
+
     pub const ALL: &[&str] = &[
         NOT_CONFIGURED,
         AUTH_FAILED,

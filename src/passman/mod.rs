@@ -13,6 +13,7 @@ pub mod client;
 pub mod credential;
 pub mod error;
 pub mod otp;
+pub mod provider;
 pub mod service;
 pub mod session;
 pub mod sjcl;
@@ -27,4 +28,47 @@ pub const CODES: &[&str] = codes::ALL;
 /// This backend's actions.
 pub fn actions() -> Vec<crate::api::Action> {
     backend::table()
+}
+
+/// Operations of this backend a Clarion policy may guard.
+pub mod operation {
+    use crate::api::Operation;
+    pub const UNLOCK: &str = "passman_unlock";
+    pub const GET: &str = "passman_get";
+    pub const ALL: &[Operation] = &[
+        Operation {
+            name: UNLOCK,
+            purpose: "unlock the Passman vault",
+        },
+        Operation {
+            name: GET,
+            purpose: "give a Passman password to the browser",
+        },
+    ];
+}
+
+/// Passman as one of the host's backends (listed in `src/backends.rs`).
+pub struct PassmanBackend;
+
+impl crate::api::Backend for PassmanBackend {
+    fn name(&self) -> &'static str {
+        "passman"
+    }
+    fn start(&self, reg: &mut crate::api::Registry) -> Result<(), String> {
+        reg.insert(Passman::new(reg.paths()));
+        crate::credentials::register_provider(reg, std::sync::Arc::new(provider::PassmanProvider));
+        Ok(())
+    }
+    fn actions(&self) -> Vec<crate::api::Action> {
+        backend::table()
+    }
+    fn summary(&self, ctx: &crate::api::Ctx) -> serde_json::Value {
+        backend::summary(ctx.state.expect::<Passman>())
+    }
+    fn operations(&self) -> &'static [crate::api::Operation] {
+        operation::ALL
+    }
+    fn codes(&self) -> &'static [crate::api::ErrorCode] {
+        codes::DOCS
+    }
 }

@@ -3,7 +3,7 @@
 //! none. Codes come from the shared RFC 6238 implementation.
 
 use super::error::PassmanError;
-use crate::anotherpass::otp::{OtpAuth, OtpCode};
+use crate::credentials::otp::{OtpAuth, OtpCode};
 use serde_json::{Map, Value, json};
 
 /// The `otpauth://` URI an otp value stands for, if it has a secret.
@@ -110,7 +110,7 @@ pub fn to_passman(v: &Value) -> Result<Value, PassmanError> {
                 json!(get("algorithm").unwrap_or_else(|| "SHA1".into())),
             );
             m.insert("digits".into(), json!(parsed.digits));
-            if let crate::anotherpass::otp::Kind::Totp { period } = parsed.kind {
+            if let crate::credentials::otp::Kind::Totp { period } = parsed.kind {
                 m.insert("period".into(), json!(period));
             }
             m.insert("qr_uri".into(), json!({"qrData": uri}));

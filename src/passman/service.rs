@@ -9,6 +9,8 @@ use super::session::{Session, VaultRef};
 use super::sjcl::Keyring;
 use super::store::{self, Account};
 use crate::config::Paths;
+use crate::credentials::site::Parsed;
+use crate::credentials::{Lookup, Match};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -41,12 +43,6 @@ pub struct VaultInfo {
     pub created: Option<i64>,
     pub last_access: Option<i64>,
     pub challenge: Option<String>,
-}
-
-/// What a search looks for.
-pub enum Find<'a> {
-    Url(&'a str),
-    Text(&'a str),
 }
 
 /// Changes to a credential; `None` leaves a field as it is.
@@ -227,45 +223,33 @@ impl Passman {
         Ok((vault, out))
     }
 
-    pub fn search(&self, find: Find<'_>) -> Result<Vec<(Opened, &'static str)>, PassmanError> {
+    /// Visible credentials that fit a web page (host, registrable domain, or the site's name
+    /// in the label) or contain a text, best first.
+    pub fn search(&self, lookup: &Lookup) -> Result<Vec<(Opened, Match)>, PassmanError> {
         let (_, all) = self.credentials(false)?;
-        let mut hits: Vec<(Opened, &'static str)> = match find {
-            Find::Url(u) => {
-                let page = crate::vault::search::site_of(u)
-                    .ok_or_else(|| PassmanError::invalid("\"url\" is not a web address."))?;
-                all.into_iter()
-                    .filter_map(|o| {
-                        let site = crate::vault::search::site_of(&o.text("url"))?;
-                        let m = if site.host == page.host {
-                            "host"
-                        } else if site.domain() == page.domain() {
-                            "domain"
-                        } else {
-                            return None;
-                        };
-                        Some((o, m))
-                    })
-                    .collect()
-            }
-            Find::Text(q) => {
-                let q = q.to_lowercase();
+        let mut hits: Vec<(Opened, Match)> = match lookup {
+            Lookup::Site(q) => all
+                .into_iter()
+                .filter_map(|o| {
+                    let m = q.rank(&Parsed::new(&o.label(), &o.text("url")))?;
+                    Some((o, m))
+                })
+                .collect(),
+            Lookup::Text(t) => {
+                let t = t.to_lowercase();
                 all.into_iter()
                     .filter(|o| {
-                        [
-                            o.label(),
-                            o.text("username"),
-                            o.text("url"),
-                            o.text("email"),
-                        ]
-                        .iter()
-                        .any(|t| t.to_lowercase().contains(&q))
-                            || o.tags().iter().any(|t| t.to_lowercase().contains(&q))
+                        let urls = [o.text("url")];
+                        crate::credentials::text_matches(&t, &o.label(), &o.text("username"), &urls)
+                            || o.text("email").to_lowercase().contains(&t)
+                            || o.tags().iter().any(|g| g.to_lowercase().contains(&t))
                     })
-                    .map(|o| (o, "text"))
+                    .map(|o| (o, Match::Text))
                     .collect()
             }
         };
-        hits.sort_by_key(|(_, m)| *m != "host");
+        // Stable: equal matches keep the label order.
+        hits.sort_by_key(|(_, m)| *m);
         Ok(hits)
     }
 
