@@ -639,6 +639,8 @@ fn policy_needs_a_key() {
             "anotherpass_fetch",
             "vault_unlock",
             "vault_get",
+            "passman_unlock",
+            "passman_get",
             "credential_get"
         ])
     );

@@ -50,7 +50,8 @@ pub mod codes {
             SERVER_ERROR,
             "HTTP 5xx, an HTML error page or a redirect; for a credential it may no longer exist.",
         ),
-        doc(BAD_REPLY, "The reply is not the JSON Passman sends."),
+        // BAD_REPLY is the code ANOTHERpass documents with the same meaning (a reply that is not
+        // what the server sends); each code is listed once across backends.
         doc(
             WRONG_PASSWORD,
             "The vault password does not decrypt the vault's challenge.",
