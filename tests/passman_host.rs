@@ -167,6 +167,7 @@ fn unlock_right_and_wrong_then_lock() {
     );
     assert_eq!(ok(&r)["locked"], false);
     assert_eq!(ok(&r)["unlocked_vault"]["name"], "Personal");
+    host::assert_schema("passmanStatus", ok(&r));
     assert!(ok(&r)["ttl_remaining_seconds"].as_u64().unwrap() > 3000);
     // Another unlock by name, the challenge being another random field each time.
     for _ in 0..4 {
@@ -211,6 +212,7 @@ fn search_list_and_get_with_totp_skip_hidden_and_trashed() {
     let r = w.call("passman.search", json!({"url": "https://mail.example.com"}));
     assert_eq!(ok(&r)["total"], 0, "trashed credentials are skipped: {r}");
     let r = w.call("passman.list", json!({}));
+    host::assert_schema("passmanListResult", ok(&r));
     let labels: Vec<&str> = ok(&r)["items"]
         .as_array()
         .unwrap()
@@ -220,6 +222,7 @@ fn search_list_and_get_with_totp_skip_hidden_and_trashed() {
     assert_eq!(labels, ["GitHub"], "hidden and trashed are skipped");
     let g = w.github.clone();
     let r = w.call("passman.get", json!({"guid": g}));
+    host::assert_schema("passmanGetResult", ok(&r));
     let c = &ok(&r)["credential"];
     assert_eq!(c["password"], "gh-s3cret");
     assert_eq!(c["email"], "octo@example.org");
@@ -598,6 +601,7 @@ fn credentials_search_and_get_cover_passman() {
         json!({"url": "https://gist.github.com/x"}),
     );
     assert_eq!(source(&r)["status"], "ok", "{r}");
+    host::assert_schema("credentialsSearchResult", ok(&r));
     let items = ok(&r)["items"].as_array().unwrap();
     let item = items
         .iter()
@@ -616,6 +620,7 @@ fn credentials_search_and_get_cover_passman() {
             .any(|i| i["id"] == id.as_str())
     );
     let r = w.call("credentials.get", json!({"source": "passman", "id": id}));
+    host::assert_schema("credentialsGetResult", ok(&r));
     let c = ok(&r);
     assert_eq!(c["password"], "gh-s3cret");
     assert_eq!(c["otp_code"]["digits"], 6);
