@@ -14,5 +14,6 @@ pub mod http;
 pub mod install;
 pub mod logging;
 pub mod nm;
+pub mod passweaver;
 pub mod state;
 pub mod vault;

@@ -62,6 +62,9 @@ enum Command {
     /// Clarion security-key approvals.
     #[command(subcommand)]
     Clarion(passbridge::clarion::cli::Command),
+    /// PassWeaver team folders, personal folders and one-time secrets.
+    #[command(subcommand)]
+    Passweaver(passbridge::passweaver::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Some(Command::Anotherpass(c)) => passbridge::anotherpass::cli::run(c).map_err(Into::into),
         Some(Command::Vault(c)) => passbridge::vault::cli::run(c).map_err(Into::into),
         Some(Command::Clarion(c)) => passbridge::clarion::cli::run(c).map_err(Into::into),
+        Some(Command::Passweaver(c)) => passbridge::passweaver::cli::run(c).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ fn every_error_code_is_documented() {
         passbridge::api::codes::ALL,
         passbridge::clarion::CODES,
         passbridge::anotherpass::CODES,
+        passbridge::passweaver::CODES,
     ]
     .concat();
     let missing: Vec<&str> = all

@@ -36,5 +36,6 @@ fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
         "anotherpass": crate::anotherpass::summary(ctx),
         "vault": crate::vault::summary(ctx),
         "clarion": crate::clarion::summary(ctx),
+        "passweaver": crate::passweaver::backend::summary(ctx),
     }))
 }

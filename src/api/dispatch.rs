@@ -39,6 +39,7 @@ impl Dispatcher {
             crate::anotherpass::actions(),
             crate::vault::actions(),
             crate::clarion::actions(),
+            crate::passweaver::backend::actions(),
         ];
         for a in families.into_iter().flatten() {
             let dup = actions.insert(a.name, a);
@@ -162,7 +163,7 @@ impl Dispatcher {
             "version": env!("CARGO_PKG_VERSION"),
             "protocol": super::request::PROTOCOL_VERSION,
             "actions": actions,
-            "backends": ["anotherpass", "vault", "clarion"],
+            "backends": ["anotherpass", "vault", "clarion", "passweaver"],
         })
     }
 }

@@ -69,21 +69,69 @@ type R = Result<Value, Failure>;
 
 pub fn actions() -> Vec<Action> {
     vec![
-        action!("passweaver.setup", setup, "Set up the PassWeaver account (server, and user name or API key)."),
-        action!("passweaver.remove", remove, "Forget the PassWeaver account and session."),
-        action!("passweaver.status", status, "The PassWeaver account, server version and session."),
-        action!("passweaver.login", login, "Log in to PassWeaver (password, or the stored API key)."),
-        action!("passweaver.logout", logout, "End the PassWeaver session in this process."),
-        action!("passweaver.search", search, "Search PassWeaver items by text or by a web page's address."),
-        action!("passweaver.get", get, "One PassWeaver item with its decrypted data and one-time code."),
-        action!("passweaver.folders", folders, "The PassWeaver folder tree with permissions."),
+        action!(
+            "passweaver.setup",
+            setup,
+            "Set up the PassWeaver account (server, and user name or API key)."
+        ),
+        action!(
+            "passweaver.remove",
+            remove,
+            "Forget the PassWeaver account and session."
+        ),
+        action!(
+            "passweaver.status",
+            status,
+            "The PassWeaver account, server version and session."
+        ),
+        action!(
+            "passweaver.login",
+            login,
+            "Log in to PassWeaver (password, or the stored API key)."
+        ),
+        action!(
+            "passweaver.logout",
+            logout,
+            "End the PassWeaver session in this process."
+        ),
+        action!(
+            "passweaver.search",
+            search,
+            "Search PassWeaver items by text or by a web page's address."
+        ),
+        action!(
+            "passweaver.get",
+            get,
+            "One PassWeaver item with its decrypted data and one-time code."
+        ),
+        action!(
+            "passweaver.folders",
+            folders,
+            "The PassWeaver folder tree with permissions."
+        ),
         action!("passweaver.create", create, "Create a PassWeaver item."),
         action!("passweaver.update", update, "Change a PassWeaver item."),
         action!("passweaver.delete", delete, "Delete a PassWeaver item."),
-        action!("passweaver.personal.unlock", personal_unlock, "Unlock the PassWeaver personal folder."),
-        action!("passweaver.personal.set", personal_set, "Set the PassWeaver personal password (first time) and unlock."),
-        action!("passweaver.ots.create", ots_create, "Create a PassWeaver one-time secret."),
-        action!("passweaver.ots.read", ots_read, "Read (and so consume) a PassWeaver one-time secret."),
+        action!(
+            "passweaver.personal.unlock",
+            personal_unlock,
+            "Unlock the PassWeaver personal folder."
+        ),
+        action!(
+            "passweaver.personal.set",
+            personal_set,
+            "Set the PassWeaver personal password (first time) and unlock."
+        ),
+        action!(
+            "passweaver.ots.create",
+            ots_create,
+            "Create a PassWeaver one-time secret."
+        ),
+        action!(
+            "passweaver.ots.read",
+            ots_read,
+            "Read (and so consume) a PassWeaver one-time secret."
+        ),
     ]
 }
 
@@ -98,7 +146,9 @@ pub fn summary(ctx: &Ctx) -> Value {
 fn secret_param(p: &Value, key: &str) -> Result<Zeroizing<String>, ApiError> {
     let s = params::req_str(p, key)?;
     if s.is_empty() {
-        return Err(ApiError::invalid_params(format!("\"{key}\" must not be empty.")));
+        return Err(ApiError::invalid_params(format!(
+            "\"{key}\" must not be empty."
+        )));
     }
     Ok(Zeroizing::new(s.to_owned()))
 }
@@ -144,7 +194,9 @@ fn status(ctx: &Ctx, _p: &Value) -> R {
 
 fn login(ctx: &Ctx, p: &Value) -> R {
     let password = params::opt_str(p, "password")?.map(|s| Zeroizing::new(s.to_owned()));
-    Ok(to_json(&pw(ctx).login(password.as_deref().map(|s| s.as_str()))?))
+    Ok(to_json(
+        &pw(ctx).login(password.as_deref().map(|s| s.as_str()))?,
+    ))
 }
 
 fn logout(ctx: &Ctx, _p: &Value) -> R {
@@ -184,7 +236,9 @@ fn folders(ctx: &Ctx, _p: &Value) -> R {
 fn data_param(p: &Value) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
     match p.get("data") {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => data::from_params(v).map(Some).map_err(ApiError::invalid_params),
+        Some(v) => data::from_params(v)
+            .map(Some)
+            .map_err(ApiError::invalid_params),
     }
 }
 

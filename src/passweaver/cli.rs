@@ -2,9 +2,9 @@
 //! actions. Each command is its own process, so the session lives only for that command: with a
 //! password account, `--password-stdin` logs in first (an API key account logs in by itself).
 
+use super::data;
 use super::ops::{Login, PassWeaver, Scope};
 use super::session::State;
-use super::data;
 use crate::api::ApiError;
 use crate::config::Paths;
 use serde::Serialize;
@@ -93,9 +93,9 @@ pub enum Ots {
 
 fn read_line(input: &mut dyn BufRead, what: &str) -> Result<Zeroizing<String>, ApiError> {
     let mut line = Zeroizing::new(String::new());
-    input
-        .read_line(&mut line)
-        .map_err(|e| ApiError::invalid_params(format!("Cannot read the {what} from stdin: {e}.")))?;
+    input.read_line(&mut line).map_err(|e| {
+        ApiError::invalid_params(format!("Cannot read the {what} from stdin: {e}."))
+    })?;
     let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
     if trimmed.is_empty() {
         return Err(ApiError::invalid_params(format!(
@@ -113,7 +113,11 @@ fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
 }
 
-fn login_first(pw: &PassWeaver, password_stdin: bool, input: &mut dyn BufRead) -> Result<(), ApiError> {
+fn login_first(
+    pw: &PassWeaver,
+    password_stdin: bool,
+    input: &mut dyn BufRead,
+) -> Result<(), ApiError> {
     if password_stdin {
         let p = read_line(input, "PassWeaver password")?;
         pw.login(Some(&p))?;
@@ -122,7 +126,8 @@ fn login_first(pw: &PassWeaver, password_stdin: bool, input: &mut dyn BufRead) -
 }
 
 pub fn run(cmd: Command) -> Result<(), ApiError> {
-    let storage = |e: crate::config::ConfigError| ApiError::new(crate::api::codes::STORAGE, e.to_string());
+    let storage =
+        |e: crate::config::ConfigError| ApiError::new(crate::api::codes::STORAGE, e.to_string());
     let paths = Paths::from_env().map_err(storage)?;
     let state = State::new();
     let stdin = std::io::stdin();
@@ -174,7 +179,11 @@ pub fn run_with(pw: &PassWeaver, cmd: Command, input: &mut dyn BufRead) -> Resul
             let hits = match (query, url) {
                 (Some(q), None) => pw.search_text(&q)?,
                 (None, Some(u)) => pw.search_url(&u)?,
-                _ => return Err(ApiError::invalid_params("Give words to search for, or --url.")),
+                _ => {
+                    return Err(ApiError::invalid_params(
+                        "Give words to search for, or --url.",
+                    ));
+                }
             };
             json!({"items": serde_json::to_value(&hits).expect("serializes")})
         }

@@ -261,13 +261,7 @@ impl Client {
     pub fn personal_unlock(&self, jwt: &str, password: &str) -> Result<Token, PwError> {
         let body = SecretValue(json!({"password": password}));
         let data = self
-            .call(
-                Method::Post,
-                "personal/unlock",
-                &[],
-                Some(jwt),
-                Some(&body),
-            )
+            .call(Method::Post, "personal/unlock", &[], Some(jwt), Some(&body))
             .map_err(wrong_password)?;
         jwt_from(&data, true)
     }
@@ -422,7 +416,9 @@ impl Client {
     fn http_error(&self, e: HttpError) -> PwError {
         let server = self.base.to_string();
         match e {
-            HttpError::TooLarge(n) => PwError::BadReply(format!("the reply is larger than {n} bytes")),
+            HttpError::TooLarge(n) => {
+                PwError::BadReply(format!("the reply is larger than {n} bytes"))
+            }
             HttpError::BadResponse(why) => PwError::BadReply(format!("not valid HTTP ({why})")),
             HttpError::Untrusted(_) => PwError::Untrusted {
                 server,
@@ -516,15 +512,34 @@ mod tests {
     fn server_addresses() {
         let ok = |s: &str, insecure| server_url(s, insecure).unwrap().to_string();
         assert_eq!(ok("https://pw.example", false), "https://pw.example/");
-        assert_eq!(ok("https://pw.example/api/v1/", false), "https://pw.example/");
-        assert_eq!(ok("https://pw.example/pw/api/v1", false), "https://pw.example/pw/");
-        assert_eq!(ok("http://127.0.0.1:15000", false), "http://127.0.0.1:15000/");
-        assert_eq!(ok("http://localhost:15000", false), "http://localhost:15000/");
+        assert_eq!(
+            ok("https://pw.example/api/v1/", false),
+            "https://pw.example/"
+        );
+        assert_eq!(
+            ok("https://pw.example/pw/api/v1", false),
+            "https://pw.example/pw/"
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:15000", false),
+            "http://127.0.0.1:15000/"
+        );
+        assert_eq!(
+            ok("http://localhost:15000", false),
+            "http://localhost:15000/"
+        );
         assert_eq!(ok("http://[::1]:15000", false), "http://[::1]:15000/");
         assert_eq!(ok("http://pw.lan:15000", true), "http://pw.lan:15000/");
         let e = server_url("http://pw.lan:15000", false).unwrap_err();
         assert!(e.to_string().contains("allow_insecure_http"), "{e}");
-        for bad in ["", "pw.lan", "ftp://pw.lan", "https://u:p@pw.lan", "https://pw.lan/?a", "https://pw.lan/#x"] {
+        for bad in [
+            "",
+            "pw.lan",
+            "ftp://pw.lan",
+            "https://u:p@pw.lan",
+            "https://pw.lan/?a",
+            "https://pw.lan/#x",
+        ] {
             assert!(server_url(bad, true).is_err(), "{bad}");
         }
     }
@@ -544,9 +559,18 @@ mod tests {
 
     #[test]
     fn rows_tolerate_missing_fields_but_not_a_missing_id() {
-        let r = row_from(&json!({"id": "A1", "title": "T", "folder": {"description": "Team"}, "personal": true})).unwrap();
-        assert_eq!((r.title.as_str(), r.folder.as_str(), r.personal), ("T", "Team", true));
-        assert_eq!(row_from(&json!({"title": "T"})).unwrap_err().code(), "bad_reply");
+        let r = row_from(
+            &json!({"id": "A1", "title": "T", "folder": {"description": "Team"}, "personal": true}),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.title.as_str(), r.folder.as_str(), r.personal),
+            ("T", "Team", true)
+        );
+        assert_eq!(
+            row_from(&json!({"title": "T"})).unwrap_err().code(),
+            "bad_reply"
+        );
         assert_eq!(row_from(&json!("x")).unwrap_err().code(), "bad_reply");
     }
 }

@@ -2,9 +2,7 @@
 //! read, and the server answers `"<base64 iv>:<base64 ciphertext>"`, AES-256-CBC with PKCS#7
 //! under that key. Pure apart from the random key; CBC from aws-lc-rs.
 
-use aws_lc_rs::cipher::{
-    AES_256, DecryptionContext, PaddedBlockDecryptingKey, UnboundCipherKey,
-};
+use aws_lc_rs::cipher::{AES_256, DecryptionContext, PaddedBlockDecryptingKey, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -61,7 +59,11 @@ impl ReadKey {
             .map_err(|_| CryptoError::Format)?
             .try_into()
             .map_err(|_| CryptoError::Format)?;
-        let mut buf = Zeroizing::new(STANDARD.decode(ct.trim()).map_err(|_| CryptoError::Format)?);
+        let mut buf = Zeroizing::new(
+            STANDARD
+                .decode(ct.trim())
+                .map_err(|_| CryptoError::Format)?,
+        );
         if buf.is_empty() || buf.len() % 16 != 0 {
             return Err(CryptoError::Format);
         }

@@ -76,7 +76,8 @@ impl Content {
                     out.insert(k.clone(), Value::String(text));
                 }
                 for f in FIELDS.iter().filter(|f| **f != "otp") {
-                    out.entry(f.to_string()).or_insert(Value::String(String::new()));
+                    out.entry(f.to_string())
+                        .or_insert(Value::String(String::new()));
                 }
                 Value::Object(out)
             }
@@ -144,14 +145,22 @@ mod tests {
 
     #[test]
     fn convention_and_text() {
-        let c = Content::parse(br#"{"url":"https://a.example","user":"ann","password":"pw","otp":" JBSWY3DP "}"#);
+        let c = Content::parse(
+            br#"{"url":"https://a.example","user":"ann","password":"pw","otp":" JBSWY3DP "}"#,
+        );
         assert_eq!(c.url(), "https://a.example");
         assert_eq!(c.otp(), Some("JBSWY3DP"));
         assert_eq!(
             c.fields_json(),
             json!({"url":"https://a.example","user":"ann","password":"pw","notes":"","otp":" JBSWY3DP "})
         );
-        for text in [&b"just a password"[..], b"[1,2]", b"\"str\"", b"\xff\xfe", b""] {
+        for text in [
+            &b"just a password"[..],
+            b"[1,2]",
+            b"\"str\"",
+            b"\xff\xfe",
+            b"",
+        ] {
             let c = Content::parse(text);
             assert!(c.text().is_some());
             assert_eq!(c.url(), "");

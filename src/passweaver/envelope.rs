@@ -15,8 +15,9 @@ pub struct Envelope {
 
 /// Parses the envelope; anything else (HTML from a proxy, other JSON) is [`PwError::BadReply`].
 pub fn parse(body: &[u8]) -> Result<Envelope, PwError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|_| PwError::BadReply("the reply is not JSON (is this a PassWeaver API address?)".into()))?;
+    let v: Value = serde_json::from_slice(body).map_err(|_| {
+        PwError::BadReply("the reply is not JSON (is this a PassWeaver API address?)".into())
+    })?;
     let Value::Object(mut m) = v else {
         return Err(PwError::BadReply("the reply is not a JSON object".into()));
     };
@@ -97,7 +98,10 @@ mod tests {
             json!([1])
         );
         // A missing data is null, not an error (`{}` is the server default anyway).
-        assert_eq!(interpret(200, br#"{"status":"success"}"#).unwrap(), Value::Null);
+        assert_eq!(
+            interpret(200, br#"{"status":"success"}"#).unwrap(),
+            Value::Null
+        );
     }
 
     #[test]
@@ -111,10 +115,18 @@ mod tests {
             (403, "Forbidden", "passweaver_forbidden"),
             (404, "No item found", "not_found"),
             (409, "System is in readonly mode", "passweaver_read_only"),
-            (412, "Personal password not set", "personal_password_not_set"),
+            (
+                412,
+                "Personal password not set",
+                "personal_password_not_set",
+            ),
             (417, "Personal folder not accessible", "personal_locked"),
             (422, "Unprocessable entity", "passweaver_invalid_value"),
-            (500, "Path not found, or invalid method", "passweaver_server_error"),
+            (
+                500,
+                "Path not found, or invalid method",
+                "passweaver_server_error",
+            ),
             (502, "x", "passweaver_server_error"),
         ];
         for (status, msg, code) in cases {
@@ -169,7 +181,11 @@ mod tests {
 
     #[test]
     fn server_text_is_cleaned() {
-        let e = interpret(403, b"{\"status\":\"failed\",\"message\":\"no\\u001b[31m\"}").unwrap_err();
+        let e = interpret(
+            403,
+            b"{\"status\":\"failed\",\"message\":\"no\\u001b[31m\"}",
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains('\u{1b}'));
     }
 }

@@ -71,7 +71,9 @@ pub enum PwError {
     NotConfigured,
     #[error("{0}")]
     InvalidParams(String),
-    #[error("Cannot reach the PassWeaver server at {server}: {why}. Check that it runs and the address is right.")]
+    #[error(
+        "Cannot reach the PassWeaver server at {server}: {why}. Check that it runs and the address is right."
+    )]
     Unreachable { server: String, why: String },
     #[error("Cannot connect securely to the PassWeaver server at {server}: {why}")]
     Untrusted { server: String, why: String },
@@ -82,19 +84,29 @@ pub enum PwError {
     TokenRejected(String),
     #[error("{0}")]
     LoginRequired(String),
-    #[error("PassWeaver refused the login: {0}. Check the user name and password (or the API key and secret).")]
+    #[error(
+        "PassWeaver refused the login: {0}. Check the user name and password (or the API key and secret)."
+    )]
     LoginFailed(String),
     #[error("PassWeaver rejected the request as malformed ({0}).")]
     BadRequest(String),
-    #[error("PassWeaver says you may not do this ({0}): ask an administrator for permission on the folder. Administrators cannot read or write items.")]
+    #[error(
+        "PassWeaver says you may not do this ({0}): ask an administrator for permission on the folder. Administrators cannot read or write items."
+    )]
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("The PassWeaver server is in read-only mode ({0}): try again once an administrator switches it back.")]
+    #[error(
+        "The PassWeaver server is in read-only mode ({0}): try again once an administrator switches it back."
+    )]
     ReadOnly(String),
-    #[error("No personal password is set yet: set one with passweaver.personal.set (or in the PassWeaver web interface), then unlock.")]
+    #[error(
+        "No personal password is set yet: set one with passweaver.personal.set (or in the PassWeaver web interface), then unlock."
+    )]
     PersonalNotSet,
-    #[error("The personal folder is locked: unlock it with passweaver.personal.unlock and your personal password.")]
+    #[error(
+        "The personal folder is locked: unlock it with passweaver.personal.unlock and your personal password."
+    )]
     PersonalLocked,
     #[error("The personal password is wrong.")]
     WrongPersonalPassword,

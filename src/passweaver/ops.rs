@@ -153,7 +153,6 @@ impl Drop for ItemView {
     }
 }
 
-
 #[derive(Debug, Serialize)]
 pub struct Folder {
     pub id: String,
@@ -408,7 +407,12 @@ impl<'a> PassWeaver<'a> {
     /// Logs in with the password, or (no password) with the stored API key.
     pub fn login(&self, password: Option<&str>) -> Result<Session, PwError> {
         let (account, c) = self.bound()?;
-        let token = match (password, &account.username, &account.api_key, &account.secret) {
+        let token = match (
+            password,
+            &account.username,
+            &account.api_key,
+            &account.secret,
+        ) {
             (Some(p), Some(u), _, _) => c.login_password(u, p)?,
             (_, _, Some(k), Some(s)) => c.login_api_key(k, &s.0)?,
             (None, _, _, _) => {
@@ -471,11 +475,15 @@ impl<'a> PassWeaver<'a> {
             let mut hit = Hit::from(r);
             let mut m = site::rank(&host, "", &r.metadata, &r.title);
             if n < MAX_RANKED {
-                match self.state.authed(&account, &c, |jwt| c.get_item(jwt, &r.id)) {
+                match self
+                    .state
+                    .authed(&account, &c, |jwt| c.get_item(jwt, &r.id))
+                {
                     Ok(item) => {
                         m = m.max(site::rank(&host, item.content.url(), &r.metadata, &r.title));
                         hit.url = Some(item.content.url().to_owned()).filter(|u| !u.is_empty());
-                        hit.user = Some(item.content.field("user").to_owned()).filter(|u| !u.is_empty());
+                        hit.user =
+                            Some(item.content.field("user").to_owned()).filter(|u| !u.is_empty());
                     }
                     // A personal item while locked, a vanished item: still listed, ranked by text.
                     Err(
@@ -624,7 +632,8 @@ impl<'a> PassWeaver<'a> {
 
     pub fn delete(&self, id: &str) -> Result<(), PwError> {
         let (account, c) = self.bound()?;
-        self.state.authed(&account, &c, |jwt| c.delete_item(jwt, id))
+        self.state
+            .authed(&account, &c, |jwt| c.delete_item(jwt, id))
     }
 
     /// Opens the personal folder: the session switches to the unlock JWT.
@@ -640,7 +649,9 @@ impl<'a> PassWeaver<'a> {
     /// returns when setting it is broken (spec C.5), so it is never used.
     pub fn personal_set(&self, password: &str) -> Result<Session, PwError> {
         if password.is_empty() {
-            return Err(PwError::InvalidParams("\"password\" must not be empty.".into()));
+            return Err(PwError::InvalidParams(
+                "\"password\" must not be empty.".into(),
+            ));
         }
         let (account, c) = self.bound()?;
         self.state
@@ -659,7 +670,9 @@ impl<'a> PassWeaver<'a> {
             return Err(PwError::InvalidParams("\"data\" must not be empty.".into()));
         }
         if hours == 0 {
-            return Err(PwError::InvalidParams("\"hours\" must be at least 1.".into()));
+            return Err(PwError::InvalidParams(
+                "\"hours\" must be at least 1.".into(),
+            ));
         }
         if let Some(u) = user_id {
             client::check_id("user_id", u)?;
@@ -672,7 +685,13 @@ impl<'a> PassWeaver<'a> {
         let (account, c) = self.bound()?;
         // Creating needs no login; a session's JWT is sent when there is one.
         let jwt = self.state.current(&account);
-        let token = c.ots_create(jwt.as_deref().map(|s| s.as_str()), secret, hours, scope.wire(), user_id)?;
+        let token = c.ots_create(
+            jwt.as_deref().map(|s| s.as_str()),
+            secret,
+            hours,
+            scope.wire(),
+            user_id,
+        )?;
         let link = match (&account.gui_url, scope) {
             (Some(g), _) => Some(format!("{g}noauth/onetimesecret/{token}")),
             (None, _) => None,
@@ -736,7 +755,9 @@ const MAX_FOLDERS: usize = 10_000;
 fn folder_from(v: &Value, depth: usize, count: &mut usize) -> Result<Folder, PwError> {
     *count += 1;
     if depth > MAX_FOLDER_DEPTH || *count > MAX_FOLDERS {
-        return Err(PwError::BadReply("the folder tree is too deep or too large".into()));
+        return Err(PwError::BadReply(
+            "the folder tree is too deep or too large".into(),
+        ));
     }
     let text = |k: &str| match v.get(k) {
         Some(Value::String(s)) => super::error::clean(s),
@@ -784,4 +805,64 @@ fn find_personal(fs: &[Folder]) -> Option<String> {
 /// Seconds left in a session, for people.
 pub fn seconds_left(expires_at: u64) -> u64 {
     expires_at.saturating_sub(now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(server: &str, insecure: bool) -> Account {
+        Account {
+            server: server.into(),
+            username: Some("ann".into()),
+            api_key: None,
+            secret: None,
+            allow_insecure_http: insecure,
+            gui_url: None,
+        }
+    }
+
+    #[test]
+    fn plain_http_to_another_machine_is_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let state = State::new();
+        let pw = PassWeaver::new(&paths, &state);
+        assert!(!pw.insecure());
+        assert!(pw.locked());
+        for (server, insecure, want) in [
+            ("http://pw.lan:15000/", true, true),
+            ("http://127.0.0.1:15000/", false, false),
+            ("https://pw.example/", false, false),
+        ] {
+            store::save(&paths, &account(server, insecure)).unwrap();
+            assert_eq!(pw.insecure(), want, "{server}");
+            assert!(pw.locked());
+        }
+        // Setup refuses it without the explicit opt-in, before any network call.
+        let e = pw
+            .setup(
+                "http://pw.lan:15000",
+                Login::Password {
+                    username: "ann".into(),
+                },
+                false,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_params");
+    }
+
+    #[test]
+    fn otp_from_a_uri_or_a_bare_secret() {
+        let bare = otp_code("JBSW Y3DP EHPK 3PXP").unwrap();
+        let uri = otp_code("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP").unwrap();
+        assert_eq!(bare.kind, "totp");
+        assert_eq!(bare.digits, 6);
+        // Same secret, same period: same code unless the 30 s window turned between the calls.
+        if bare.seconds_left == uri.seconds_left {
+            assert_eq!(bare.code, uri.code);
+        }
+        assert!(otp_code("not base32 !").is_err());
+    }
 }

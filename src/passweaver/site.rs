@@ -36,7 +36,10 @@ pub fn host_of(s: &str) -> Option<String> {
         .ok()
         .filter(|u| u.host_str().is_some())
         .or_else(|| Url::parse(&format!("https://{s}")).ok())?;
-    let host = parsed.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    let host = parsed
+        .host_str()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
     (!host.is_empty()).then_some(host)
 }
@@ -130,7 +133,10 @@ mod tests {
             Some("intranet.example.com")
         );
         assert_eq!(host_of("www.example.com").as_deref(), Some("example.com"));
-        assert_eq!(host_of("http://127.0.0.1:8080/").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            host_of("http://127.0.0.1:8080/").as_deref(),
+            Some("127.0.0.1")
+        );
         assert_eq!(host_of(""), None);
         assert_eq!(host_of("   "), None);
     }
@@ -149,7 +155,10 @@ mod tests {
     #[test]
     fn ranking_prefers_the_url_in_the_data() {
         let h = "intranet.example.com";
-        assert_eq!(rank(h, "https://intranet.example.com/login", "", ""), Match::Host);
+        assert_eq!(
+            rank(h, "https://intranet.example.com/login", "", ""),
+            Match::Host
+        );
         assert_eq!(rank(h, "https://mail.example.com", "", ""), Match::Domain);
         assert_eq!(rank(h, "https://intranet.other.org", "", ""), Match::Text);
         assert_eq!(rank(h, "", "intranet.example.com", ""), Match::Host);
@@ -165,7 +174,10 @@ mod tests {
     #[test]
     fn query_operators_are_removed() {
         assert_eq!(clean_query("a & b | !c:*"), "a b c");
-        assert_eq!(clean_query("  intranet.example.com "), "intranet.example.com");
+        assert_eq!(
+            clean_query("  intranet.example.com "),
+            "intranet.example.com"
+        );
         assert_eq!(clean_query("()'"), "");
     }
 }

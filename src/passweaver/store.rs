@@ -166,7 +166,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path(&paths)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(path(&paths))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(remove(&paths).unwrap());
@@ -178,7 +181,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::under(dir.path());
         std::fs::create_dir_all(&paths.config_dir).unwrap();
-        std::fs::write(path(&paths), b"{\"server\": \"x\", \"secret\": 12 SECRETSTUFF").unwrap();
+        std::fs::write(
+            path(&paths),
+            b"{\"server\": \"x\", \"secret\": 12 SECRETSTUFF",
+        )
+        .unwrap();
         let e = load(&paths).unwrap_err().to_string();
         assert!(e.contains("setup") && !e.contains("SECRETSTUFF"), "{e}");
     }

@@ -95,7 +95,12 @@ mod tests {
         assert!(t.valid_at(7000));
         assert!(!t.valid_at(7295));
         assert!(!format!("{t:?}").contains("sig"));
-        assert_eq!(Token::parse(&jwt(r#"{"sub":0,"exp":5}"#), true).unwrap().user_id, "0");
+        assert_eq!(
+            Token::parse(&jwt(r#"{"sub":0,"exp":5}"#), true)
+                .unwrap()
+                .user_id,
+            "0"
+        );
     }
 
     #[test]
