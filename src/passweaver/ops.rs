@@ -500,7 +500,7 @@ impl<'a> PassWeaver<'a> {
             hits.push((m, hit));
         }
         // Stable: equal ranks keep the server's order.
-        hits.sort_by(|a, b| b.0.cmp(&a.0));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 

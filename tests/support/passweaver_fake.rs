@@ -676,11 +676,11 @@ fn folder<'a>(i: &'a Inner, id: &str) -> Option<&'a Folder> {
 fn perms(i: &Inner, user: &User, folder_id: &str) -> (bool, bool) {
     let mut cur = folder_id.to_owned();
     for _ in 0..64 {
-        if let Some(f) = folder(i, &cur) {
-            if f.personal {
-                let mine = f.owner.as_deref() == Some(user.id.as_str());
-                return (mine, mine);
-            }
+        if let Some(f) = folder(i, &cur)
+            && f.personal
+        {
+            let mine = f.owner.as_deref() == Some(user.id.as_str());
+            return (mine, mine);
         }
         if let Some((_, _, r, w)) = i.grants.iter().rev().find(|g| g.0 == cur && g.1 == user.id) {
             return (*r, *w);
