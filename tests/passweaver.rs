@@ -661,3 +661,93 @@ fn the_schema_lists_every_error_code() {
     codes.sort();
     assert_eq!(listed, codes);
 }
+
+/// Runs `passbridge passweaver <args>` with `stdin`; (stdout JSON, success, stderr).
+fn cli(home: &Home, args: &[&str], stdin: &str) -> (Value, bool, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = home
+        .command()
+        .arg("passweaver")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (v, out.status.success(), stderr)
+}
+
+#[test]
+fn the_command_line_sets_up_adds_searches_and_shares() {
+    let t = team();
+    let home = Home::new();
+    let (v, ok, err) = cli(
+        &home,
+        &["setup", "--server", &t.fake.base, "--username", "ann"],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(v["version"], "2.8.1");
+    let (v, ok, err) = cli(
+        &home,
+        &[
+            "add",
+            "--folder",
+            &t.team,
+            "--title",
+            "Printer",
+            "--url",
+            "https://printer.lan",
+            "--user",
+            "lp",
+            "--password-stdin",
+        ],
+        "ann-password\nprinter-secret\n",
+    );
+    assert!(ok, "{err}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (v, ok, err) = cli(
+        &home,
+        &[
+            "search",
+            "--url",
+            "https://printer.lan/queue",
+            "--password-stdin",
+        ],
+        "ann-password\n",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(v["items"][0]["id"], id.as_str());
+    let (v, ok, _) = cli(&home, &["get", &id, "--password-stdin"], "ann-password\n");
+    assert!(ok);
+    assert_eq!(v["data"]["password"], "printer-secret");
+    // Without a login, a password account cannot search: a clear error, no output.
+    let (v, ok, err) = cli(&home, &["search", "printer"], "");
+    assert!(!ok && v.is_null());
+    assert!(
+        err.contains("passweaver.login")
+            || err.contains("--password-stdin")
+            || err.contains("Log in"),
+        "{err}"
+    );
+    assert!(!err.contains("ann-password"));
+
+    let (v, ok, err) = cli(&home, &["ots", "create", "--hours", "1"], "one time\n");
+    assert!(ok, "{err}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let (v, ok, _) = cli(&home, &["ots", "read", &token], "");
+    assert!(ok);
+    assert_eq!(v["secret"], "one time");
+    let (_, ok, err) = cli(&home, &["ots", "read", &token], "");
+    assert!(!ok && err.contains("already read"), "{err}");
+}
