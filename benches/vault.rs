@@ -10,8 +10,8 @@
 //! Sample sizes are small so the whole run stays within a few minutes on two cores.
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, black_box};
+use passbridge::anotherpass::seam::{ClientKey, Credential};
 use passbridge::api::params::Page;
-use passbridge::api::services::{ClientKey, Credential};
 use passbridge::vault::{self, SystemClock, search::Query};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,10 @@
 //! otherwise the platform's config and data directories are used.
 
 use crate::fsutil;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The host name registered with browsers: valid for Chrome (`[a-z0-9_.]`) and Firefox (`^\w+(\.\w+)*$`).
@@ -25,6 +28,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("the \"{section}\" section of config.json is not valid: {message}. Fix or remove it.")]
+    Section { section: String, message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +87,8 @@ pub struct Allowlist {
     pub firefox_ids: Vec<String>,
 }
 
-/// The whole settings file. Each backend owns its section.
+/// The whole settings file. Each backend owns its section, named after it, and parses it itself
+/// ([`Config::section`]); this module knows no backend.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -90,12 +96,35 @@ pub struct Config {
     /// Inbound frame cap in bytes (at most 64 MiB).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_bytes: Option<u32>,
-    pub anotherpass: crate::anotherpass::Settings,
-    pub vault: crate::vault::Settings,
-    pub clarion: crate::clarion::Settings,
+    /// Every other top-level key: one section per backend, kept as written.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, Value>,
 }
 
 impl Config {
+    /// The section `name` as `T`; a missing (or null) section is `T::default()`.
+    pub fn section<T: DeserializeOwned + Default>(&self, name: &str) -> Result<T, ConfigError> {
+        match self.sections.get(name) {
+            None | Some(Value::Null) => Ok(T::default()),
+            Some(v) => serde_path_to_error::deserialize(v).map_err(|e| ConfigError::Section {
+                section: name.to_owned(),
+                message: format!("{} (at {})", e.inner(), e.path()),
+            }),
+        }
+    }
+
+    /// Replaces the section `name` with `value`.
+    pub fn set_section<T: Serialize>(&mut self, name: &str, value: &T) {
+        let v = serde_json::to_value(value).expect("settings serialize");
+        self.sections.insert(name.to_owned(), v);
+    }
+
+    /// This config with the section `name` set (tests and defaults).
+    pub fn with_section<T: Serialize>(mut self, name: &str, value: &T) -> Self {
+        self.set_section(name, value);
+        self
+    }
+
     /// Loads `config.json`; a missing file is the default config.
     pub fn load(paths: &Paths) -> Result<Self, ConfigError> {
         let path = paths.config_file();
@@ -158,6 +187,23 @@ mod tests {
         std::fs::write(paths.config_file(), "{nope").unwrap();
         let err = Config::load(&paths).unwrap_err().to_string();
         assert!(err.contains("not a valid passbridge config"), "{err}");
+    }
+
+    #[test]
+    fn sections_are_kept_and_parsed_by_their_owner() {
+        #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        struct S {
+            n: u32,
+        }
+        let c: Config = serde_json::from_str(r#"{"x": {"n": 3}, "y": {"n": "z"}}"#).unwrap();
+        assert_eq!(c.section::<S>("x").unwrap(), S { n: 3 });
+        assert_eq!(c.section::<S>("missing").unwrap(), S::default());
+        let e = c.section::<S>("y").unwrap_err().to_string();
+        assert!(e.contains("\"y\" section") && e.contains("n"), "{e}");
+        let c = c.with_section("x", &S { n: 4 });
+        let back: Config = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back.section::<S>("x").unwrap(), S { n: 4 });
     }
 
     #[test]

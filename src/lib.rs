@@ -4,16 +4,18 @@
 //! A request travels one way: [`nm::frame`] decodes a frame, [`api::request`] parses it,
 //! [`api::dispatch`] runs the action's handler on a worker thread, the handler calls a backend
 //! ([`anotherpass`], [`vault`], [`clarion`]), and the single writer in [`nm::host`] frames the reply.
+//! [`backends`] is the one list of backends; [`credentials`] searches all of them at once.
 
 pub mod anotherpass;
 pub mod api;
+pub mod backends;
 pub mod clarion;
 pub mod config;
+pub mod credentials;
 pub mod fsutil;
 pub mod http;
 pub mod install;
 pub mod logging;
 pub mod nm;
 pub mod passweaver;
-pub mod state;
 pub mod vault;

@@ -4,9 +4,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use passbridge::api::dispatch::Dispatcher;
 use passbridge::api::parse_request;
-use passbridge::config::Paths;
+use passbridge::backends;
 use passbridge::nm::{caller, frame, host, stdio};
-use passbridge::state::State;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -74,7 +73,7 @@ fn main() -> ExitCode {
     if as_host {
         return run_host(&args);
     }
-    let cli = Cli::parse();
+    let cli = parse_cli();
     passbridge::logging::init(log::LevelFilter::Warn);
     let result = match cli.command {
         None => {
@@ -89,9 +88,15 @@ fn main() -> ExitCode {
         Some(Command::Install(a)) => passbridge::install::cli::install(a).map_err(Into::into),
         Some(Command::Uninstall(a)) => passbridge::install::cli::uninstall(a).map_err(Into::into),
         Some(Command::Doctor(a)) => passbridge::install::cli::doctor(a).map_err(Into::into),
-        Some(Command::Anotherpass(c)) => passbridge::anotherpass::cli::run(c).map_err(Into::into),
-        Some(Command::Vault(c)) => passbridge::vault::cli::run(c).map_err(Into::into),
-        Some(Command::Clarion(c)) => passbridge::clarion::cli::run(c).map_err(Into::into),
+        Some(Command::Anotherpass(c)) => backends::load_from_env()
+            .map_err(anyhow::Error::from)
+            .and_then(|s| passbridge::anotherpass::cli::run(c, s).map_err(Into::into)),
+        Some(Command::Vault(c)) => backends::load_from_env()
+            .map_err(anyhow::Error::from)
+            .and_then(|s| passbridge::vault::cli::run(c, s).map_err(Into::into)),
+        Some(Command::Clarion(c)) => backends::load_from_env()
+            .map_err(anyhow::Error::from)
+            .and_then(|s| passbridge::clarion::cli::run(c, s).map_err(Into::into)),
         Some(Command::Passweaver(c)) => passbridge::passweaver::cli::run(c).map_err(Into::into),
     };
     match result {
@@ -102,6 +107,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the command line; the policy help lists the operations the backends declare.
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = Cli::command().mut_subcommand("clarion", |c| {
+        c.mut_subcommand("set-policy", |c| {
+            c.mut_arg("require", |a| a.help(backends::policy_help()))
+        })
+    });
+    Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -130,8 +146,8 @@ fn run_host(args: &[OsString]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let state = match Paths::from_env().and_then(State::load) {
-        Ok(s) => Arc::new(s),
+    let state = match backends::load_from_env() {
+        Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
             return ExitCode::FAILURE;
@@ -159,8 +175,7 @@ fn call(request: &str) -> Result<()> {
         Ok(r) => r,
         Err((_, e)) => bail!("{}", e.message),
     };
-    let state = Arc::new(State::load(Paths::from_env()?)?);
-    let dispatcher = Dispatcher::new(state);
+    let dispatcher = Dispatcher::new(backends::load_from_env()?);
     let reply = dispatcher.handle(req, Arc::new(|ev| eprintln!("{ev}")));
     // writeln!, not println!: a closed pipe (`| head`) is an error to report, not a panic.
     writeln!(

@@ -691,7 +691,13 @@ fn credential_source_for_the_vault() {
     let ctx = passbridge::api::Ctx::new(h.dispatcher.state.clone());
     h.phone
         .push(Reply::Answer(json!({"clientKey": CLIENT_KEY})));
-    let key = h.dispatcher.state.source.get_client_key(&ctx).unwrap();
+    let key = h
+        .dispatcher
+        .state
+        .get::<std::sync::Arc<dyn passbridge::anotherpass::seam::CredentialSource>>()
+        .unwrap()
+        .get_client_key(&ctx)
+        .unwrap();
     assert_eq!(key.bytes()[..], b64::decode(CLIENT_KEY).unwrap()[..]);
     h.phone.push(Reply::Answer(
         json!({"credentials": [cred("a")], "clientKey": CLIENT_KEY}),
@@ -699,7 +705,8 @@ fn credential_source_for_the_vault() {
     let (creds, _) = h
         .dispatcher
         .state
-        .source
+        .get::<std::sync::Arc<dyn passbridge::anotherpass::seam::CredentialSource>>()
+        .unwrap()
         .fetch_by_uids(&ctx, &[UID.into(), "junk".into()])
         .unwrap();
     assert_eq!(creds.len(), 1);

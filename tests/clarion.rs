@@ -10,9 +10,9 @@ mod tls;
 
 use clarion_fake::FakeClarion;
 use host::{Home, Host};
+use passbridge::api::Shared as State;
 use passbridge::api::{CancelToken, Ctx, EventSink};
 use passbridge::config::Paths;
-use passbridge::state::State;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -633,11 +633,13 @@ fn policy_needs_a_key() {
     let p = call(&home, "clarion.policy", json!({}));
     assert_eq!(
         ok(&p)["operations"],
+        // Each backend's operations in the order of src/backends.rs, then credential_get.
         json!([
+            "anotherpass_link",
+            "anotherpass_fetch",
             "vault_unlock",
             "vault_get",
-            "anotherpass_link",
-            "anotherpass_fetch"
+            "credential_get"
         ])
     );
     assert_eq!(ok(&p)["require"], json!([]));
@@ -717,7 +719,7 @@ struct GateRig {
 }
 
 fn gate_rig(home: &Home) -> GateRig {
-    let state = Arc::new(State::load(Paths::under(home.path())).unwrap());
+    let state = passbridge::backends::load(Paths::under(home.path())).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     let ctx = Ctx {
@@ -744,10 +746,10 @@ impl GateRig {
         op: &'static str,
     ) -> std::thread::JoinHandle<Result<(), passbridge::api::ApiError>> {
         let (state, ctx) = (self.state.clone(), self.ctx.clone());
-        std::thread::spawn(move || state.gate.require(&ctx, op))
+        std::thread::spawn(move || state.gate().require(&ctx, op))
     }
     fn is_required(&self, op: &str) -> bool {
-        self.state.gate.is_required(&self.ctx, op)
+        self.state.gate().is_required(&self.ctx, op)
     }
     fn next_authn(&self) -> String {
         loop {

@@ -7,13 +7,8 @@ fn protocol_doc() -> String {
 #[test]
 fn every_error_code_is_documented() {
     let doc = protocol_doc();
-    let all: Vec<&str> = [
-        passbridge::api::codes::ALL,
-        passbridge::clarion::CODES,
-        passbridge::anotherpass::CODES,
-        passbridge::passweaver::CODES,
-    ]
-    .concat();
+    // Every code of every backend in src/backends.rs, the host's and the layers' own.
+    let all = passbridge::backends::all_codes();
     let missing: Vec<&str> = all
         .iter()
         .copied()
@@ -28,10 +23,13 @@ fn every_error_code_is_documented() {
 #[test]
 fn every_action_is_documented() {
     let doc = protocol_doc();
-    let state = std::sync::Arc::new(passbridge::state::State::new(
-        passbridge::config::Paths::under(std::path::Path::new("/nonexistent")),
-        Default::default(),
-    ));
+    let state = std::sync::Arc::new(
+        passbridge::backends::start(
+            passbridge::config::Paths::under(std::path::Path::new("/nonexistent")),
+            Default::default(),
+        )
+        .unwrap(),
+    );
     let d = passbridge::api::dispatch::Dispatcher::new(state);
     let missing: Vec<&str> = d
         .action_list()

@@ -147,6 +147,7 @@ fn login_search_by_site_and_get_decrypts() {
     assert_eq!(r["items"][0]["match"], "host");
     assert_eq!(r["items"][1]["match"], "domain");
     assert_eq!(r["items"][2]["match"], "text");
+    assert_eq!(r["items"][0]["has_otp"], true);
     assert_eq!(r["items"][0]["user"], "ann");
     assert!(r["items"][0].get("password").is_none());
     assert_eq!(r["total"], 3);
@@ -656,7 +657,10 @@ fn the_schema_lists_every_error_code() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    let mut codes = passbridge::passweaver::CODES.to_vec();
+    let mut codes: Vec<&str> = passbridge::passweaver::CODE_DOCS
+        .iter()
+        .map(|c| c.code)
+        .collect();
     listed.sort();
     codes.sort();
     assert_eq!(listed, codes);
@@ -750,4 +754,66 @@ fn the_command_line_sets_up_adds_searches_and_shares() {
     assert_eq!(v["secret"], "one time");
     let (_, ok, err) = cli(&home, &["ots", "read", &token], "");
     assert!(!ok && err.contains("already read"), "{err}");
+}
+
+#[test]
+fn passweaver_joins_the_credentials_search() {
+    let t = team();
+    let id = t.fake.put_item(
+        &t.team,
+        "Intranet",
+        r#"{"url":"https://intranet.example.com","user":"ann","password":"pw1","notes":"n","otp":"JBSWY3DPEHPK3PXP"}"#,
+        "intranet.example.com",
+    );
+    let mut s = Session::new();
+    s.ok(
+        "passweaver.setup",
+        json!({"server": t.fake.base, "username": "ann"}),
+    );
+    // Not logged in: the source is locked, the search itself still answers.
+    let r = s.ok(
+        "credentials.search",
+        json!({"url": "https://intranet.example.com/"}),
+    );
+    let pw = r["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["source"] == "passweaver")
+        .unwrap()
+        .clone();
+    assert_eq!(pw["status"], "locked", "{r}");
+    assert_eq!(pw["error"]["code"], "login_required");
+    let (code, _) = s.err("credentials.get", json!({"source": "passweaver", "id": id}));
+    assert_eq!(code, "login_required");
+
+    s.ok("passweaver.login", json!({"password": "ann-password"}));
+    let r = s.ok(
+        "credentials.search",
+        json!({"url": "https://intranet.example.com/"}),
+    );
+    let item = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["source"] == "passweaver")
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
+    assert_eq!(item["id"], id.as_str());
+    assert_eq!(item["match"], "host");
+    assert_eq!(item["user"], "ann");
+    assert_eq!(item["has_otp"], true);
+    assert!(item.get("password").is_none());
+    let c = s.ok("credentials.get", json!({"source": "passweaver", "id": id}));
+    assert_eq!(c["password"], "pw1");
+    assert_eq!(c["notes"], "n");
+    assert_eq!(c["otp_code"]["code"].as_str().unwrap().len(), 6);
+    let r = s.ok("credentials.search", json!({"query": "intranet"}));
+    assert!(
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == id.as_str())
+    );
 }

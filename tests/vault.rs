@@ -3,9 +3,9 @@
 #[path = "support/vault.rs"]
 mod vault_support;
 
-use passbridge::api::services::operation;
 use passbridge::config::Config;
 use passbridge::vault::actions;
+use passbridge::vault::operation;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use vault_support::*;
@@ -155,9 +155,7 @@ fn search_ranks_host_then_domain_then_name_and_hides_passwords() {
         assert!(!item.to_string().contains("secret-"));
     }
     // The remembered choice goes first within its tier.
-    p.ctx
-        .state
-        .sink
+    p.sink()
         .remember_uid(&p.ctx, "https://github.com/login", "host-b");
     let r = call(&p, actions::search, json!({"url": "github.com"})).unwrap();
     assert_eq!(uids(&r), ["host-b", "host-a", "sub", "name"]);
@@ -296,13 +294,7 @@ fn locked_vault_says_how_to_unlock() {
         call(&p, actions::status, json!({})).unwrap()["locked"],
         true
     );
-    assert!(
-        p.ctx
-            .state
-            .sink
-            .remembered_uid(&p.ctx, "github.com")
-            .is_none()
-    );
+    assert!(p.sink().remembered_uid(&p.ctx, "github.com").is_none());
 
     // Unlocking with the phone goes through the gate, then the phone.
     let s = call(&p, actions::unlock, json!({})).unwrap();
@@ -391,8 +383,13 @@ fn sliding_timeout_locks_and_zeroizes() {
 #[test]
 fn lock_timeout_setting_is_used() {
     let home = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.vault.lock_timeout_minutes = 5;
+    let config = Config::default().with_section(
+        "vault",
+        &passbridge::vault::Settings {
+            lock_timeout_minutes: 5,
+            ..Default::default()
+        },
+    );
     let p = Proc::with_config(home.path(), Arc::new(FakePhone::new(key(1))), config);
     p.receive(&key(1), &[]).unwrap();
     let s = call(&p, actions::status, json!({})).unwrap();
@@ -648,7 +645,7 @@ fn sync_with_another_phone_vault_removes_nothing() {
 #[test]
 fn remembered_choice_per_registrable_domain_is_encrypted() {
     let (home, p) = setup();
-    let sink = &p.ctx.state.sink;
+    let sink = p.sink();
     p.receive(&key(1), &[cred("7a1c-uid", "GitHub", "https://github.com")])
         .unwrap();
     sink.remember_uid(&p.ctx, "https://login.github.com/session", "7a1c-uid");
@@ -664,9 +661,7 @@ fn remembered_choice_per_registrable_domain_is_encrypted() {
     other.receive(&key(1), &[]).unwrap();
     assert_eq!(
         other
-            .ctx
-            .state
-            .sink
+            .sink()
             .remembered_uid(&other.ctx, "github.com")
             .as_deref(),
         Some("7a1c-uid")
@@ -687,8 +682,13 @@ fn remembered_choice_per_registrable_domain_is_encrypted() {
 #[test]
 fn save_credentials_off_keeps_only_the_key() {
     let home = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.vault.save_credentials = false;
+    let config = Config::default().with_section(
+        "vault",
+        &passbridge::vault::Settings {
+            save_credentials: false,
+            ..Default::default()
+        },
+    );
     let p = Proc::with_config(home.path(), Arc::new(FakePhone::new(key(1))), config);
     p.receive(&key(1), &[cred("u1", "A", "a.example")]).unwrap();
     let s = call(&p, actions::status, json!({})).unwrap();

@@ -3,9 +3,7 @@
 //! stdout). Ctrl-C cancels a waiting request, which also withdraws it on the phone.
 
 use super::{commands, link};
-use crate::api::{ApiError, CancelToken, Ctx, EventSink};
-use crate::config::Paths;
-use crate::state::State;
+use crate::api::{ApiError, CancelToken, Ctx, EventSink, Shared};
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,12 +48,8 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> Result<(), ApiError> {
-    let paths =
-        Paths::from_env().map_err(|e| ApiError::new(crate::api::codes::STORAGE, e.to_string()))?;
-    let state = Arc::new(
-        State::load(paths).map_err(|e| ApiError::new(crate::api::codes::STORAGE, e.to_string()))?,
-    );
+/// Runs one command against the host's state (`passbridge::backends::load_from_env`).
+pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
     let spinner = Spinner::new();
     let cancel = CancelToken::new();
     interrupt::forward_to(&cancel);

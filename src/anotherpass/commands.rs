@@ -1,5 +1,5 @@
 //! The credential commands, one action each (spec §4.3). Every result's clientKey goes to the
-//! local vault through [`CredentialSink::received`](crate::api::services::CredentialSink) and is
+//! local vault through [`CredentialSink::received`](super::seam::CredentialSink) and is
 //! not returned to the extension unless `get_client_key` is called with `reveal: true`.
 //!
 //! Common params: `poll_interval_ms` (100–60000) and `timeout_ms` (100–600000) override the
@@ -10,13 +10,14 @@ use super::b64;
 use super::client::{self, Connection, Outcome, PollOptions};
 use super::error::Error;
 use super::link::storage;
-use super::otp::OtpAuth;
+use super::operation;
+use super::seam::{ClientKey, Credential};
 use super::store::{self, Link};
 use super::wire::Command;
 use super::{Settings, limits};
 use crate::api::Ctx;
 use crate::api::params;
-use crate::api::services::{ClientKey, Credential, operation};
+use crate::credentials::otp::OtpAuth;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ pub const BACKUP_CAP: u64 = 256 * 1024 * 1024;
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn settings(ctx: &Ctx) -> Settings {
-    ctx.state.config().anotherpass
+    super::settings(ctx)
 }
 
 /// Poll timing from the settings, overridden by `poll_interval_ms` / `timeout_ms` params.
@@ -70,7 +71,7 @@ pub(crate) fn run_command(
 ) -> Result<Outcome, Error> {
     let s = settings(ctx);
     let conn = Connection::new(link, &s)?;
-    client::run(ctx, &ctx.state.anotherpass.http, &conn, command, opts)
+    client::run(ctx, &super::state(ctx).http, &conn, command, opts)
 }
 
 /// Check params and link, ask the approval gate, run, require a clientKey: the shared start of
@@ -78,7 +79,9 @@ pub(crate) fn run_command(
 fn fetch(ctx: &Ctx, p: &Value, command: Command) -> Result<(Link, Outcome, ClientKey), Error> {
     let opts = poll_options(&settings(ctx), p)?;
     let link = load_link(ctx)?;
-    ctx.state.gate.require(ctx, operation::ANOTHERPASS_FETCH)?;
+    ctx.state
+        .gate()
+        .require(ctx, operation::ANOTHERPASS_FETCH)?;
     let mut outcome = run_command(ctx, &link, &command, &opts)?;
     let key = outcome
         .answer
@@ -110,7 +113,7 @@ fn finish(
     mut out: Map<String, Value>,
 ) -> Value {
     out.insert("request_fingerprint".into(), json!(outcome.fingerprint));
-    match ctx.state.sink.received(ctx, key, creds) {
+    match super::sink(ctx).received(ctx, key, creds) {
         Ok(()) => {
             out.insert("vault_updated".into(), json!(true));
         }
@@ -180,7 +183,7 @@ fn single_result(
     let out = finish(ctx, &outcome, &key, std::slice::from_ref(&cred), out);
     // After `finish`: the result's key is what unlocks (or creates) the vault that remembers.
     if let (Some(site), Some(uid)) = (remember_for, &cred.uid) {
-        ctx.state.sink.remember_uid(ctx, site, uid);
+        super::sink(ctx).remember_uid(ctx, site, uid);
     }
     Ok(out)
 }
@@ -208,9 +211,7 @@ pub fn fetch_credential_for_url(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let user = text_param(p, "user", false)?;
     let uid = match uid_param(p, "uid", false)? {
         Some(u) => Some(u),
-        None => ctx
-            .state
-            .sink
+        None => super::sink(ctx)
             .remembered_uid(ctx, &website)
             .filter(|u| is_uuid(u)),
     };
@@ -325,7 +326,7 @@ pub fn download_vault_backup(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let url = format!("{}{download_key}", conn.url);
     let saved = super::download::fetch_to_dir(
         ctx,
-        &ctx.state.anotherpass.http,
+        &super::state(ctx).http,
         &url,
         &dir,
         &filename,

@@ -1,7 +1,7 @@
 //! Everything that can go wrong talking to the phone, each with a stable code and a message that
 //! says what happened and what to do. Mapped to [`ApiError`] at the action boundary.
 
-use crate::api::{ApiError, codes as host};
+use crate::api::{ApiError, ErrorCode, codes as host};
 
 /// Error codes of this backend (append-only). The host's `invalid_params`, `storage_error`,
 /// `internal` and `cancelled` are used as well.
@@ -38,6 +38,66 @@ pub const CODES: &[&str] = &[
     codes::VAULT_MISMATCH,
     codes::LINK_NOT_STARTED,
     codes::DOWNLOAD_FAILED,
+];
+
+/// Every code with what it means, for `hello`-style listings and the documentation test.
+pub const CODE_DOCS: &[ErrorCode] = &[
+    ErrorCode {
+        code: codes::NOT_LINKED,
+        description: "No phone is linked: link ANOTHERpass first.",
+    },
+    ErrorCode {
+        code: codes::PHONE_UNREACHABLE,
+        description: "The phone cannot be reached on the network.",
+    },
+    ErrorCode {
+        code: codes::TIMEOUT,
+        description: "The phone did not answer in time (the user may not have approved).",
+    },
+    ErrorCode {
+        code: codes::DENIED_BY_USER,
+        description: "The request was declined on the phone.",
+    },
+    ErrorCode {
+        code: codes::REJECTED_REQUEST,
+        description: "The phone rejected the request (the link keys no longer match).",
+    },
+    ErrorCode {
+        code: codes::UNKNOWN_CLIENT,
+        description: "The phone does not know this computer.",
+    },
+    ErrorCode {
+        code: codes::PHONE_ERROR,
+        description: "ANOTHERpass on the phone could not handle the request.",
+    },
+    ErrorCode {
+        code: codes::PHONE_LOCKED,
+        description: "The vault in ANOTHERpass is locked: unlock the app.",
+    },
+    ErrorCode {
+        code: codes::DECRYPT_FAILED,
+        description: "The phone's answer could not be decrypted.",
+    },
+    ErrorCode {
+        code: codes::BAD_REPLY,
+        description: "The phone sent an answer passbridge cannot use.",
+    },
+    ErrorCode {
+        code: codes::LINK_FINGERPRINT,
+        description: "The link was refused: the key fingerprint does not match the QR code.",
+    },
+    ErrorCode {
+        code: codes::VAULT_MISMATCH,
+        description: "The phone has a different vault than the one linked before.",
+    },
+    ErrorCode {
+        code: codes::LINK_NOT_STARTED,
+        description: "link.complete or link.confirm without a link in progress.",
+    },
+    ErrorCode {
+        code: codes::DOWNLOAD_FAILED,
+        description: "The vault backup could not be downloaded.",
+    },
 ];
 
 fn quote(s: &Option<String>) -> String {
@@ -173,6 +233,12 @@ mod tests {
             );
             assert!(!host::ALL.contains(c), "{c} shadows a host code");
         }
+    }
+
+    #[test]
+    fn every_code_is_described() {
+        let described: Vec<&str> = CODE_DOCS.iter().map(|c| c.code).collect();
+        assert_eq!(described, CODES);
     }
 
     #[test]

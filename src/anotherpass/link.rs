@@ -13,6 +13,7 @@ use super::client::wire_error;
 use super::error::Error;
 use super::ids;
 use super::keys::random_bytes;
+use super::operation;
 use super::qr;
 use super::rsa::RsaKeyPair;
 use super::store::{self, LinkFile, LinkSecrets, PendingAnswer, PendingFile};
@@ -20,7 +21,6 @@ use super::transport::NetError;
 use super::{b64, wire};
 use crate::api::Ctx;
 use crate::api::params;
-use crate::api::services::operation;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -32,7 +32,7 @@ pub(crate) fn storage(e: store::StoreError) -> Error {
 }
 
 fn settings(ctx: &Ctx) -> super::Settings {
-    ctx.state.config().anotherpass
+    super::settings(ctx)
 }
 
 /// `anotherpass.link.start {fresh?: bool}` → `{qr_payload, qr_svg, web_client_id, relink,
@@ -42,7 +42,7 @@ fn settings(ctx: &Ctx) -> super::Settings {
 /// the vault id, so the clientKey stays the same. `fresh: true` makes a new identity.
 pub fn start(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let fresh = params::opt_bool(p, "fresh")?.unwrap_or(false);
-    ctx.state.gate.require(ctx, operation::ANOTHERPASS_LINK)?;
+    ctx.state.gate().require(ctx, operation::ANOTHERPASS_LINK)?;
     let paths = &ctx.state.paths;
     let identity = store::load_link_file(paths).map_err(storage)?;
     let (web_client_id, relink_vault_id) = match &identity {
@@ -146,7 +146,7 @@ pub fn complete(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let timeout = settings(ctx).link_timeout();
     let reply = {
         let (http, wcid) = (
-            ctx.state.anotherpass.http.clone(),
+            super::state(ctx).http.clone(),
             pending.web_client_id.clone(),
         );
         cancellable(&ctx.cancel, move || {
@@ -312,7 +312,7 @@ pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
 /// The phone is not told (the protocol has no message for it): delete the link in the app too.
 pub fn unlink(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let forget = params::opt_bool(p, "forget")?.unwrap_or(false);
-    ctx.state.gate.require(ctx, operation::ANOTHERPASS_LINK)?;
+    ctx.state.gate().require(ctx, operation::ANOTHERPASS_LINK)?;
     let paths = &ctx.state.paths;
     let _lock = store::lock(paths).map_err(storage)?;
     store::remove_pending(paths).map_err(storage)?;

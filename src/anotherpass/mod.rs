@@ -2,16 +2,18 @@
 //! commands over the local network.
 //!
 //! Layout: the protocol core is pure and tested with the spec's vectors ([`b64`], [`keys`],
-//! [`envelope`], [`rsa`], [`ids`], [`address`], [`wire`], [`otp`]); I/O sits at the edges
+//! [`envelope`], [`rsa`], [`ids`], [`address`], [`wire`]; one-time codes are
+//! [`crate::credentials::otp`]); I/O sits at the edges
 //! ([`transport`] for HTTP through [`crate::http`], [`store`] for the 0600 link files, [`client`]
 //! for polling); the actions ([`link`], [`commands`]) and the terminal ([`cli`]) share the same
 //! functions.
 
-use crate::api::{Action, ApiError, Ctx};
-use crate::config::{Config, Paths};
+use crate::api::{Action, ApiError, Backend, Ctx, ErrorCode, Operation, Registry};
+use seam::{ClientKey, Credential, CredentialSink, CredentialSource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod address;
@@ -26,9 +28,9 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod link;
-pub mod otp;
 pub mod qr;
 pub mod rsa;
+pub mod seam;
 pub mod source;
 pub mod store;
 pub mod transport;
@@ -153,11 +155,103 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(_paths: &Paths, _config: &Config) -> Self {
+    pub fn new() -> Self {
         Self {
             http: transport::Http::new(),
         }
     }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Operations a Clarion policy may guard.
+pub mod operation {
+    use crate::api::Operation;
+    pub const ANOTHERPASS_LINK: &str = "anotherpass_link";
+    pub const ANOTHERPASS_FETCH: &str = "anotherpass_fetch";
+    pub const ALL: &[Operation] = &[
+        Operation {
+            name: ANOTHERPASS_LINK,
+            purpose: "link a new ANOTHERpass phone",
+        },
+        Operation {
+            name: ANOTHERPASS_FETCH,
+            purpose: "fetch a credential from ANOTHERpass",
+        },
+    ];
+}
+
+/// ANOTHERpass as a backend of the host.
+pub struct Anotherpass;
+
+impl Backend for Anotherpass {
+    fn name(&self) -> &'static str {
+        "anotherpass"
+    }
+    fn start(&self, reg: &mut Registry) -> Result<(), String> {
+        // Parsed here so a broken section is reported when the host starts.
+        let _: Settings = reg
+            .config()
+            .section(self.name())
+            .map_err(|e| e.to_string())?;
+        reg.insert(State::new());
+        reg.insert::<Arc<dyn CredentialSource>>(Arc::new(source::AnotherpassSource));
+        Ok(())
+    }
+    fn actions(&self) -> Vec<Action> {
+        actions()
+    }
+    fn summary(&self, ctx: &Ctx) -> Value {
+        summary(ctx)
+    }
+    fn operations(&self) -> &'static [Operation] {
+        operation::ALL
+    }
+    fn codes(&self) -> &'static [ErrorCode] {
+        error::CODE_DOCS
+    }
+}
+
+/// This backend's state in `ctx` (registered by [`Anotherpass::start`]).
+pub fn state(ctx: &Ctx) -> &State {
+    ctx.state.expect::<State>()
+}
+
+/// This backend's settings as they are now (defaults if the section became invalid).
+pub fn settings(ctx: &Ctx) -> Settings {
+    ctx.state
+        .config()
+        .section("anotherpass")
+        .unwrap_or_else(|e| {
+            log::warn!("{e}; using the default anotherpass settings");
+            Settings::default()
+        })
+}
+
+/// Where results go: the local vault when it is part of this passbridge.
+pub fn sink(ctx: &Ctx) -> &dyn CredentialSink {
+    match ctx.state.get::<Arc<dyn CredentialSink>>() {
+        Some(s) => s.as_ref(),
+        None => &NoSink,
+    }
+}
+
+struct NoSink;
+
+impl CredentialSink for NoSink {
+    fn received(&self, _: &Ctx, _: &ClientKey, _: &[Credential]) -> Result<(), ApiError> {
+        Err(ApiError::internal(
+            "No local vault is part of this passbridge, so nothing was stored.",
+        ))
+    }
+    fn remembered_uid(&self, _: &Ctx, _: &str) -> Option<String> {
+        None
+    }
+    fn remember_uid(&self, _: &Ctx, _: &str, _: &str) {}
 }
 
 /// Turns a backend result into a handler result.

@@ -1,21 +1,21 @@
 //! ANOTHERpass as the [`CredentialSource`] other backends (the local vault) call.
 //!
 //! These calls return the clientKey to their caller instead of handing it to the
-//! [`CredentialSink`](crate::api::services::CredentialSink): the caller *is* the vault, and
+//! [`CredentialSink`](super::seam::CredentialSink): the caller *is* the vault, and
 //! calling back into it from inside its own call would re-enter it. They do not ask the approval
 //! gate either: the calling operation carries its own policy. Timing comes from the settings.
 
 use super::commands::{load_link, poll_options, run_command};
 use super::error::Error;
+use super::seam::{ClientKey, Credential, CredentialSource};
 use super::wire::Command;
-use crate::api::services::{ClientKey, Credential, CredentialSource};
 use crate::api::{ApiError, Ctx};
 use serde_json::json;
 
 pub struct AnotherpassSource;
 
 fn run(ctx: &Ctx, command: Command) -> Result<super::wire::CommandAnswer, Error> {
-    let opts = poll_options(&ctx.state.config().anotherpass, &json!({}))?;
+    let opts = poll_options(&super::settings(ctx), &json!({}))?;
     let link = load_link(ctx)?;
     Ok(run_command(ctx, &link, &command, &opts)?.answer)
 }

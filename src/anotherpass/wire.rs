@@ -7,7 +7,7 @@ use super::envelope::{self, EnvelopeError};
 use super::ids;
 use super::keys::{self, Key32};
 use super::rsa::{Oaep, RsaKeyPair, RsaPublicKey};
-use crate::api::services::{ClientKey, Credential};
+use super::seam::{ClientKey, Credential};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use zeroize::{Zeroize, Zeroizing};

@@ -31,11 +31,9 @@ fn ping(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 }
 
 fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    Ok(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "anotherpass": crate::anotherpass::summary(ctx),
-        "vault": crate::vault::summary(ctx),
-        "clarion": crate::clarion::summary(ctx),
-        "passweaver": crate::passweaver::backend::summary(ctx),
-    }))
+    let mut out = json!({"version": env!("CARGO_PKG_VERSION")});
+    for b in ctx.state.backends() {
+        out[b.name()] = b.summary(ctx);
+    }
+    Ok(out)
 }

@@ -1,10 +1,10 @@
 //! The action table and the life of one request: register for cancel, run the handler,
 //! turn panics into `internal`, build the final reply. Shared by the host loop and `passbridge call`.
 
+use super::context::Shared;
 use super::context::{Action, CancelToken, Ctx, EventFn, EventSink};
 use super::error::{ApiError, codes};
 use super::request::{Request, error_reply, ok_reply, progress_event};
-use crate::state::State;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 pub const MAX_IN_FLIGHT: usize = 64;
 
 pub struct Dispatcher {
-    pub state: Arc<State>,
+    pub state: Arc<Shared>,
     actions: BTreeMap<&'static str, Action>,
     in_flight: Mutex<HashMap<String, CancelToken>>,
 }
@@ -32,16 +32,12 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 impl Dispatcher {
-    pub fn new(state: Arc<State>) -> Self {
+    pub fn new(state: Arc<Shared>) -> Self {
         let mut actions = BTreeMap::new();
-        let families = [
-            super::core_actions::actions(),
-            crate::anotherpass::actions(),
-            crate::vault::actions(),
-            crate::clarion::actions(),
-            crate::passweaver::backend::actions(),
-        ];
-        for a in families.into_iter().flatten() {
+        let table = super::core_actions::actions()
+            .into_iter()
+            .chain(state.actions().iter().copied());
+        for a in table {
             let dup = actions.insert(a.name, a);
             assert!(dup.is_none(), "action {} defined twice", a.name);
         }
@@ -163,7 +159,7 @@ impl Dispatcher {
             "version": env!("CARGO_PKG_VERSION"),
             "protocol": super::request::PROTOCOL_VERSION,
             "actions": actions,
-            "backends": ["anotherpass", "vault", "clarion", "passweaver"],
+            "backends": self.state.backends().iter().map(|b| b.name()).collect::<Vec<_>>(),
         })
     }
 }

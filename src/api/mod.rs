@@ -1,5 +1,7 @@
-//! The extension-facing protocol v1: requests, replies, errors, the action table and its context.
+//! The extension-facing protocol v1 and the ground floor every backend builds on: requests,
+//! replies, errors, the context, the [`Backend`] trait and the seams. No backend is named here.
 
+pub mod backend;
 pub mod context;
 pub mod core_actions;
 pub mod dispatch;
@@ -8,6 +10,7 @@ pub mod params;
 pub mod request;
 pub mod services;
 
-pub use context::{Action, CancelToken, Ctx, EventSink};
+pub use backend::{Backend, ErrorCode, Operation};
+pub use context::{Action, CancelToken, Ctx, EventSink, Registry, Shared};
 pub use error::{ApiError, codes};
 pub use request::{Request, parse_request};

@@ -5,9 +5,47 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Deserializes the whole params object into `T`; unknown fields are the type's business.
+/// The error names the field (`"limit": invalid type: string "x", expected u64`).
 pub fn parse<T: DeserializeOwned>(params: &Value) -> Result<T, ApiError> {
-    serde_json::from_value(params.clone())
-        .map_err(|e| ApiError::invalid_params(format!("Invalid parameters: {e}.")))
+    let empty = Value::Object(Default::default());
+    let params = if params.is_null() { &empty } else { params };
+    serde_path_to_error::deserialize(params).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid_params(format!("Invalid parameters: {inner}."))
+        } else {
+            ApiError::invalid_params(format!("\"{path}\": {inner}."))
+        }
+    })
+}
+
+/// Runs a typed action: params deserialized into `P` (an `invalid_params` error naming the
+/// field), the backend's error mapped to its stable code, the result serialized.
+/// Use through [`typed!`](crate::typed) to get a plain handler.
+pub fn run_typed<P, R, E>(
+    ctx: &super::Ctx,
+    params: &Value,
+    f: impl FnOnce(&super::Ctx, P) -> Result<R, E>,
+) -> Result<Value, ApiError>
+where
+    P: DeserializeOwned,
+    R: serde::Serialize,
+    ApiError: From<E>,
+{
+    let p = parse(params)?;
+    let r = f(ctx, p)?;
+    serde_json::to_value(r).map_err(|e| ApiError::internal(format!("cannot encode a reply: {e}")))
+}
+
+/// A handler from a typed action `fn(&Ctx, Params) -> Result<Reply, BackendError>`.
+#[macro_export]
+macro_rules! typed {
+    ($f:path) => {
+        |ctx: &$crate::api::Ctx, params: &serde_json::Value| {
+            $crate::api::params::run_typed(ctx, params, $f)
+        }
+    };
 }
 
 pub fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {

@@ -6,7 +6,6 @@ use super::register::{self, Callback, StartRequest};
 use super::settings::{Policy, Settings};
 use super::{codes, rfc3339, store};
 use crate::api::params::{self, Page};
-use crate::api::services::operation;
 use crate::api::{Action, ApiError, Ctx};
 use serde_json::{Value, json};
 
@@ -164,15 +163,20 @@ fn authenticate(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     }))
 }
 
+/// Every operation a policy can guard, as the backends declare them.
+fn operation_names(ctx: &Ctx) -> Vec<&'static str> {
+    ctx.state.operations().iter().map(|o| o.name).collect()
+}
+
 fn policy_view(ctx: &Ctx, s: &Settings) -> Value {
     let ttl = s.policy.approval_ttl_seconds;
     json!({
         "require": s.policy.require,
         "approval_ttl_seconds": ttl,
-        "operations": operation::ALL,
+        "operations": operation_names(ctx),
         "keys": s.keys.len(),
-        "approval_remaining_seconds": ctx.state.clarion.approvals.remaining(ttl),
-        "unknown": s.policy.unknown(),
+        "approval_remaining_seconds": super::state(ctx).approvals.remaining(ttl),
+        "unknown": s.policy.unknown(&operation_names(ctx)),
     })
 }
 
@@ -188,14 +192,15 @@ fn policy_set(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
         _ => {
             return Err(ApiError::invalid_params(format!(
                 "\"require\" is required: an array of operation names from {} (empty for none).",
-                operation::ALL.join(", ")
+                operation_names(ctx).join(", ")
             )));
         }
     };
     let current = store::load(ctx)?;
     let ttl =
         params::opt_u64(p, "approval_ttl_seconds")?.unwrap_or(current.policy.approval_ttl_seconds);
-    let new = Policy::new(&require, ttl).map_err(|e| ApiError::invalid_params(e.to_string()))?;
+    let new = Policy::new(&require, ttl, &operation_names(ctx))
+        .map_err(|e| ApiError::invalid_params(e.to_string()))?;
     if !new.require.is_empty() && current.keys.is_empty() {
         return Err(ApiError::new(
             codes::POLICY_NEEDS_KEY,

@@ -6,7 +6,7 @@ use super::client::{Client, ClientError};
 use super::settings::Settings;
 use super::wire::{self, Outcome};
 use super::{codes, store};
-use crate::api::services::{ApprovalGate, operation};
+use crate::api::services::ApprovalGate;
 use crate::api::{ApiError, Ctx};
 use serde_json::json;
 use std::sync::{Mutex, MutexGuard, TryLockError};
@@ -36,14 +36,9 @@ pub struct Purpose {
 }
 
 impl Purpose {
-    pub fn operation(op: &str) -> Self {
-        let what = match op {
-            operation::VAULT_UNLOCK => "unlock the local vault",
-            operation::VAULT_GET => "give a credential from the local vault to the browser",
-            operation::ANOTHERPASS_LINK => "link a new ANOTHERpass phone",
-            operation::ANOTHERPASS_FETCH => "fetch a credential from ANOTHERpass",
-            _ => "perform a protected operation",
-        };
+    /// `purpose`: the operation's wording from its backend ([`crate::api::Operation`]).
+    pub fn operation(op: &str, purpose: Option<&str>) -> Self {
+        let what = purpose.unwrap_or("perform a protected operation");
         Self {
             operation: Some(op.to_owned()),
             comment: format!("passbridge: {what}"),
@@ -196,7 +191,7 @@ pub fn approve_change(ctx: &Ctx, settings: &Settings, what: &str) -> Result<bool
     if !settings.guards_admin() {
         return Ok(false);
     }
-    let approvals = &ctx.state.clarion.approvals;
+    let approvals = &super::state(ctx).approvals;
     let _one = approvals.one_at_a_time(ctx)?;
     authenticate(ctx, settings, &Purpose::admin(what))?;
     Ok(true)
@@ -225,12 +220,17 @@ impl ApprovalGate for ClarionGate {
                 ),
             ));
         }
-        let approvals = &ctx.state.clarion.approvals;
+        let approvals = &super::state(ctx).approvals;
         let _one = approvals.one_at_a_time(ctx)?;
         if approvals.still_valid(settings.policy.approval_ttl_seconds) {
             return Ok(());
         }
-        authenticate(ctx, &settings, &Purpose::operation(op))?;
+        let purpose = ctx.state.operations().iter().find(|o| o.name == op);
+        authenticate(
+            ctx,
+            &settings,
+            &Purpose::operation(op, purpose.map(|o| o.purpose)),
+        )?;
         approvals.record();
         Ok(())
     }
@@ -238,9 +238,7 @@ impl ApprovalGate for ClarionGate {
     fn is_required(&self, ctx: &Ctx, op: &str) -> bool {
         match covering(ctx, op) {
             Ok(None) => false,
-            Ok(Some(settings)) => !ctx
-                .state
-                .clarion
+            Ok(Some(settings)) => !super::state(ctx)
                 .approvals
                 .still_valid(settings.policy.approval_ttl_seconds),
             Err(e) => {
@@ -270,13 +268,10 @@ mod tests {
 
     #[test]
     fn purposes_name_the_operation() {
-        for op in operation::ALL {
-            let p = Purpose::operation(op);
-            assert!(
-                !p.comment.contains("protected operation"),
-                "{op} has no description"
-            );
-            assert_eq!(p.operation.as_deref(), Some(*op));
-        }
+        let p = Purpose::operation("vault_get", Some("give a credential"));
+        assert_eq!(p.comment, "passbridge: give a credential");
+        assert_eq!(p.operation.as_deref(), Some("vault_get"));
+        let p = Purpose::operation("unheard_of", None);
+        assert!(p.comment.contains("protected operation"), "{}", p.comment);
     }
 }

@@ -3,9 +3,7 @@
 use super::loopback::{CallbackServer, Handled};
 use super::pending::PENDING_TTL_SECONDS;
 use super::register::{self, Callback, StartRequest};
-use crate::api::{ApiError, Ctx, EventSink, codes};
-use crate::config::Paths;
-use crate::state::State;
+use crate::api::{ApiError, Ctx, EventSink, Shared};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,8 +41,8 @@ pub enum Command {
     Policy,
     /// Set the approval policy (weakening it asks for a touch first).
     SetPolicy {
-        /// Operations that need an approval (comma-separated): vault_unlock, vault_get,
-        /// anotherpass_link, anotherpass_fetch. Give `--require ""` for none.
+        /// Operations that need an approval (comma-separated; the list is in `passbridge
+        /// clarion policy`). Give `--require ""` for none.
         #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
         require: Vec<String>,
         /// How long one approval counts, in seconds (0: every time; at most 3600).
@@ -53,10 +51,8 @@ pub enum Command {
     },
 }
 
-fn context() -> Result<Ctx, ApiError> {
-    let storage = |e: crate::config::ConfigError| ApiError::new(codes::STORAGE, e.to_string());
-    let state = State::load(Paths::from_env().map_err(storage)?).map_err(storage)?;
-    let mut ctx = Ctx::new(Arc::new(state));
+fn context(state: Arc<Shared>) -> Ctx {
+    let mut ctx = Ctx::new(state);
     // Approvals: tell the person which page to open.
     ctx.events = EventSink::new(
         true,
@@ -69,11 +65,11 @@ fn context() -> Result<Ctx, ApiError> {
             }
         }),
     );
-    Ok(ctx)
+    ctx
 }
 
 fn call(ctx: &Ctx, action: &str, params: Value) -> Result<Value, ApiError> {
-    let a = super::actions()
+    let a = super::actions::table()
         .into_iter()
         .find(|a| a.name == action)
         .expect("clarion action exists");
@@ -84,8 +80,9 @@ fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
 }
 
-pub fn run(cmd: Command) -> Result<(), ApiError> {
-    let ctx = context()?;
+/// Runs one command against the host's state (`passbridge::backends::load_from_env`).
+pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
+    let ctx = context(state);
     match cmd {
         Command::Status => print(&super::summary(&ctx)),
         Command::Register {

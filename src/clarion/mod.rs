@@ -5,9 +5,10 @@
 //! [`settings`]. I/O at the edges: [`client`] (HTTP), [`pending`] and [`store`] (files),
 //! [`loopback`] (the CLI's callback server). Flows: [`register`], [`approval`].
 
-use crate::api::{Action, Ctx};
-use crate::config::{Config, Paths};
+use crate::api::services::ApprovalGate;
+use crate::api::{Action, Backend, Ctx, ErrorCode, Registry};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 mod actions;
 pub mod approval;
@@ -86,6 +87,78 @@ pub mod codes {
 /// Every error code of this backend, for the documentation test.
 pub const CODES: &[&str] = codes::ALL;
 
+/// Every code with what it means.
+pub const CODE_DOCS: &[ErrorCode] = &[
+    ErrorCode {
+        code: codes::NOT_CONFIGURED,
+        description: "No Clarion server or no registered key: register one first.",
+    },
+    ErrorCode {
+        code: codes::UNREACHABLE,
+        description: "The Clarion server cannot be reached (refused, timeout, DNS).",
+    },
+    ErrorCode {
+        code: codes::SERVER_ERROR,
+        description: "The Clarion server answered with an HTTP error.",
+    },
+    ErrorCode {
+        code: codes::BAD_REPLY,
+        description: "The server's reply is not a valid Clarion reply.",
+    },
+    ErrorCode {
+        code: codes::APPROVAL_NOT_FOUND,
+        description: "The server no longer knows the approval request.",
+    },
+    ErrorCode {
+        code: codes::APPROVAL_CANCELLED,
+        description: "The user pressed Cancel on the Clarion page.",
+    },
+    ErrorCode {
+        code: codes::APPROVAL_EXPIRED,
+        description: "Nobody approved before the request expired.",
+    },
+    ErrorCode {
+        code: codes::APPROVAL_DENIED,
+        description: "Verified, but not acceptably (a key that isn't ours, a counter that went back).",
+    },
+    ErrorCode {
+        code: codes::APPROVAL_REQUIRED,
+        description: "The policy needs an approval that cannot be given, or changed during the request.",
+    },
+    ErrorCode {
+        code: codes::REGISTRATION_NOT_FOUND,
+        description: "Unknown or expired registration state.",
+    },
+    ErrorCode {
+        code: codes::REGISTRATION_INVALID,
+        description: "The registration data cannot be decrypted or is malformed.",
+    },
+    ErrorCode {
+        code: codes::REGISTRATION_TIMEOUT,
+        description: "The CLI waited for the registration page and nothing came.",
+    },
+    ErrorCode {
+        code: codes::KEY_NOT_FOUND,
+        description: "No registered key has this handle.",
+    },
+    ErrorCode {
+        code: codes::KEY_EXISTS,
+        description: "This key is already registered.",
+    },
+    ErrorCode {
+        code: codes::SERVER_MISMATCH,
+        description: "The keys belong to another Clarion server.",
+    },
+    ErrorCode {
+        code: codes::POLICY_NEEDS_KEY,
+        description: "A policy that guards something needs a registered key.",
+    },
+    ErrorCode {
+        code: codes::TLS_UNTRUSTED,
+        description: "The https server's certificate failed verification.",
+    },
+];
+
 /// Longest `comment` accepted (Clarion shows it on its page).
 pub const MAX_COMMENT_CHARS: usize = 256;
 
@@ -114,11 +187,51 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(_paths: &Paths, _config: &Config) -> Self {
+    pub fn new() -> Self {
         Self {
             approvals: approval::Approvals::default(),
         }
     }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Clarion as a backend of the host; it also provides the approval gate.
+pub struct Clarion;
+
+impl Backend for Clarion {
+    fn name(&self) -> &'static str {
+        store::SECTION
+    }
+    fn start(&self, reg: &mut Registry) -> Result<(), String> {
+        // Read from disk at each use (other processes change it); checked here once so a
+        // broken section is reported when the host starts.
+        let _: Settings = reg
+            .config()
+            .section(self.name())
+            .map_err(|e| e.to_string())?;
+        reg.insert(State::new());
+        reg.insert::<Arc<dyn ApprovalGate>>(Arc::new(ClarionGate));
+        Ok(())
+    }
+    fn actions(&self) -> Vec<Action> {
+        actions()
+    }
+    fn summary(&self, ctx: &Ctx) -> Value {
+        summary(ctx)
+    }
+    fn codes(&self) -> &'static [ErrorCode] {
+        CODE_DOCS
+    }
+}
+
+/// This backend's state in `ctx` (registered by [`Clarion::start`]).
+pub fn state(ctx: &Ctx) -> &State {
+    ctx.state.expect::<State>()
 }
 
 /// This backend's actions.

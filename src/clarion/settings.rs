@@ -1,6 +1,5 @@
 //! The `clarion` section of `config.json`: the server, the registered keys and the approval policy.
 
-use crate::api::services::operation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -77,7 +76,7 @@ impl StoredKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
-    /// Names from [`operation::ALL`].
+    /// Names of operations the backends declare ([`crate::api::Backend::operations`]).
     pub require: Vec<String>,
     /// 0: every guarded operation asks for a touch. Otherwise an approval counts this long
     /// (in the same host process only).
@@ -86,21 +85,24 @@ pub struct Policy {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
-    #[error("\"{0}\" is not an operation a policy can guard; use {ops}.", ops = operation::ALL.join(", "))]
-    UnknownOperation(String),
+    #[error("\"{0}\" is not an operation a policy can guard; use {1}.")]
+    UnknownOperation(String, String),
     #[error("approval_ttl_seconds must be at most {MAX_APPROVAL_TTL_SECONDS} (one hour).")]
     TtlTooLong,
 }
 
 impl Policy {
     /// A policy from user input: known operation names only, duplicates dropped, sorted.
-    pub fn new(require: &[String], approval_ttl_seconds: u64) -> Result<Self, PolicyError> {
-        if let Some(bad) = require
-            .iter()
-            .find(|r| !operation::ALL.contains(&r.as_str()))
-        {
+    /// `known`: every operation name a policy can guard.
+    pub fn new(
+        require: &[String],
+        approval_ttl_seconds: u64,
+        known: &[&str],
+    ) -> Result<Self, PolicyError> {
+        if let Some(bad) = require.iter().find(|r| !known.contains(&r.as_str())) {
             return Err(PolicyError::UnknownOperation(
                 bad.chars().take(64).collect(),
+                known.join(", "),
             ));
         }
         if approval_ttl_seconds > MAX_APPROVAL_TTL_SECONDS {
@@ -129,11 +131,11 @@ impl Policy {
     }
 
     /// Names in the file that match no operation (a hand edit gone wrong): they guard nothing.
-    pub fn unknown(&self) -> Vec<&str> {
+    pub fn unknown(&self, known: &[&str]) -> Vec<&str> {
         self.require
             .iter()
             .map(String::as_str)
-            .filter(|r| !operation::ALL.contains(r))
+            .filter(|r| !known.contains(r))
             .collect()
     }
 }
@@ -142,8 +144,15 @@ impl Policy {
 mod tests {
     use super::*;
 
+    const KNOWN: &[&str] = &["vault_unlock", "vault_get", "anotherpass_link"];
+
     fn p(req: &[&str], ttl: u64) -> Policy {
-        Policy::new(&req.iter().map(|s| s.to_string()).collect::<Vec<_>>(), ttl).unwrap()
+        Policy::new(
+            &req.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ttl,
+            KNOWN,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -166,11 +175,14 @@ mod tests {
             vec!["vault_get", "vault_unlock"]
         );
         assert_eq!(
-            Policy::new(&["vault-unlock".into()], 0),
-            Err(PolicyError::UnknownOperation("vault-unlock".into()))
+            Policy::new(&["vault-unlock".into()], 0, KNOWN),
+            Err(PolicyError::UnknownOperation(
+                "vault-unlock".into(),
+                KNOWN.join(", ")
+            ))
         );
         assert_eq!(
-            Policy::new(&[], MAX_APPROVAL_TTL_SECONDS + 1),
+            Policy::new(&[], MAX_APPROVAL_TTL_SECONDS + 1, KNOWN),
             Err(PolicyError::TtlTooLong)
         );
     }

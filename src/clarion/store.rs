@@ -6,6 +6,9 @@ use super::settings::Settings;
 use crate::api::{ApiError, Ctx, codes};
 use crate::config::{Config, ConfigError};
 
+/// The section of `config.json` this backend owns.
+pub const SECTION: &str = "clarion";
+
 fn storage(e: ConfigError) -> ApiError {
     ApiError::new(codes::STORAGE, e.to_string())
 }
@@ -13,7 +16,7 @@ fn storage(e: ConfigError) -> ApiError {
 /// The current settings on disk.
 pub fn load(ctx: &Ctx) -> Result<Settings, ApiError> {
     Config::load(&ctx.state.paths)
-        .map(|c| c.clarion)
+        .and_then(|c| c.section::<Settings>(SECTION))
         .map_err(storage)
 }
 
@@ -27,10 +30,16 @@ pub fn update<T>(
     // Config::update always writes; run `f` on a copy first so a refusal writes nothing.
     let mut refused = None;
     let (cfg, out) = Config::update(paths, |c| {
-        let mut s = c.clarion.clone();
+        let mut s = match c.section::<Settings>(SECTION) {
+            Ok(s) => s,
+            Err(e) => {
+                refused = Some(storage(e));
+                return None;
+            }
+        };
         match f(&mut s) {
             Ok(v) => {
-                c.clarion = s;
+                c.set_section(SECTION, &s);
                 Some(v)
             }
             Err(e) => {

@@ -4,14 +4,43 @@
 use super::data;
 use super::error::PwError;
 use super::ops::{self, Login, PassWeaver, Scope};
+use super::session::State;
 use crate::api::params::{self, Page};
-use crate::api::{Action, ApiError, Ctx};
+use crate::api::{Action, ApiError, Backend, Ctx, ErrorCode, Registry};
 use serde::Serialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-fn pw(ctx: &Ctx) -> PassWeaver<'_> {
-    PassWeaver::new(&ctx.state.paths, &ctx.state.passweaver)
+/// The backend in the composition (`src/backends.rs`).
+pub struct Passweaver;
+
+/// Its name in `hello`, `status` and the credential `source` tag.
+pub const NAME: &str = "passweaver";
+
+impl Backend for Passweaver {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    /// The account lives in its own 0600 file (`passweaver.json`), not in `config.json`.
+    fn start(&self, reg: &mut Registry) -> Result<(), String> {
+        reg.insert(State::new());
+        crate::credentials::register_provider(reg, std::sync::Arc::new(super::provider::Provider));
+        Ok(())
+    }
+    fn actions(&self) -> Vec<Action> {
+        actions()
+    }
+    fn summary(&self, ctx: &Ctx) -> Value {
+        summary(ctx)
+    }
+    fn codes(&self) -> &'static [ErrorCode] {
+        super::CODE_DOCS
+    }
+}
+
+/// The backend bound to this request's files and session.
+pub fn pw(ctx: &Ctx) -> PassWeaver<'_> {
+    PassWeaver::new(&ctx.state.paths, ctx.state.expect::<State>())
 }
 
 fn to_json<T: Serialize>(v: &T) -> Value {

@@ -5,6 +5,8 @@ use crate::api::ApiError;
 
 /// This backend's error codes (append-only; each is listed in docs/protocol.md).
 pub mod codes {
+    use crate::api::ErrorCode;
+
     /// No PassWeaver account is set up: `passweaver.setup` first.
     pub const NOT_CONFIGURED: &str = "passweaver_not_configured";
     /// The server cannot be reached (refused, timeout, DNS, a failed TLS handshake).
@@ -38,23 +40,72 @@ pub mod codes {
     /// An item's encrypted data could not be decrypted with this call's key.
     pub const DECRYPT_FAILED: &str = "passweaver_decrypt_failed";
 
-    pub const ALL: &[&str] = &[
-        NOT_CONFIGURED,
-        UNREACHABLE,
-        TLS_UNTRUSTED,
-        BAD_REPLY,
-        LOGIN_REQUIRED,
-        LOGIN_FAILED,
-        BAD_REQUEST,
-        FORBIDDEN,
-        NOT_FOUND,
-        READ_ONLY,
-        PERSONAL_NOT_SET,
-        PERSONAL_LOCKED,
-        WRONG_PERSONAL_PASSWORD,
-        INVALID_VALUE,
-        SERVER_ERROR,
-        DECRYPT_FAILED,
+    /// Every code with what it means (docs/protocol.md lists each).
+    pub const DOCS: &[ErrorCode] = &[
+        ErrorCode {
+            code: NOT_CONFIGURED,
+            description: "no PassWeaver account: passweaver.setup first",
+        },
+        ErrorCode {
+            code: UNREACHABLE,
+            description: "the PassWeaver server cannot be reached",
+        },
+        ErrorCode {
+            code: TLS_UNTRUSTED,
+            description: "the PassWeaver server's certificate is not trusted",
+        },
+        ErrorCode {
+            code: BAD_REPLY,
+            description: "the reply is not PassWeaver's envelope or expected data",
+        },
+        ErrorCode {
+            code: LOGIN_REQUIRED,
+            description: "no valid PassWeaver session: passweaver.login",
+        },
+        ErrorCode {
+            code: LOGIN_FAILED,
+            description: "PassWeaver refused the login (401)",
+        },
+        ErrorCode {
+            code: BAD_REQUEST,
+            description: "PassWeaver rejected the payload (400)",
+        },
+        ErrorCode {
+            code: FORBIDDEN,
+            description: "no permission (403)",
+        },
+        ErrorCode {
+            code: NOT_FOUND,
+            description: "no such item, folder or one-time secret (404)",
+        },
+        ErrorCode {
+            code: READ_ONLY,
+            description: "the server is in read-only mode (409)",
+        },
+        ErrorCode {
+            code: PERSONAL_NOT_SET,
+            description: "no personal password yet (412)",
+        },
+        ErrorCode {
+            code: PERSONAL_LOCKED,
+            description: "the personal folder is locked (417)",
+        },
+        ErrorCode {
+            code: WRONG_PERSONAL_PASSWORD,
+            description: "the personal password is wrong",
+        },
+        ErrorCode {
+            code: INVALID_VALUE,
+            description: "a value the server refuses (422)",
+        },
+        ErrorCode {
+            code: SERVER_ERROR,
+            description: "the server failed (500)",
+        },
+        ErrorCode {
+            code: DECRYPT_FAILED,
+            description: "an item's data does not decrypt",
+        },
     ];
 }
 
@@ -183,7 +234,11 @@ mod tests {
         seen.dedup();
         assert_eq!(seen.len(), errors.len());
         for e in &errors {
-            assert!(codes::ALL.contains(&e.code()), "{}", e.code());
+            assert!(
+                codes::DOCS.iter().any(|d| d.code == e.code()),
+                "{}",
+                e.code()
+            );
         }
     }
 }

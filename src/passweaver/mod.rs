@@ -5,7 +5,8 @@
 //! AES-256-CBC read key), [`data`] (the item data convention), [`site`] (searching by a web
 //! address), [`token`] (JWT claims). I/O at the edges: [`client`] (HTTP), [`store`] (the 0600
 //! account file). [`session`] keeps the JWT in memory; [`ops`] are the typed operations;
-//! [`backend`] is the host glue and [`cli`] the command line.
+//! [`backend`] is the host glue, [`provider`] the `credentials.*` provider and [`cli`] the
+//! command line.
 
 pub mod backend;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod data;
 pub mod envelope;
 pub mod error;
 pub mod ops;
+pub mod provider;
 pub mod session;
 pub mod site;
 pub mod store;
@@ -23,5 +25,7 @@ pub mod token;
 pub use error::{PwError, codes};
 pub use session::State;
 
-/// Every error code of this backend, for the documentation test.
-pub const CODES: &[&str] = codes::ALL;
+pub use backend::Passweaver;
+
+/// Every error code of this backend with its meaning.
+pub const CODE_DOCS: &[crate::api::ErrorCode] = codes::DOCS;

@@ -5,10 +5,11 @@ use super::client::{self, Client, OneTime, Row};
 use super::data::{self, Content};
 use super::error::PwError;
 use super::session::{SessionInfo, State};
-use super::site::{self, Match};
+use super::site;
 use super::store::{self, Account, Secret};
 use super::token::now;
 use crate::config::Paths;
+use crate::credentials::site::{Match, Query};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
@@ -96,13 +97,15 @@ pub struct Hit {
     pub personal: bool,
     pub favorite: bool,
     pub updated_at: String,
-    /// For a site search: `host`, `domain` or `text`.
+    /// For a site search: `host`, `domain`, `name` or `text`.
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
     pub matched: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Whether the item's data has an otp secret (known once it was read for ranking).
+    pub has_otp: bool,
 }
 
 impl From<&Row> for Hit {
@@ -119,6 +122,7 @@ impl From<&Row> for Hit {
             matched: None,
             url: None,
             user: None,
+            has_otp: false,
         }
     }
 }
@@ -138,7 +142,7 @@ pub struct ItemView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub otp: Option<crate::anotherpass::otp::OtpCode>,
+    pub otp: Option<crate::credentials::otp::OtpCode>,
     /// Why no code could be made from the otp field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otp_error: Option<String>,
@@ -238,17 +242,26 @@ fn storage(e: store::StoreError) -> PwError {
     PwError::Storage(e.to_string())
 }
 
-/// The code for the otp field: an `otpauth://` URI, or a bare base32 secret (TOTP, 6 digits, 30 s).
-pub fn otp_code(otp: &str) -> Result<crate::anotherpass::otp::OtpCode, String> {
-    let uri = if otp.starts_with("otpauth://") {
-        Zeroizing::new(otp.to_owned())
+/// The otp field as an `otpauth://` URI: as it is, or built from a bare base32 secret (TOTP,
+/// 6 digits, 30 s). `None` when empty.
+pub fn otp_uri(otp: &str) -> Option<Zeroizing<String>> {
+    let otp = otp.trim();
+    if otp.is_empty() {
+        None
+    } else if otp.starts_with("otpauth://") {
+        Some(Zeroizing::new(otp.to_owned()))
     } else {
-        Zeroizing::new(format!(
+        Some(Zeroizing::new(format!(
             "otpauth://totp/PassWeaver?secret={}",
             otp.replace([' ', '-'], "")
-        ))
-    };
-    crate::anotherpass::otp::OtpAuth::parse(&uri)
+        )))
+    }
+}
+
+/// The current code for the otp field (shared TOTP/HOTP of [`crate::credentials::otp`]).
+pub fn otp_code(otp: &str) -> Result<crate::credentials::otp::OtpCode, String> {
+    let uri = otp_uri(otp).ok_or("the one-time code secret is empty")?;
+    crate::credentials::otp::OtpAuth::parse(&uri)
         .map(|a| a.code_now())
         .map_err(|e| e.to_string())
 }
@@ -457,12 +470,12 @@ impl<'a> PassWeaver<'a> {
     /// The items for a web page: searched by host, first label and domain, ranked by the URL in
     /// each item's data (the first [`MAX_RANKED`] are read for that), best first.
     pub fn search_url(&self, url: &str) -> Result<Vec<Hit>, PwError> {
-        let host = site::host_of(url).ok_or_else(|| {
+        let page = Query::parse(url).ok_or_else(|| {
             PwError::InvalidParams("\"url\" must be a web address with a host.".into())
         })?;
         let (account, c) = self.bound()?;
         let mut rows: Vec<Row> = Vec::new();
-        for q in site::queries(&host) {
+        for q in site::queries(&page.site) {
             let found = self.state.authed(&account, &c, |jwt| c.search(jwt, &q))?;
             for r in found {
                 if !rows.iter().any(|x| x.id == r.id) {
@@ -473,17 +486,18 @@ impl<'a> PassWeaver<'a> {
         let mut hits: Vec<(Match, Hit)> = Vec::with_capacity(rows.len());
         for (n, r) in rows.iter().enumerate() {
             let mut hit = Hit::from(r);
-            let mut m = site::rank(&host, "", &r.metadata, &r.title);
+            let mut m = site::rank(&page, "", &r.metadata, &r.title);
             if n < MAX_RANKED {
                 match self
                     .state
                     .authed(&account, &c, |jwt| c.get_item(jwt, &r.id))
                 {
                     Ok(item) => {
-                        m = m.max(site::rank(&host, item.content.url(), &r.metadata, &r.title));
+                        m = m.min(site::rank(&page, item.content.url(), &r.metadata, &r.title));
                         hit.url = Some(item.content.url().to_owned()).filter(|u| !u.is_empty());
                         hit.user =
                             Some(item.content.field("user").to_owned()).filter(|u| !u.is_empty());
+                        hit.has_otp = item.content.otp().is_some();
                     }
                     // A personal item while locked, a vanished item: still listed, ranked by text.
                     Err(
@@ -500,7 +514,7 @@ impl<'a> PassWeaver<'a> {
             hits.push((m, hit));
         }
         // Stable: equal ranks keep the server's order.
-        hits.sort_by_key(|h| std::cmp::Reverse(h.0));
+        hits.sort_by_key(|h| h.0);
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -570,7 +584,8 @@ impl<'a> PassWeaver<'a> {
             None => data
                 .get("url")
                 .and_then(Value::as_str)
-                .and_then(site::host_of)
+                .and_then(crate::credentials::site::site_of)
+                .map(|s| s.host.clone())
                 .unwrap_or_default(),
         };
         let wire = data::to_wire(data);

@@ -1,10 +1,10 @@
 //! The `vault.*` actions: parameters in, JSON results out. The CLI calls the same functions.
 
 use super::format::PBKDF2_ITERATIONS;
+use super::operation;
 use super::search::Query;
 use super::session::Status;
 use crate::api::params::{self, Page};
-use crate::api::services::operation;
 use crate::api::{Action, ApiError, Ctx};
 use serde_json::{Value, json};
 
@@ -78,20 +78,20 @@ pub fn all() -> Vec<Action> {
 }
 
 fn status_json(ctx: &Ctx, s: &Status) -> Value {
-    let settings = ctx.state.config().vault;
+    let settings = super::settings(ctx);
     json!({
         "exists": s.exists,
         "locked": s.locked,
         "password_set": s.password_set,
         "entries": s.entries,
         "ttl_remaining_seconds": s.ttl_remaining_seconds,
-        "lock_timeout_minutes": ctx.state.vault.lock_timeout().as_secs() / 60,
+        "lock_timeout_minutes": super::state(ctx).lock_timeout().as_secs() / 60,
         "save_credentials": settings.save_credentials,
     })
 }
 
 pub fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    let s = ctx.state.vault.status()?;
+    let s = super::state(ctx).status()?;
     Ok(status_json(ctx, &s))
 }
 
@@ -110,7 +110,7 @@ fn password_param(params: &Value, min_chars: usize) -> Result<Option<&str>, ApiE
 
 pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let password = password_param(params, 1)?;
-    let vault = &ctx.state.vault;
+    let vault = super::state(ctx);
     let current = vault.status()?;
     if !current.locked {
         // Already open: this counts as use.
@@ -124,12 +124,12 @@ pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     if password.is_some() && !current.password_set {
         return Err(super::VaultError::NoPassword.into());
     }
-    ctx.state.gate.require(ctx, operation::VAULT_UNLOCK)?;
+    ctx.state.gate().require(ctx, operation::VAULT_UNLOCK)?;
     match password {
         Some(pw) => vault.unlock_with_password(pw)?,
         None => {
             ctx.events.progress(json!({"stage": "waiting_for_phone"}));
-            let key = ctx.state.source.get_client_key(ctx)?;
+            let key = super::source(ctx)?.get_client_key(ctx)?;
             vault.unlock_with_key(&key, true)?;
         }
     }
@@ -137,7 +137,7 @@ pub fn unlock(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 }
 
 pub fn lock(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    ctx.state.vault.lock_everywhere()?;
+    super::state(ctx).lock_everywhere()?;
     Ok(json!({"locked": true}))
 }
 
@@ -147,7 +147,7 @@ pub fn search(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
         ApiError::invalid_params("\"url\" must be a web address, like https://example.com/login.")
     })?;
     let page = Page::from_params(params)?;
-    let listing = ctx.state.vault.search(&query, page)?;
+    let listing = super::state(ctx).search(&query, page)?;
     let mut out = serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))?;
     out["site"] = json!({"host": query.site.host, "domain": query.site.domain()});
     Ok(out)
@@ -165,12 +165,12 @@ fn uid_param(params: &Value) -> Result<&str, ApiError> {
 
 pub fn get(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let uid = uid_param(params)?;
-    let vault = &ctx.state.vault;
+    let vault = super::state(ctx);
     // Checked before the approval so nobody is asked to approve what cannot succeed.
     if vault.status()?.locked {
         return Err(super::VaultError::Locked.into());
     }
-    ctx.state.gate.require(ctx, operation::VAULT_GET)?;
+    ctx.state.gate().require(ctx, operation::VAULT_GET)?;
     let e = vault.get(uid)?;
     let c = &e.credential;
     Ok(json!({
@@ -188,13 +188,13 @@ pub fn get(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 
 pub fn list(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let page = Page::from_params(params)?;
-    let listing = ctx.state.vault.list(page)?;
+    let listing = super::state(ctx).list(page)?;
     serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub fn delete(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let uid = uid_param(params)?;
-    ctx.state.vault.delete(uid)?;
+    super::state(ctx).delete(uid)?;
     Ok(json!({"deleted": uid}))
 }
 
@@ -206,7 +206,7 @@ pub const MAX_MISSING_LISTED: usize = 1000;
 /// credentials out of its answer just like deleted ones, so the uids it did not return are
 /// reported as `missing` for the user to `vault.delete` if they are really gone.
 pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    let vault = &ctx.state.vault;
+    let vault = super::state(ctx);
     let uids = vault.uids()?;
     if uids.is_empty() {
         return Ok(
@@ -215,7 +215,7 @@ pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     }
     ctx.events
         .progress(json!({"stage": "waiting_for_phone", "count": uids.len()}));
-    let (fresh, key) = ctx.state.source.fetch_by_uids(ctx, &uids)?;
+    let (fresh, key) = super::source(ctx)?.fetch_by_uids(ctx, &uids)?;
     ctx.cancel.check()?;
     vault.unlock_with_key(&key, false)?;
     let r = vault.apply_sync(&uids, &fresh)?;
@@ -232,12 +232,12 @@ pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
 pub fn set_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let pw = password_param(params, MIN_PASSWORD_CHARS)?
         .ok_or_else(|| ApiError::invalid_params("\"password\" is required."))?;
-    ctx.state.vault.set_password(pw, PBKDF2_ITERATIONS)?;
+    super::state(ctx).set_password(pw, PBKDF2_ITERATIONS)?;
     Ok(json!({"password_set": true}))
 }
 
 pub fn clear_password(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
-    ctx.state.vault.clear_password()?;
+    super::state(ctx).clear_password()?;
     Ok(json!({"password_set": false}))
 }
 
@@ -247,6 +247,6 @@ pub fn reset(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
             "vault.reset moves the vault aside and starts an empty one; send {\"confirm\": true} to do it.",
         ));
     }
-    let moved = ctx.state.vault.reset()?;
+    let moved = super::state(ctx).reset()?;
     Ok(json!({"moved_to": moved.map(|p| p.display().to_string())}))
 }

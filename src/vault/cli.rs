@@ -4,9 +4,7 @@
 
 use super::actions;
 use crate::api::context::EventSink;
-use crate::api::{ApiError, CancelToken, Ctx, codes};
-use crate::config::Paths;
-use crate::state::State;
+use crate::api::{ApiError, CancelToken, Ctx, Shared, codes};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -96,11 +94,10 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> Result<(), ApiError> {
-    let paths = Paths::from_env().map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))?;
-    let state = State::load(paths).map_err(|e| ApiError::new(codes::STORAGE, e.to_string()))?;
+/// Runs one command against the host's state (`passbridge::backends::load_from_env`).
+pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
     let ctx = Ctx {
-        state: Arc::new(state),
+        state,
         events: EventSink::new(true, Arc::new(print_progress)),
         cancel: CancelToken::new(),
     };

@@ -8,7 +8,7 @@
 
 use super::codec::{CodecError, Reader, Writer, str_len};
 use super::crypto::{self, CryptoError, Key32, NONCE_LEN, TAG_LEN};
-use crate::api::services::Credential;
+use crate::anotherpass::seam::Credential;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;

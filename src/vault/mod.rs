@@ -4,11 +4,14 @@
 //!
 //! Layers: [`codec`] and [`format`] (pure bytes), [`crypto`] (primitives), [`store`] (files,
 //! locks), [`session`] (key cache, freshness, commits), [`search`] (site matching),
-//! [`actions`] (the `vault.*` protocol), [`sink`] (what ANOTHERpass hands over), [`cli`].
+//! [`actions`] (the `vault.*` protocol), [`sink`] (what ANOTHERpass hands over), [`provider`]
+//! (`credentials.search`), [`cli`]. [`Vault`] plugs it into the host.
 
-use crate::api::{Action, Ctx};
+use crate::anotherpass::seam::{CredentialSink, CredentialSource};
+use crate::api::{Action, ApiError, Backend, Ctx, ErrorCode, Operation, Registry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod actions;
@@ -18,6 +21,7 @@ pub mod codec;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod provider;
 pub mod search;
 pub mod session;
 pub mod sink;
@@ -66,14 +70,116 @@ impl Settings {
     }
 }
 
-/// This backend's actions.
-pub fn actions() -> Vec<Action> {
-    actions::all()
+/// Operations a Clarion policy may guard.
+pub mod operation {
+    use crate::api::Operation;
+    pub const VAULT_UNLOCK: &str = "vault_unlock";
+    pub const VAULT_GET: &str = "vault_get";
+    pub const ALL: &[Operation] = &[
+        Operation {
+            name: VAULT_UNLOCK,
+            purpose: "unlock the local vault",
+        },
+        Operation {
+            name: VAULT_GET,
+            purpose: "give a credential from the local vault to the browser",
+        },
+    ];
+}
+
+/// The error codes of this backend with what they mean.
+pub const CODE_DOCS: &[ErrorCode] = &[
+    ErrorCode {
+        code: error::VAULT_LOCKED,
+        description: "The vault is locked: unlock it with the phone or the local password.",
+    },
+    ErrorCode {
+        code: error::VAULT_MISSING,
+        description: "There is no vault yet: fetch a credential from the phone first.",
+    },
+    ErrorCode {
+        code: error::VAULT_WRONG_KEY,
+        description: "The clientKey does not open this vault (it belongs to another link).",
+    },
+    ErrorCode {
+        code: error::VAULT_WRONG_PASSWORD,
+        description: "The local password is wrong.",
+    },
+    ErrorCode {
+        code: error::VAULT_NO_PASSWORD,
+        description: "No local password is set.",
+    },
+    ErrorCode {
+        code: error::VAULT_NOT_FOUND,
+        description: "No credential has this uid in the vault.",
+    },
+    ErrorCode {
+        code: error::VAULT_CORRUPT,
+        description: "The vault files cannot be read; they were left untouched.",
+    },
+    ErrorCode {
+        code: error::VAULT_UNSUPPORTED_VERSION,
+        description: "The vault was written by a newer passbridge.",
+    },
+];
+
+/// The local vault as a backend of the host.
+pub struct Vault;
+
+impl Backend for Vault {
+    fn name(&self) -> &'static str {
+        "vault"
+    }
+    fn start(&self, reg: &mut Registry) -> Result<(), String> {
+        let settings: Settings = reg
+            .config()
+            .section(self.name())
+            .map_err(|e| e.to_string())?;
+        reg.insert(State::new(reg.paths(), &settings));
+        reg.insert::<Arc<dyn CredentialSink>>(Arc::new(VaultSink));
+        crate::credentials::register_provider(reg, Arc::new(provider::VaultProvider));
+        Ok(())
+    }
+    fn actions(&self) -> Vec<Action> {
+        actions::all()
+    }
+    fn summary(&self, ctx: &Ctx) -> Value {
+        summary(ctx)
+    }
+    fn operations(&self) -> &'static [Operation] {
+        operation::ALL
+    }
+    fn codes(&self) -> &'static [ErrorCode] {
+        CODE_DOCS
+    }
+}
+
+/// This backend's state in `ctx` (registered by [`Vault::start`]).
+pub fn state(ctx: &Ctx) -> &State {
+    ctx.state.expect::<State>()
+}
+
+/// This backend's settings as they are now (defaults if the section became invalid).
+pub fn settings(ctx: &Ctx) -> Settings {
+    ctx.state.config().section("vault").unwrap_or_else(|e| {
+        log::warn!("{e}; using the default vault settings");
+        Settings::default()
+    })
+}
+
+/// ANOTHERpass, which unlocks the vault and refreshes it.
+pub fn source(ctx: &Ctx) -> Result<&dyn CredentialSource, ApiError> {
+    ctx.state
+        .get::<Arc<dyn CredentialSource>>()
+        .map(|s| s.as_ref())
+        .ok_or_else(|| {
+            ApiError::internal("The vault needs ANOTHERpass to unlock with the phone, and it is not part of this passbridge.")
+        })
 }
 
 /// A short summary for the host's `status` action. Never fails.
 pub fn summary(ctx: &Ctx) -> Value {
-    match ctx.state.vault.status() {
+    match state(ctx).status() {
         Ok(s) => json!({
             "available": true,
             "exists": s.exists,

@@ -3,8 +3,9 @@
 //! policy guards `vault_unlock` and no approval is at hand, a locked vault stays locked: the
 //! credentials are saved with the key, which is then dropped.
 
+use super::operation;
 use super::search::site_key;
-use crate::api::services::{ClientKey, Credential, CredentialSink, operation};
+use crate::anotherpass::seam::{ClientKey, Credential, CredentialSink};
 use crate::api::{ApiError, Ctx};
 
 pub struct VaultSink;
@@ -16,11 +17,11 @@ impl CredentialSink for VaultSink {
         key: &ClientKey,
         credentials: &[Credential],
     ) -> Result<(), ApiError> {
-        let vault = &ctx.state.vault;
-        let save = ctx.state.config().vault.save_credentials && !credentials.is_empty();
+        let vault = super::state(ctx);
+        let save = super::settings(ctx).save_credentials && !credentials.is_empty();
         // A phone answer must not get around an approval the policy wants for unlocking.
         let stay_locked =
-            !vault.is_unlocked() && ctx.state.gate.is_required(ctx, operation::VAULT_UNLOCK);
+            !vault.is_unlocked() && ctx.state.gate().is_required(ctx, operation::VAULT_UNLOCK);
         let report = if stay_locked {
             log::info!("the vault stays locked: unlocking it needs a Clarion approval");
             if !save {
@@ -45,7 +46,7 @@ impl CredentialSink for VaultSink {
 
     fn remembered_uid(&self, ctx: &Ctx, website: &str) -> Option<String> {
         let site = site_key(website)?;
-        ctx.state.vault.remembered(&site).ok().flatten()
+        super::state(ctx).remembered(&site).ok().flatten()
     }
 
     fn remember_uid(&self, ctx: &Ctx, website: &str, uid: &str) {
@@ -55,7 +56,7 @@ impl CredentialSink for VaultSink {
         if uid.is_empty() || uid.len() > 256 {
             return;
         }
-        if let Err(e) = ctx.state.vault.remember(&site, uid) {
+        if let Err(e) = super::state(ctx).remember(&site, uid) {
             // Locked or unwritable: the choice is simply not remembered this time.
             log::debug!("not remembering the choice for a site: {}", e.code());
         }

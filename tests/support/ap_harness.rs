@@ -5,11 +5,11 @@
 
 use super::ap_phone::{Phone, Reply};
 use passbridge::anotherpass::Settings;
+use passbridge::anotherpass::seam::{ClientKey, Credential, CredentialSink};
 use passbridge::api::dispatch::Dispatcher;
-use passbridge::api::services::{ApprovalGate, ClientKey, Credential, CredentialSink};
+use passbridge::api::services::ApprovalGate;
 use passbridge::api::{Ctx, Request};
 use passbridge::config::{Config, Paths};
-use passbridge::state::State;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -106,17 +106,12 @@ impl Harness {
         let paths = Paths::under(dir.path());
         let mut settings = test_settings(phone.port);
         tweak(&mut settings);
-        let config = Config {
-            anotherpass: settings,
-            ..Config::default()
-        };
+        let config = Config::default().with_section("anotherpass", &settings);
         let sink = Arc::new(RecordingSink::default());
         let gate = Arc::new(RecordingGate::default());
-        let state = State {
-            sink: sink.clone(),
-            gate: gate.clone(),
-            ..State::new(paths.clone(), config)
-        };
+        let mut state = passbridge::backends::start(paths.clone(), config).unwrap();
+        state.insert::<Arc<dyn CredentialSink>>(sink.clone());
+        state.insert::<Arc<dyn ApprovalGate>>(gate.clone());
         Self {
             dir,
             paths,
@@ -130,7 +125,10 @@ impl Harness {
 
     /// Changes the settings of the running state (as an edited config.json would).
     pub fn set(&self, f: impl FnOnce(&mut Settings)) {
-        f(&mut self.dispatcher.state.config.write().unwrap().anotherpass);
+        let mut config = self.dispatcher.state.config.write().unwrap();
+        let mut settings: Settings = config.section("anotherpass").unwrap();
+        f(&mut settings);
+        config.set_section("anotherpass", &settings);
     }
 
     /// Runs one request with progress on; returns the whole reply.

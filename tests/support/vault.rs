@@ -3,10 +3,10 @@
 //! Include with `#[path = "support/vault.rs"] mod vault_support;`.
 #![allow(dead_code)]
 
-use passbridge::api::services::{ApprovalGate, ClientKey, Credential, CredentialSource};
+use passbridge::anotherpass::seam::{ClientKey, Credential, CredentialSink, CredentialSource};
+use passbridge::api::services::ApprovalGate;
 use passbridge::api::{ApiError, Ctx};
 use passbridge::config::{Config, Paths};
-use passbridge::state::State;
 use passbridge::vault::{self, ManualClock};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -113,14 +113,13 @@ impl Proc {
         let paths = Paths::under(home);
         let clock = Arc::new(ManualClock::default());
         let gate = Arc::new(Gate::default());
+        let settings: vault::Settings = config.section("vault").unwrap();
         let vault =
-            vault::State::with_clock(&paths.data_dir, config.vault.lock_timeout(), clock.clone());
-        let state = State {
-            source: phone.clone(),
-            gate: gate.clone(),
-            vault,
-            ..State::new(paths, config)
-        };
+            vault::State::with_clock(&paths.data_dir, settings.lock_timeout(), clock.clone());
+        let mut state = passbridge::backends::start(paths, config).unwrap();
+        state.insert::<Arc<dyn CredentialSource>>(phone.clone());
+        state.insert::<Arc<dyn ApprovalGate>>(gate.clone());
+        state.insert(vault);
         Self {
             ctx: Ctx::new(Arc::new(state)),
             phone,
@@ -129,10 +128,17 @@ impl Proc {
         }
     }
     pub fn vault(&self) -> &vault::State {
-        &self.ctx.state.vault
+        vault::state(&self.ctx)
     }
     pub fn receive(&self, key: &ClientKey, creds: &[Credential]) -> Result<(), ApiError> {
-        self.ctx.state.sink.received(&self.ctx, key, creds)
+        self.sink().received(&self.ctx, key, creds)
+    }
+    pub fn sink(&self) -> &dyn CredentialSink {
+        self.ctx
+            .state
+            .get::<Arc<dyn CredentialSink>>()
+            .unwrap()
+            .as_ref()
     }
     pub fn advance(&self, minutes: u64) {
         self.clock.advance(Duration::from_secs(minutes * 60));

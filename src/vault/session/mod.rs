@@ -17,8 +17,8 @@ use super::error::VaultError;
 use super::format::{self, Body, DataKeys, FormatError, Header, SegmentRef, SegmentSpec};
 use super::search::Indexed;
 use super::store::Store;
-use crate::api::services::ClientKey;
-use crate::config::{Config, Paths};
+use crate::anotherpass::seam::ClientKey;
+use crate::config::Paths;
 use memory::{Draft, Loaded, Segment, reshard, wanted_segments};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -60,10 +60,10 @@ fn wall_ms() -> u64 {
 }
 
 impl State {
-    pub fn new(paths: &Paths, config: &Config) -> Self {
+    pub fn new(paths: &Paths, settings: &super::Settings) -> Self {
         Self::with_clock(
             &paths.data_dir,
-            config.vault.lock_timeout(),
+            settings.lock_timeout(),
             Arc::new(SystemClock::default()),
         )
     }

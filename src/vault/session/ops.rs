@@ -3,8 +3,8 @@
 
 use super::memory::Draft;
 use super::{State, wall_ms};
+use crate::anotherpass::seam::{ClientKey, Credential};
 use crate::api::params::Page;
-use crate::api::services::{ClientKey, Credential};
 use crate::vault::crypto;
 use crate::vault::error::VaultError;
 use crate::vault::format::{self, Entry, FormatError};
@@ -347,6 +347,34 @@ impl State {
                 total,
                 next_offset: (end < total).then_some(end),
             }
+        })
+    }
+
+    /// Entries whose name, user or website contains `text_lc` (lowercase), by name: the best
+    /// `limit` and how many there are.
+    pub fn search_text(
+        &self,
+        text_lc: &str,
+        limit: usize,
+    ) -> Result<(Vec<Summary>, usize), VaultError> {
+        self.with(|v| {
+            let mut found: Vec<&Indexed> = v
+                .entries()
+                .filter(|x| {
+                    let c = &x.entry.credential;
+                    x.name_lc.contains(text_lc)
+                        || c.user.to_lowercase().contains(text_lc)
+                        || c.website.to_lowercase().contains(text_lc)
+                })
+                .collect();
+            let total = found.len();
+            found.sort_unstable_by(by_name);
+            let items = found
+                .iter()
+                .take(limit)
+                .map(|x| Summary::of(&x.entry))
+                .collect();
+            (items, total)
         })
     }
 
