@@ -500,17 +500,21 @@ fn garbage_and_failing_servers_are_typed_errors() {
     );
 
     let cases: &[(u16, &str, &str)] = &[
-        (502, "<html><body>Bad gateway</body></html>", "bad_reply"),
-        (200, r#"{"items": []}"#, "bad_reply"),
+        (
+            502,
+            "<html><body>Bad gateway</body></html>",
+            "passweaver_bad_reply",
+        ),
+        (200, r#"{"items": []}"#, "passweaver_bad_reply"),
         (
             200,
             r#"{"status":"success","data":{"not":"a list"}}"#,
-            "bad_reply",
+            "passweaver_bad_reply",
         ),
         (
             200,
             r#"{"status":"success","data":[{"title":"no id"}]}"#,
-            "bad_reply",
+            "passweaver_bad_reply",
         ),
         (
             500,
@@ -573,7 +577,7 @@ fn garbage_and_failing_servers_are_typed_errors() {
         .override_reply("GET", "/api/v1/items", 200, &huge, Some(1));
     assert_eq!(
         s.err("passweaver.search", json!({"query": "legacy"})).0,
-        "bad_reply"
+        "passweaver_bad_reply"
     );
     t.fake.clear_overrides();
     assert_eq!(
@@ -628,7 +632,7 @@ fn setup_refuses_bad_servers_and_never_stores_a_password() {
         "passweaver.setup",
         json!({"server": fake.base, "username": "ann"}),
     );
-    assert_eq!(code, "bad_reply");
+    assert_eq!(code, "passweaver_bad_reply");
     assert!(!s._home.path().join("config/passweaver.json").exists());
     assert_eq!(s.ok("passweaver.status", json!({}))["configured"], false);
 
@@ -816,4 +820,83 @@ fn passweaver_joins_the_credentials_search() {
             .iter()
             .any(|x| x["id"] == id.as_str())
     );
+}
+
+/// The test server keeps the quirks the spec confirmed on a running instance (C.7), so the
+/// tests above exercise the client against them.
+#[test]
+fn the_fake_keeps_the_servers_quirks() {
+    let fake = FakePassWeaver::start();
+    let user = fake.add_user("bob", "pw");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |method: &str, path: &str, jwt: Option<&str>, body: Option<Value>| -> (u16, Value) {
+        let url = format!("{}/api/v1/{path}", fake.base);
+        let auth = jwt.map(|j| format!("Bearer {j}")).unwrap_or_default();
+        let mut res = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            (_, b) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(b.unwrap_or(json!({})).to_string()),
+        }
+        .unwrap();
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_json().unwrap())
+    };
+    // Success has no message; an unknown path is a 500.
+    let (st, v) = call("GET", "version", None, None);
+    assert_eq!((st, v.get("message")), (200, None));
+    assert_eq!(call("GET", "no/such/path", None, None).0, 500);
+    let (_, v) = call(
+        "POST",
+        "login",
+        None,
+        Some(json!({"username": "BOB", "password": "pw"})),
+    );
+    let jwt = v["data"]["jwt"].as_str().unwrap().to_owned();
+    assert_eq!(call("POST", "items", Some(&jwt), Some(json!({}))).0, 500);
+    assert_eq!(call("GET", "items?search=nothing", Some(&jwt), None).0, 404);
+    // An unencoded '+' in the key arrives as a space: 400 Invalid key.
+    let f = fake.add_folder("0", "F");
+    fake.grant(&f, &user, true, true);
+    let id = fake.put_item(&f, "T", "{}", "");
+    let (st, v) = call(
+        "GET",
+        &format!("items/{id}?key=ab+{}", "A".repeat(40)),
+        Some(&jwt),
+        None,
+    );
+    assert_eq!((st, v["data"].clone()), (400, json!("Invalid key")));
+    // The set-password JWT cannot write personal items; the unlock JWT can.
+    let pf = fake.personal_folder(&user);
+    let (_, v) = call(
+        "POST",
+        "personal/password",
+        Some(&jwt),
+        Some(json!({"password": "pp"})),
+    );
+    let broken = v["data"]["jwt"].as_str().unwrap().to_owned();
+    let item = json!({"title": "x", "data": "{}", "metadata": ""});
+    let path = format!("folders/{pf}/items");
+    assert_eq!(
+        call("POST", &path, Some(&broken), Some(item.clone())).0,
+        500
+    );
+    assert_eq!(call("POST", &path, Some(&jwt), Some(item.clone())).0, 417);
+    let (_, v) = call(
+        "POST",
+        "personal/unlock",
+        Some(&jwt),
+        Some(json!({"password": "pp"})),
+    );
+    let unlocked = v["data"]["jwt"].as_str().unwrap().to_owned();
+    assert_eq!(call("POST", &path, Some(&unlocked), Some(item)).0, 201);
+    // A restart kills every token.
+    fake.restart();
+    let (st, v) = call("GET", "items?search=x", Some(&jwt), None);
+    assert_eq!((st, v["message"].clone()), (401, json!("Invalid token")));
 }

@@ -569,8 +569,11 @@ mod tests {
         );
         assert_eq!(
             row_from(&json!({"title": "T"})).unwrap_err().code(),
-            "bad_reply"
+            "passweaver_bad_reply"
         );
-        assert_eq!(row_from(&json!("x")).unwrap_err().code(), "bad_reply");
+        assert_eq!(
+            row_from(&json!("x")).unwrap_err().code(),
+            "passweaver_bad_reply"
+        );
     }
 }

@@ -161,7 +161,10 @@ mod tests {
             b"\xff\xfe",
         ] {
             for status in [200, 401, 404, 500] {
-                assert_eq!(interpret(status, body).unwrap_err().code(), "bad_reply");
+                assert_eq!(
+                    interpret(status, body).unwrap_err().code(),
+                    "passweaver_bad_reply"
+                );
             }
         }
         // Envelope status that contradicts the HTTP status.
@@ -169,13 +172,13 @@ mod tests {
             interpret(200, br#"{"status":"failed","message":"x"}"#)
                 .unwrap_err()
                 .code(),
-            "bad_reply"
+            "passweaver_bad_reply"
         );
         assert_eq!(
             interpret(404, br#"{"status":"success","data":{}}"#)
                 .unwrap_err()
                 .code(),
-            "bad_reply"
+            "passweaver_bad_reply"
         );
     }
 

@@ -14,7 +14,7 @@ pub mod codes {
     /// The https server's certificate is not trusted: fix it or trust its CA; retrying won't help.
     pub const TLS_UNTRUSTED: &str = "passweaver_tls_untrusted";
     /// The reply is not PassWeaver's `{status, message?, data}` envelope (or not the expected data).
-    pub const BAD_REPLY: &str = "bad_reply";
+    pub const BAD_REPLY: &str = "passweaver_bad_reply";
     /// No valid session: log in (`passweaver.login` with the password).
     pub const LOGIN_REQUIRED: &str = "login_required";
     /// The server refused the login (wrong user or password, bad API key, system locked).
