@@ -206,7 +206,8 @@ mod tests {
         use super::super::transport::testing::serve;
         use crate::config::{Config, Paths};
         let home = tempfile::tempdir().unwrap();
-        let state = crate::backends::start(Paths::under(home.path()), Config::default()).unwrap();
+        let state =
+            crate::api::Registry::new(Paths::under(home.path()), Config::default()).finish();
         let ctx = Ctx::new(Arc::new(state));
         let dir = tempfile::tempdir().unwrap();
         let (url, _) = serve(vec![

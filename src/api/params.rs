@@ -95,6 +95,11 @@ impl Page {
     pub fn from_params(params: &Value) -> Result<Self, ApiError> {
         let offset = opt_u64(params, "offset")?.unwrap_or(0) as usize;
         let limit = opt_u64(params, "limit")?.unwrap_or(DEFAULT_PAGE_LIMIT as u64) as usize;
+        Self::new(offset, limit)
+    }
+
+    /// A page from typed params; `limit` must be 1..=[`MAX_PAGE_LIMIT`].
+    pub fn new(offset: usize, limit: usize) -> Result<Self, ApiError> {
         if limit == 0 || limit > MAX_PAGE_LIMIT {
             return Err(ApiError::invalid_params(format!(
                 "\"limit\" must be between 1 and {MAX_PAGE_LIMIT}."

@@ -1,64 +1,82 @@
-//! The `clarion.*` actions: params in, result object out. Policy decisions live in the flows;
-//! this file only checks params and shapes results.
+//! The `clarion.*` actions: typed params in, result out, [`Error`] for what goes wrong. Policy
+//! decisions live in the flows; this file only checks params and shapes results. The terminal
+//! commands ([`super::cli`]) call these functions directly.
 
 use super::approval::{self, Purpose, approve_change};
+use super::error::Error;
 use super::register::{self, Callback, StartRequest};
 use super::settings::{Policy, Settings};
-use super::{codes, rfc3339, store};
-use crate::api::params::{self, Page};
-use crate::api::{Action, ApiError, Ctx};
+use super::{rfc3339, store};
+use crate::api::params::{DEFAULT_PAGE_LIMIT, Page};
+use crate::api::{Action, Ctx};
+use crate::typed;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub fn table() -> Vec<Action> {
     vec![
         Action {
             name: "clarion.register.start",
-            handler: register_start,
+            handler: typed!(register_start),
             summary: "Start registering a security key: returns the Clarion /register URL to open.",
         },
         Action {
             name: "clarion.register.finish",
-            handler: register_finish,
+            handler: typed!(register_finish),
             summary: "Finish a registration with the state and data the Clarion page posted back.",
         },
         Action {
             name: "clarion.keys",
-            handler: keys,
+            handler: typed!(keys),
             summary: "List the registered security keys.",
         },
         Action {
             name: "clarion.remove",
-            handler: remove,
+            handler: typed!(remove),
             summary: "Remove a registered security key (needs an approval while a policy is active).",
         },
         Action {
             name: "clarion.authenticate",
-            handler: authenticate,
+            handler: typed!(authenticate),
             summary: "Ask for a verified touch of a registered key (progress event carries html_url).",
         },
         Action {
             name: "clarion.policy",
-            handler: policy,
+            handler: typed!(policy),
             summary: "Which operations need a Clarion approval, and for how long one counts.",
         },
         Action {
             name: "clarion.policy.set",
-            handler: policy_set,
+            handler: typed!(policy_set),
             summary: "Change the approval policy (weakening it needs a fresh approval).",
         },
     ]
 }
 
-fn register_start(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let origin = register::js_origin(params::opt_str(p, "origin")?, &ctx.state.config().allowed)?;
+/// Params of actions that take none (anything is accepted, as before).
+#[derive(Debug, Default, Deserialize)]
+pub struct NoParams {}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RegisterStart {
+    #[serde(default)]
+    pub server: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+pub fn register_start(ctx: &Ctx, p: RegisterStart) -> Result<Value, Error> {
+    let origin = register::js_origin(p.origin.as_deref(), &ctx.state.config().allowed)?;
     let started = register::start(
         ctx,
         StartRequest {
-            server: params::opt_str(p, "server")?.map(str::to_owned),
-            name: params::opt_str(p, "name")?
-                .unwrap_or(approval::CLIENT_NAME)
-                .to_owned(),
-            comment: params::opt_str(p, "comment")?.map(str::to_owned),
+            server: p.server,
+            name: p.name.unwrap_or_else(|| approval::CLIENT_NAME.to_owned()),
+            comment: p.comment,
             callback: Callback::Js(origin),
         },
     )?;
@@ -71,17 +89,31 @@ fn register_start(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     }))
 }
 
-fn register_finish(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let key = register::finish(
-        ctx,
-        params::req_str(p, "state")?,
-        params::req_str(p, "data")?,
-    )?;
+#[derive(Debug, Deserialize)]
+pub struct RegisterFinish {
+    pub state: String,
+    pub data: String,
+}
+
+pub fn register_finish(ctx: &Ctx, p: RegisterFinish) -> Result<Value, Error> {
+    let key = register::finish(ctx, &p.state, &p.data)?;
     Ok(json!({"key": key.summary()}))
 }
 
-fn keys(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let page = Page::from_params(p)?;
+#[derive(Debug, Deserialize)]
+pub struct Keys {
+    #[serde(default)]
+    pub offset: usize,
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+}
+
+fn default_limit() -> usize {
+    DEFAULT_PAGE_LIMIT
+}
+
+pub fn keys(ctx: &Ctx, p: Keys) -> Result<Value, Error> {
+    let page = Page::new(p.offset, p.limit)?;
     let s = store::load(ctx)?;
     let all: Vec<Value> = s.keys.iter().map(|k| k.summary()).collect();
     let (items, next_offset) = page.apply(&all);
@@ -96,27 +128,26 @@ fn keys(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
 }
 
 /// Removing the last key would leave a policy nobody can satisfy.
-fn check_removable(s: &Settings, handle: &str) -> Result<(), ApiError> {
+fn check_removable(s: &Settings, handle: &str) -> Result<(), Error> {
     if s.key(handle).is_none() {
-        return Err(ApiError::new(
-            codes::KEY_NOT_FOUND,
-            "No registered key has this handle (see clarion.keys).",
-        ));
+        return Err(Error::KeyNotFound);
     }
     if s.keys.len() == 1 && !s.policy.require.is_empty() {
-        return Err(ApiError::new(
-            codes::POLICY_NEEDS_KEY,
-            format!(
-                "This is the last key, and the policy still requires approvals for {}. Change the policy first (clarion.policy.set).",
-                s.policy.require.join(", ")
-            ),
-        ));
+        return Err(Error::PolicyNeedsKey(format!(
+            "This is the last key, and the policy still requires approvals for {}. Change the policy first (clarion.policy.set).",
+            s.policy.require.join(", ")
+        )));
     }
     Ok(())
 }
 
-fn remove(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let handle = params::req_str(p, "handle")?;
+#[derive(Debug, Deserialize)]
+pub struct Remove {
+    pub handle: String,
+}
+
+pub fn remove(ctx: &Ctx, p: Remove) -> Result<Value, Error> {
+    let handle = p.handle.as_str();
     let settings = store::load(ctx)?;
     check_removable(&settings, handle)?;
     let approved = approve_change(ctx, &settings, "remove a registered security key")?;
@@ -136,15 +167,20 @@ fn remove(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     Ok(json!({"removed": removed.summary(), "remaining": remaining, "approval_used": approved}))
 }
 
-fn changed_meanwhile() -> ApiError {
-    ApiError::new(
-        codes::APPROVAL_REQUIRED,
-        "The policy changed while this request ran and now needs an approval. Try again.",
+fn changed_meanwhile() -> Error {
+    Error::ApprovalRequired(
+        "The policy changed while this request ran and now needs an approval. Try again.".into(),
     )
 }
 
-fn authenticate(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let comment = params::opt_str(p, "comment")?;
+#[derive(Debug, Default, Deserialize)]
+pub struct Authenticate {
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+pub fn authenticate(ctx: &Ctx, p: Authenticate) -> Result<Value, Error> {
+    let comment = p.comment.as_deref();
     super::check_length("comment", comment, super::MAX_COMMENT_CHARS)?;
     let settings = store::load(ctx)?;
     let purpose = Purpose {
@@ -180,31 +216,36 @@ fn policy_view(ctx: &Ctx, s: &Settings) -> Value {
     })
 }
 
-fn policy(ctx: &Ctx, _p: &Value) -> Result<Value, ApiError> {
+pub fn policy(ctx: &Ctx, _p: NoParams) -> Result<Value, Error> {
     Ok(policy_view(ctx, &store::load(ctx)?))
 }
 
-fn policy_set(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
-    let require: Vec<String> = match p.get("require") {
-        Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|_| {
-            ApiError::invalid_params("\"require\" must be an array of operation names.")
-        })?,
-        _ => {
-            return Err(ApiError::invalid_params(format!(
-                "\"require\" is required: an array of operation names from {} (empty for none).",
-                operation_names(ctx).join(", ")
-            )));
-        }
+#[derive(Debug, Deserialize)]
+pub struct PolicySet {
+    /// Operation names; `None` when missing, so the error can list the names.
+    #[serde(default)]
+    pub require: Option<Vec<String>>,
+    #[serde(default)]
+    pub approval_ttl_seconds: Option<u64>,
+}
+
+pub fn policy_set(ctx: &Ctx, p: PolicySet) -> Result<Value, Error> {
+    let Some(require) = p.require else {
+        return Err(Error::InvalidParams(format!(
+            "\"require\" is required: an array of operation names from {} (empty for none).",
+            operation_names(ctx).join(", ")
+        )));
     };
     let current = store::load(ctx)?;
-    let ttl =
-        params::opt_u64(p, "approval_ttl_seconds")?.unwrap_or(current.policy.approval_ttl_seconds);
+    let ttl = p
+        .approval_ttl_seconds
+        .unwrap_or(current.policy.approval_ttl_seconds);
     let new = Policy::new(&require, ttl, &operation_names(ctx))
-        .map_err(|e| ApiError::invalid_params(e.to_string()))?;
+        .map_err(|e| Error::InvalidParams(e.to_string()))?;
     if !new.require.is_empty() && current.keys.is_empty() {
-        return Err(ApiError::new(
-            codes::POLICY_NEEDS_KEY,
-            "Register a security key before requiring approvals, or nothing could be unlocked.",
+        return Err(Error::PolicyNeedsKey(
+            "Register a security key before requiring approvals, or nothing could be unlocked."
+                .into(),
         ));
     }
     let approved = if current.policy.is_weakened_by(&new) {

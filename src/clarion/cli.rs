@@ -1,10 +1,11 @@
 //! `passbridge clarion ...` for people in a terminal. Same flows and checks as the actions.
 
+use super::actions;
 use super::loopback::{CallbackServer, Handled};
 use super::pending::PENDING_TTL_SECONDS;
 use super::register::{self, Callback, StartRequest};
 use crate::api::{ApiError, Ctx, EventSink, Shared};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,14 +69,6 @@ fn context(state: Arc<Shared>) -> Ctx {
     ctx
 }
 
-fn call(ctx: &Ctx, action: &str, params: Value) -> Result<Value, ApiError> {
-    let a = super::actions::table()
-        .into_iter()
-        .find(|a| a.name == action)
-        .expect("clarion action exists");
-    (a.handler)(ctx, &params)
-}
-
 fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON prints"));
 }
@@ -92,7 +85,13 @@ pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
             timeout_seconds,
         } => register_via_loopback(&ctx, server, name, comment, timeout_seconds)?,
         Command::Keys => {
-            let r = call(&ctx, "clarion.keys", json!({"limit": 1000}))?;
+            let r = actions::keys(
+                &ctx,
+                actions::Keys {
+                    offset: 0,
+                    limit: 1000,
+                },
+            )?;
             let items = r["items"].as_array().cloned().unwrap_or_default();
             if items.is_empty() {
                 println!("No security key is registered.");
@@ -107,24 +106,23 @@ pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
                 );
             }
         }
-        Command::Remove { handle } => {
-            print(&call(&ctx, "clarion.remove", json!({"handle": handle}))?)
-        }
-        Command::Authenticate { comment } => print(&call(
+        Command::Remove { handle } => print(&actions::remove(&ctx, actions::Remove { handle })?),
+        Command::Authenticate { comment } => print(&actions::authenticate(
             &ctx,
-            "clarion.authenticate",
-            json!({"comment": comment}),
+            actions::Authenticate { comment },
         )?),
-        Command::Policy => print(&call(&ctx, "clarion.policy", json!({}))?),
+        Command::Policy => print(&actions::policy(&ctx, actions::NoParams {})?),
         Command::SetPolicy {
             require,
             ttl_seconds,
         } => {
             let require: Vec<String> = require.into_iter().filter(|r| !r.is_empty()).collect();
-            print(&call(
+            print(&actions::policy_set(
                 &ctx,
-                "clarion.policy.set",
-                json!({"require": require, "approval_ttl_seconds": ttl_seconds}),
+                actions::PolicySet {
+                    require: Some(require),
+                    approval_ttl_seconds: ttl_seconds,
+                },
             )?)
         }
     }
@@ -165,7 +163,7 @@ fn register_via_loopback(
         }
         match register::finish(ctx, state, data) {
             Ok(k) => Handled::Done(k),
-            Err(e) => Handled::Failed(e),
+            Err(e) => Handled::Failed(e.into()),
         }
     })?;
     match key {
@@ -177,9 +175,6 @@ fn register_via_loopback(
             );
             Ok(())
         }
-        None => Err(ApiError::new(
-            super::codes::REGISTRATION_TIMEOUT,
-            "No registration arrived in time. Run the command again and finish the steps on the Clarion page.",
-        )),
+        None => Err(super::Error::RegistrationTimeout.into()),
     }
 }

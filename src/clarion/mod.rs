@@ -10,11 +10,12 @@ use crate::api::{Action, Backend, Ctx, ErrorCode, Registry};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-mod actions;
+pub mod actions;
 pub mod approval;
 pub mod callback;
 pub mod cli;
 pub mod client;
+pub mod error;
 pub mod loopback;
 pub mod pending;
 pub mod register;
@@ -24,6 +25,7 @@ pub mod store;
 pub mod wire;
 
 pub use approval::ClarionGate;
+pub use error::Error;
 pub use settings::Settings;
 
 /// This backend's error codes (append-only; each is listed in docs/protocol.md).
@@ -249,6 +251,6 @@ pub fn summary(ctx: &Ctx) -> Value {
             "require": s.policy.require,
             "approval_ttl_seconds": s.policy.approval_ttl_seconds,
         }),
-        Err(e) => json!({"available": false, "error": e.to_json()}),
+        Err(e) => json!({"available": false, "error": crate::api::ApiError::from(e).to_json()}),
     }
 }

@@ -4,9 +4,10 @@
 use super::approval::approve_change;
 use super::callback::{self, RegistrationKey};
 use super::client::{self, ClientError};
+use super::error::Error;
 use super::pending::{PENDING_TTL_SECONDS, Pending, PendingError, PendingStore};
 use super::settings::StoredKey;
-use super::{codes, rfc3339, store};
+use super::{rfc3339, store};
 use crate::api::{ApiError, Ctx};
 use crate::config::Allowlist;
 use base64::Engine;
@@ -52,15 +53,20 @@ pub struct Started {
     pub expires_at: i64,
 }
 
-fn pending_error(e: PendingError) -> ApiError {
-    ApiError::new(crate::api::codes::STORAGE, e.to_string())
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidParams(message.into())
 }
 
-fn callback_error(e: callback::CallbackError) -> ApiError {
-    ApiError::new(
-        codes::REGISTRATION_INVALID,
-        format!("The registration could not be read: {e}. Start the registration again."),
-    )
+fn internal(message: impl Into<String>) -> Error {
+    Error::Internal(message.into())
+}
+
+fn pending_error(e: PendingError) -> Error {
+    Error::Storage(e.to_string())
+}
+
+fn callback_error(e: callback::CallbackError) -> Error {
+    Error::RegistrationInvalid(e.to_string())
 }
 
 /// The origin for a `js:` callback. The extension should say it (Firefox's `moz-extension://`
@@ -120,7 +126,7 @@ pub fn js_origin(param: Option<&str>, allowed: &Allowlist) -> Result<String, Api
 
 /// Starts a registration. Asks for a fresh approval first when the policy is active, so a
 /// compromised extension cannot quietly add its own key.
-pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
+pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, Error> {
     super::check_length("name", Some(&req.name), MAX_NAME_CHARS)?;
     super::check_length("comment", req.comment.as_deref(), super::MAX_COMMENT_CHARS)?;
     let settings = store::load(ctx)?;
@@ -129,28 +135,28 @@ pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
         .as_deref()
         .or(settings.server.as_deref())
         .ok_or_else(|| {
-            ApiError::invalid_params(
+            invalid(
                 "\"server\" is required: the Clarion server's URL, like https://clarion.example.",
             )
         })?;
-    let base = client::server_url(server_text)
-        .map_err(|e: ClientError| ApiError::invalid_params(format!("{e}.")))?;
+    let base =
+        client::server_url(server_text).map_err(|e: ClientError| invalid(format!("{e}.")))?;
     let server = base.to_string();
     check_same_server(settings.server.as_deref(), &server, settings.keys.len())?;
     let approved = approve_change(ctx, &settings, "register another security key")?;
 
-    let key = RegistrationKey::generate().map_err(|e| ApiError::internal(e.to_string()))?;
+    let key = RegistrationKey::generate().map_err(|e| internal(e.to_string()))?;
     let public_key = key
         .public_key_base64()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| internal(e.to_string()))?;
     let mut raw = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut raw).map_err(|_| ApiError::internal("no randomness available"))?;
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| internal("no randomness available"))?;
     let state = URL_SAFE_NO_PAD.encode(raw);
     let callback = req.callback.param();
 
     let mut url = base
         .join("register")
-        .map_err(|_| ApiError::invalid_params("bad server URL"))?;
+        .map_err(|_| invalid("bad server URL"))?;
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("name", &req.name)
@@ -162,9 +168,7 @@ pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
         }
     }
     let now = rfc3339::now();
-    let pkcs8 = key
-        .to_pkcs8()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let pkcs8 = key.to_pkcs8().map_err(|e| internal(e.to_string()))?;
     let private_key = Zeroizing::new(STANDARD.encode(pkcs8.as_slice()));
     PendingStore::new(&ctx.state.paths)
         .add(
@@ -190,23 +194,21 @@ pub fn start(ctx: &Ctx, req: StartRequest) -> Result<Started, ApiError> {
 }
 
 /// Keys are bound to the server's host name (WebAuthn rp id): one server for all keys.
-fn check_same_server(current: Option<&str>, new: &str, keys: usize) -> Result<(), ApiError> {
+fn check_same_server(current: Option<&str>, new: &str, keys: usize) -> Result<(), Error> {
     match current {
-        Some(cur) if keys > 0 && cur != new => Err(ApiError::new(
-            codes::SERVER_MISMATCH,
-            format!(
-                "Your keys are registered with {cur}; a key for {new} would not work with them. Remove the existing keys first to switch servers."
-            ),
-        )),
+        Some(cur) if keys > 0 && cur != new => Err(Error::ServerMismatch {
+            current: cur.to_owned(),
+            new: new.to_owned(),
+        }),
         _ => Ok(()),
     }
 }
 
 /// Finishes a registration with the `state` and `data` the Clarion page produced.
-pub fn finish(ctx: &Ctx, state: &str, data: &str) -> Result<StoredKey, ApiError> {
+pub fn finish(ctx: &Ctx, state: &str, data: &str) -> Result<StoredKey, Error> {
     if state.is_empty() || state.len() > MAX_STATE_LEN {
-        return Err(ApiError::invalid_params(
-            "\"state\" is not a registration state.",
+        return Err(Error::InvalidParams(
+            "\"state\" is not a registration state.".into(),
         ));
     }
     if data.len() > callback::MAX_DATA_LEN {
@@ -214,12 +216,10 @@ pub fn finish(ctx: &Ctx, state: &str, data: &str) -> Result<StoredKey, ApiError>
     }
     let now = rfc3339::now();
     let pending_store = PendingStore::new(&ctx.state.paths);
-    let pending = pending_store.find(state, now).map_err(pending_error)?.ok_or_else(|| {
-        ApiError::new(
-            codes::REGISTRATION_NOT_FOUND,
-            "No registration with this state is in progress (it may have expired after 10 minutes or finished already). Start again.",
-        )
-    })?;
+    let pending = pending_store
+        .find(state, now)
+        .map_err(pending_error)?
+        .ok_or(Error::RegistrationNotFound)?;
     let der = Zeroizing::new(
         STANDARD
             .decode(pending.private_key.as_bytes())
@@ -239,16 +239,12 @@ pub fn finish(ctx: &Ctx, state: &str, data: &str) -> Result<StoredKey, ApiError>
     store::update(ctx, move |s| {
         check_same_server(s.server.as_deref(), &pending.server, s.keys.len())?;
         if s.guards_admin() && !pending.approved {
-            return Err(ApiError::new(
-                codes::APPROVAL_REQUIRED,
-                "The policy started requiring approvals after this registration began. Start the registration again.",
+            return Err(Error::ApprovalRequired(
+                "The policy started requiring approvals after this registration began. Start the registration again.".into(),
             ));
         }
         if s.key(&added.handle).is_some() {
-            return Err(ApiError::new(
-                codes::KEY_EXISTS,
-                "This security key is already registered.",
-            ));
+            return Err(Error::KeyExists);
         }
         s.server = Some(pending.server.clone());
         s.keys.push(added);
@@ -311,8 +307,8 @@ mod tests {
         assert_eq!(
             check_same_server(Some("http://a/"), "http://b/", 1)
                 .unwrap_err()
-                .code,
-            codes::SERVER_MISMATCH
+                .code(),
+            super::super::codes::SERVER_MISMATCH
         );
     }
 }

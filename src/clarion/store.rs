@@ -2,19 +2,20 @@
 //! config lock: the policy is security-relevant and other processes may change it.
 
 use super::approval::Verified;
+use super::error::Error;
 use super::settings::Settings;
-use crate::api::{ApiError, Ctx, codes};
+use crate::api::Ctx;
 use crate::config::{Config, ConfigError};
 
 /// The section of `config.json` this backend owns.
 pub const SECTION: &str = "clarion";
 
-fn storage(e: ConfigError) -> ApiError {
-    ApiError::new(codes::STORAGE, e.to_string())
+fn storage(e: ConfigError) -> Error {
+    Error::Storage(e.to_string())
 }
 
 /// The current settings on disk.
-pub fn load(ctx: &Ctx) -> Result<Settings, ApiError> {
+pub fn load(ctx: &Ctx) -> Result<Settings, Error> {
     Config::load(&ctx.state.paths)
         .and_then(|c| c.section::<Settings>(SECTION))
         .map_err(storage)
@@ -22,10 +23,7 @@ pub fn load(ctx: &Ctx) -> Result<Settings, ApiError> {
 
 /// Locked read-modify-write of the settings; `f` may refuse the change with an error, and
 /// then nothing is written. The process's copy of the config is refreshed after a write.
-pub fn update<T>(
-    ctx: &Ctx,
-    f: impl FnOnce(&mut Settings) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+pub fn update<T>(ctx: &Ctx, f: impl FnOnce(&mut Settings) -> Result<T, Error>) -> Result<T, Error> {
     let paths = &ctx.state.paths;
     // Config::update always writes; run `f` on a copy first so a refusal writes nothing.
     let mut refused = None;

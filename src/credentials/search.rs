@@ -7,7 +7,7 @@ use super::{
     Credential, CredentialProvider, Found, Listed, Lookup, Providers, Query, SourceError,
     SourceState,
 };
-use crate::api::params::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+use crate::api::params::{DEFAULT_PAGE_LIMIT, Page};
 use crate::api::{Action, ApiError, CancelToken, Ctx, ErrorCode, Operation, Registry};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -156,13 +156,8 @@ fn lookup_of(p: &SearchParams) -> Result<Lookup, ApiError> {
 /// Searches every provider; see the module documentation.
 pub fn search(ctx: &Ctx, p: SearchParams) -> Result<SearchReply, ApiError> {
     let lookup = Arc::new(lookup_of(&p)?);
-    let offset = p.offset.unwrap_or(0);
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-    if limit == 0 || limit > MAX_PAGE_LIMIT {
-        return Err(ApiError::invalid_params(format!(
-            "\"limit\": must be between 1 and {MAX_PAGE_LIMIT}."
-        )));
-    }
+    let Page { offset, limit } =
+        Page::new(p.offset.unwrap_or(0), p.limit.unwrap_or(DEFAULT_PAGE_LIMIT))?;
     // Each source returns its best `offset + limit`; the merged page is then exact.
     let want = offset.saturating_add(limit);
     let timeout = ctx.state.get::<Settings>().map_or_else(
@@ -374,4 +369,122 @@ pub fn get(ctx: &Ctx, p: GetParams) -> Result<GetReply, ApiError> {
         },
         otp_code,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Shared;
+    use crate::config::{Config, Paths};
+    use crate::credentials::fixture::{Behaviour, FixtureSource};
+    use crate::credentials::register_provider;
+
+    struct Panics;
+
+    impl CredentialProvider for Panics {
+        fn source(&self) -> &str {
+            "panics"
+        }
+        fn ready(&self, _: &Ctx) -> Result<(), SourceError> {
+            Ok(())
+        }
+        fn search(&self, _: &Ctx, _: &Lookup, _: usize) -> Result<Found, SourceError> {
+            panic!("a provider bug")
+        }
+        fn get(&self, _: &Ctx, _: &str) -> Result<Credential, SourceError> {
+            panic!("a provider bug")
+        }
+    }
+
+    fn entry(id: &str, name: &str, url: &str) -> Credential {
+        let mut c = Credential::default();
+        c.id = id.into();
+        c.name = name.into();
+        c.password = format!("pw-{id}");
+        c.urls = vec![url.into()];
+        c
+    }
+
+    fn shared(extra: Vec<Arc<dyn CredentialProvider>>) -> Arc<Shared> {
+        let mut reg = Registry::new(Paths::under(std::path::Path::new("/nonexistent")), {
+            Config::default().with_section(
+                "credentials",
+                &Settings {
+                    search_timeout_ms: Some(30_000),
+                    ..Default::default()
+                },
+            )
+        });
+        start(&mut reg).unwrap();
+        for p in extra {
+            register_provider(&mut reg, p);
+        }
+        Arc::new(reg.finish())
+    }
+
+    fn params(url: &str, offset: usize, limit: usize) -> SearchParams {
+        SearchParams {
+            url: Some(url.into()),
+            query: None,
+            offset: Some(offset),
+            limit: Some(limit),
+        }
+    }
+
+    #[test]
+    fn a_panicking_source_is_an_error_status_not_a_failed_search() {
+        let a = FixtureSource {
+            source: "a".into(),
+            behaviour: Behaviour::Ok,
+            entries: vec![
+                entry("1", "Zed", "https://x.example/"),
+                entry("2", "Amy", "https://x.example/"),
+            ],
+        };
+        let ctx = Ctx::new(shared(vec![Arc::new(Panics), Arc::new(a)]));
+        let r = search(&ctx, params("https://x.example/login", 0, 10)).unwrap();
+        let names: Vec<&str> = r.items.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["Amy", "Zed"]);
+        assert_eq!(r.sources[0].status, SourceState::Error);
+        assert_eq!(r.sources[0].error.as_ref().unwrap()["code"], "internal");
+        assert_eq!(r.sources[1].status, SourceState::Ok);
+    }
+
+    #[test]
+    fn pages_of_the_merged_list_are_exact() {
+        let mk = |s: &str, names: &[&str]| FixtureSource {
+            source: s.into(),
+            behaviour: Behaviour::Ok,
+            entries: names
+                .iter()
+                .map(|n| entry(n, n, "https://x.example"))
+                .collect(),
+        };
+        let ctx = Ctx::new(shared(vec![
+            Arc::new(mk("a", &["a1", "c1", "e1"])),
+            Arc::new(mk("b", &["b1", "d1", "f1"])),
+        ]));
+        let mut seen = Vec::new();
+        let mut offset = Some(0);
+        while let Some(o) = offset {
+            let r = search(&ctx, params("x.example", o, 2)).unwrap();
+            assert_eq!(r.total, 6);
+            seen.extend(r.items.iter().map(|i| i.id.clone()));
+            offset = r.next_offset;
+        }
+        assert_eq!(seen, ["a1", "b1", "c1", "d1", "e1", "f1"]);
+    }
+
+    #[test]
+    fn a_cancelled_request_stops_waiting_for_slow_sources() {
+        let slow = FixtureSource {
+            source: "slow".into(),
+            behaviour: Behaviour::Hang,
+            entries: vec![],
+        };
+        let ctx = Ctx::new(shared(vec![Arc::new(slow)]));
+        ctx.cancel.cancel();
+        let e = search(&ctx, params("x.example", 0, 2)).unwrap_err();
+        assert_eq!(e.code, "cancelled");
+    }
 }

@@ -1,0 +1,385 @@
+//! `credentials.search` and `credentials.get` through the built binary, across the local vault
+//! and test-only sources (`credentials.test_sources`): one ranked list, paging, a locked source,
+//! one that never answers (timeout), no secret in any list, the Clarion policy on `get`.
+#[path = "support/host.rs"]
+mod host;
+#[path = "support/vault.rs"]
+mod vault_support;
+
+use passbridge::config::Paths;
+use passbridge::vault::{self, ManualClock, format};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use vault_support::{cred, key};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A vault with four entries (opens with PASSWORD) and more sources: `notebook` answers,
+/// `safe` is locked; with `hanging`, `faraway` never answers (every search then waits for the
+/// timeout, so only one test has it).
+fn home_with(hanging: bool) -> host::Home {
+    let home = host::Home::new();
+    let v = vault::State::with_clock(
+        &Paths::under(home.path()).data_dir,
+        Duration::from_secs(3600),
+        Arc::new(ManualClock::default()),
+    );
+    v.unlock_with_key(&key(1), true).unwrap();
+    let mut gh = cred("v-gh", "GitHub", "https://github.com");
+    gh.otp = "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into();
+    v.save(&[
+        gh,
+        cred("v-gist", "Gist", "https://gist.github.com"),
+        cred("v-note", "My github notes", ""),
+        cred("v-bank", "Bank", "https://bank.example"),
+    ])
+    .unwrap();
+    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    let mut config = json!({
+        "credentials": {
+            "test_sources": [
+                {"source": "notebook", "entries": [
+                    {"id": "n-gh", "name": "Another GitHub", "user": "ann", "password": "nb-secret-1",
+                     "urls": ["https://www.github.com/login"], "notes": "nb-note",
+                     "otp": "otpauth://totp/y?secret=JBSWY3DPEHPK3PXP"},
+                    {"id": "n-api", "name": "API", "user": "bot", "password": "nb-secret-2",
+                     "urls": ["https://example.org", "https://api.github.com"]},
+                    {"id": "n-other", "name": "Unrelated", "user": "x", "password": "nb-secret-3",
+                     "urls": ["https://elsewhere.example"]}
+                ]},
+                {"source": "safe", "behaviour": "locked"}
+            ]
+        }
+    });
+    if hanging {
+        // Long enough for the other sources on a busy machine; the assertions do not time.
+        config["credentials"]["search_timeout_ms"] = json!(1000);
+        config["credentials"]["test_sources"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"source": "faraway", "behaviour": "hang"}));
+    }
+    home.write_config(&config);
+    home
+}
+
+fn home() -> host::Home {
+    home_with(false)
+}
+
+fn req(h: &mut host::Host, id: u64, action: &str, params: Value) -> Value {
+    h.request(&json!({"id": id, "action": action, "params": params}))
+}
+
+fn result(reply: &Value) -> &Value {
+    assert_eq!(reply["ok"], true, "{reply}");
+    &reply["result"]
+}
+
+fn err_code(reply: &Value) -> &str {
+    assert_eq!(reply["ok"], false, "{reply}");
+    reply["error"]["code"].as_str().unwrap()
+}
+
+fn ids(r: &Value) -> Vec<String> {
+    r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["source"].as_str().unwrap(),
+                i["id"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn status_of<'a>(r: &'a Value, source: &str) -> &'a Value {
+    r["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == source)
+        .unwrap_or_else(|| panic!("no status for {source}: {r}"))
+}
+
+fn search(h: &mut host::Host, id: u64, params: Value) -> Value {
+    let r = result(&req(h, id, "credentials.search", params)).clone();
+    host::assert_schema("credentialsSearchResult", &r);
+    let text = r.to_string();
+    for secret in [
+        "secret-",
+        "nb-secret",
+        "nb-note",
+        "otpauth",
+        "JBSWY3DP",
+        PASSWORD,
+    ] {
+        assert!(
+            !text.contains(secret),
+            "{secret} in a search result: {text}"
+        );
+    }
+    r
+}
+
+#[test]
+fn search_ranks_across_sources_pages_and_reports_each_source() {
+    let home = home();
+    let mut h = home.spawn(&[]);
+
+    // The vault is locked: the other sources still answer.
+    let r = search(&mut h, 1, json!({"url": "https://github.com/login"}));
+    assert_eq!(status_of(&r, "vault")["status"], "locked");
+    assert_eq!(status_of(&r, "vault")["error"]["code"], "vault_locked");
+    assert_eq!(ids(&r), ["notebook/n-gh", "notebook/n-api"]);
+
+    result(&req(
+        &mut h,
+        2,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let r = search(&mut h, 3, json!({"url": "https://github.com/login"}));
+    // Host matches of both sources (by name), then same domain, then name matches.
+    assert_eq!(
+        ids(&r),
+        [
+            "notebook/n-gh",
+            "vault/v-gh",
+            "notebook/n-api",
+            "vault/v-gist",
+            "vault/v-note"
+        ]
+    );
+    let matches: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["match"].as_str().unwrap())
+        .collect();
+    assert_eq!(matches, ["host", "host", "domain", "domain", "name"]);
+    assert_eq!(r["total"], 5);
+    assert_eq!(r["next_offset"], Value::Null);
+    assert_eq!(
+        r["site"],
+        json!({"host": "github.com", "domain": "github.com"})
+    );
+    assert_eq!(r["items"][1]["has_otp"], true);
+    assert_eq!(r["items"][1]["urls"], json!(["https://github.com"]));
+    assert_eq!(
+        status_of(&r, "vault"),
+        &json!({"source": "vault", "status": "ok", "total": 3})
+    );
+    assert_eq!(status_of(&r, "notebook")["total"], 2);
+    assert_eq!(status_of(&r, "safe")["status"], "locked");
+    assert_eq!(r["sources"].as_array().unwrap().len(), 3);
+
+    // Pages of two: the same order, cut.
+    let p1 = search(&mut h, 4, json!({"url": "https://github.com/", "limit": 2}));
+    assert_eq!(ids(&p1), ["notebook/n-gh", "vault/v-gh"]);
+    assert_eq!(p1["next_offset"], 2);
+    let p2 = search(
+        &mut h,
+        5,
+        json!({"url": "https://github.com/", "offset": 2, "limit": 2}),
+    );
+    assert_eq!(ids(&p2), ["notebook/n-api", "vault/v-gist"]);
+    assert_eq!(p2["next_offset"], 4);
+    let p3 = search(
+        &mut h,
+        6,
+        json!({"url": "https://github.com/", "offset": 4, "limit": 2}),
+    );
+    assert_eq!(ids(&p3), ["vault/v-note"]);
+    assert_eq!(p3["next_offset"], Value::Null);
+
+    // Text search: name, user or address.
+    let r = search(&mut h, 7, json!({"query": "BANK"}));
+    assert_eq!(ids(&r), ["vault/v-bank"]);
+    assert_eq!(r["items"][0]["match"], "text");
+    assert!(r.get("site").is_none());
+    let r = search(&mut h, 8, json!({"query": "bot"}));
+    assert_eq!(ids(&r), ["notebook/n-api"]);
+
+    // Bad params name what to fix.
+    for bad in [
+        json!({}),
+        json!({"url": "https://a.example", "query": "a"}),
+        json!({"url": "not a url"}),
+        json!({"query": ""}),
+        json!({"url": "https://a.example", "limit": 0}),
+        json!({"url": "https://a.example", "limit": "2"}),
+    ] {
+        let reply = req(&mut h, 9, "credentials.search", bad.clone());
+        assert_eq!(err_code(&reply), "invalid_params", "{bad}");
+    }
+    let reply = req(
+        &mut h,
+        10,
+        "credentials.search",
+        json!({"url": "https://a.example", "limit": "2"}),
+    );
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit"),
+        "{reply}"
+    );
+    assert_eq!(h.close(), Some(0));
+}
+
+#[test]
+fn a_source_that_never_answers_is_unreachable_and_the_rest_still_count() {
+    let home = home_with(true);
+    let mut h = home.spawn(&[]);
+    result(&req(
+        &mut h,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let r = search(
+        &mut h,
+        2,
+        json!({"url": "https://github.com/login", "limit": 3}),
+    );
+    let far = status_of(&r, "faraway");
+    assert_eq!(far["status"], "unreachable");
+    assert_eq!(far["error"]["code"], "source_unreachable");
+    assert!(
+        far["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 ms"),
+        "{far}"
+    );
+    assert_eq!(status_of(&r, "vault")["status"], "ok");
+    assert_eq!(status_of(&r, "notebook")["status"], "ok");
+    assert_eq!(ids(&r), ["notebook/n-gh", "vault/v-gh", "notebook/n-api"]);
+    assert_eq!(
+        (r["total"].clone(), r["next_offset"].clone()),
+        (json!(5), json!(3))
+    );
+    // The host is not stuck: the next request is answered.
+    assert_eq!(
+        result(&req(&mut h, 3, "ping", json!({"x": 1})))["echo"]["x"],
+        1
+    );
+    assert_eq!(h.close(), Some(0));
+}
+
+#[test]
+fn get_returns_the_secret_and_a_current_code() {
+    let home = home();
+    let mut h = home.spawn(&[]);
+    // Locked vault: refused at once (nobody is asked to approve what cannot succeed).
+    let r = req(
+        &mut h,
+        1,
+        "credentials.get",
+        json!({"source": "vault", "id": "v-gh"}),
+    );
+    assert_eq!(err_code(&r), "vault_locked");
+    result(&req(
+        &mut h,
+        2,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+
+    let r = result(&req(
+        &mut h,
+        3,
+        "credentials.get",
+        json!({"source": "vault", "id": "v-gh"}),
+    ))
+    .clone();
+    host::assert_schema("credentialsGetResult", &r);
+    assert_eq!(r["password"], "secret-v-gh");
+    assert_eq!(r["user"], "user-v-gh");
+    assert_eq!(r["urls"], json!(["https://github.com"]));
+    assert_eq!(r["otp_code"]["kind"], "totp");
+    assert_eq!(r["otp_code"]["code"].as_str().unwrap().len(), 6);
+    assert!(r["otp_code"]["seconds_left"].as_u64().unwrap() <= 30);
+    assert!(
+        !r.to_string().contains("JBSWY3DP"),
+        "the OTP secret stays here"
+    );
+
+    let r = result(&req(
+        &mut h,
+        4,
+        "credentials.get",
+        json!({"source": "notebook", "id": "n-api"}),
+    ))
+    .clone();
+    host::assert_schema("credentialsGetResult", &r);
+    assert_eq!(
+        (r["password"].as_str(), r["has_otp"].as_bool()),
+        (Some("nb-secret-2"), Some(false))
+    );
+    assert!(r.get("otp_code").is_none());
+
+    let cases = [
+        (json!({"source": "vault", "id": "nope"}), "vault_not_found"),
+        (json!({"source": "nowhere", "id": "x"}), "unknown_source"),
+        (json!({"source": "safe", "id": "x"}), "vault_locked"),
+        (json!({"source": "vault"}), "invalid_params"),
+        (json!({"source": "vault", "id": ""}), "invalid_params"),
+    ];
+    for (params, code) in cases {
+        let r = req(&mut h, 5, "credentials.get", params.clone());
+        assert_eq!(err_code(&r), code, "{params}");
+    }
+    let r = req(&mut h, 6, "credentials.get", json!({"id": "x"}));
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("source"),
+        "{r}"
+    );
+    assert_eq!(h.close(), Some(0));
+}
+
+#[test]
+fn get_passes_the_policy_for_every_source() {
+    let home = home();
+    // A policy guarding credential_get without a key: nothing can be approved.
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("config/config.json")).unwrap())
+            .unwrap();
+    config["clarion"] = json!({"policy": {"require": ["credential_get"]}});
+    home.write_config(&config);
+    let mut h = home.spawn(&[]);
+    result(&req(
+        &mut h,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    for (id, source, cid) in [(2, "vault", "v-gh"), (3, "notebook", "n-gh")] {
+        let r = req(
+            &mut h,
+            id,
+            "credentials.get",
+            json!({"source": source, "id": cid}),
+        );
+        assert_eq!(err_code(&r), "approval_required", "{source}");
+        assert!(!r.to_string().contains("secret"), "{r}");
+    }
+    // Searching is not guarded.
+    let r = search(&mut h, 4, json!({"url": "https://github.com"}));
+    assert_eq!(r["total"], 5);
+    let p = result(&req(&mut h, 5, "clarion.policy", json!({}))).clone();
+    assert!(
+        p["operations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("credential_get"))
+    );
+    assert_eq!(p["unknown"], json!([]));
+    assert_eq!(h.close(), Some(0));
+}
