@@ -31,6 +31,7 @@ pub fn all() -> Vec<Arc<dyn Backend>> {
         Arc::new(crate::vault::Vault),
         Arc::new(crate::clarion::Clarion),
         Arc::new(crate::passman::PassmanBackend),
+        Arc::new(crate::passweaver::Passweaver),
     ]
 }
 

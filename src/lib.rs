@@ -18,4 +18,5 @@ pub mod install;
 pub mod logging;
 pub mod nm;
 pub mod passman;
+pub mod passweaver;
 pub mod vault;

@@ -64,6 +64,9 @@ enum Command {
     /// Passman on a Nextcloud server.
     #[command(subcommand)]
     Passman(passbridge::passman::cli::Command),
+    /// PassWeaver team folders, personal folders and one-time secrets.
+    #[command(subcommand)]
+    Passweaver(passbridge::passweaver::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Some(Command::Passman(c)) => backends::load_from_env()
             .map_err(anyhow::Error::from)
             .and_then(|s| passbridge::passman::cli::run(c, s).map_err(Into::into)),
+        Some(Command::Passweaver(c)) => passbridge::passweaver::cli::run(c).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
