@@ -13,7 +13,7 @@ pub mod codes {
     /// The https server's certificate failed verification.
     pub const TLS_UNTRUSTED: &str = "passman_tls_untrusted";
     /// 404, or no vault / credential with this guid.
-    pub const NOT_FOUND: &str = "not_found";
+    pub const NOT_FOUND: &str = crate::api::codes::NOT_FOUND;
     /// 5xx, an HTML error page or a redirect; the message has the status.
     pub const SERVER_ERROR: &str = "server_error";
     /// A reply that is not the JSON Passman sends.
@@ -45,7 +45,7 @@ pub mod codes {
             TLS_UNTRUSTED,
             "The https server's certificate is not trusted.",
         ),
-        doc(NOT_FOUND, "No such vault or credential (HTTP 404)."),
+        // NOT_FOUND is the host's shared code (crate::api::codes), listed there once.
         doc(
             SERVER_ERROR,
             "HTTP 5xx, an HTML error page or a redirect; for a credential it may no longer exist.",
