@@ -30,6 +30,8 @@ pub fn all() -> Vec<Arc<dyn Backend>> {
         Arc::new(crate::anotherpass::Anotherpass),
         Arc::new(crate::vault::Vault),
         Arc::new(crate::clarion::Clarion),
+        Arc::new(crate::passman::PassmanBackend),
+        Arc::new(crate::passweaver::Passweaver),
     ]
 }
 

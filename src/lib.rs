@@ -3,7 +3,7 @@
 //!
 //! A request travels one way: [`nm::frame`] decodes a frame, [`api::request`] parses it,
 //! [`api::dispatch`] runs the action's handler on a worker thread, the handler calls a backend
-//! ([`anotherpass`], [`vault`], [`clarion`]), and the single writer in [`nm::host`] frames the reply.
+//! ([`anotherpass`], [`vault`], [`clarion`], [`passman`]), and the single writer in [`nm::host`] frames the reply.
 //! [`backends`] is the one list of backends; [`credentials`] searches all of them at once.
 
 pub mod anotherpass;
@@ -18,4 +18,6 @@ pub mod http;
 pub mod install;
 pub mod logging;
 pub mod nm;
+pub mod passman;
+pub mod passweaver;
 pub mod vault;

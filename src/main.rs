@@ -61,6 +61,12 @@ enum Command {
     /// Clarion security-key approvals.
     #[command(subcommand)]
     Clarion(passbridge::clarion::cli::Command),
+    /// Passman on a Nextcloud server.
+    #[command(subcommand)]
+    Passman(passbridge::passman::cli::Command),
+    /// PassWeaver team folders, personal folders and one-time secrets.
+    #[command(subcommand)]
+    Passweaver(passbridge::passweaver::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +102,10 @@ fn main() -> ExitCode {
         Some(Command::Clarion(c)) => backends::load_from_env()
             .map_err(anyhow::Error::from)
             .and_then(|s| passbridge::clarion::cli::run(c, s).map_err(Into::into)),
+        Some(Command::Passman(c)) => backends::load_from_env()
+            .map_err(anyhow::Error::from)
+            .and_then(|s| passbridge::passman::cli::run(c, s).map_err(Into::into)),
+        Some(Command::Passweaver(c)) => passbridge::passweaver::cli::run(c).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

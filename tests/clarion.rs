@@ -679,6 +679,8 @@ fn policy_needs_a_key() {
             "vault_read",
             "vault_delete",
             "vault_reset",
+            "passman_unlock",
+            "passman_get",
             "credential_get"
         ])
     );

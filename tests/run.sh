@@ -27,6 +27,15 @@ deps() {
       echo "  Install with: sudo apt-get install -y ${missing[*]}" >&2
     fi
   fi
+  # The real sjcl library for the Passman crypto cross-check (tests/passman_node.rs).
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+  elif [ -n "${CI:-}" ]; then
+    echo "tests/run.sh: node and npm are required in CI (the sjcl cross-check)" >&2
+    exit 1
+  else
+    echo "tests/run.sh: npm missing; the sjcl cross-check will skip (and fail under CI)." >&2
+  fi
   for tool in rustfmt clippy; do
     if ! cargo "${tool/rustfmt/fmt}" --version >/dev/null 2>&1; then
       if command -v rustup >/dev/null 2>&1; then

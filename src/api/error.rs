@@ -45,6 +45,8 @@ pub mod codes {
     pub const DUPLICATE_ID: &str = "duplicate_id";
     pub const INTERNAL: &str = "internal";
     pub const STORAGE: &str = "storage_error";
+    /// Shared by the backends that ask a server for a named thing (Passman, PassWeaver).
+    pub const NOT_FOUND: &str = "not_found";
 
     /// Every code this module defines, for the documentation test.
     pub const ALL: &[&str] = &[
@@ -60,5 +62,6 @@ pub mod codes {
         DUPLICATE_ID,
         INTERNAL,
         STORAGE,
+        NOT_FOUND,
     ];
 }
