@@ -170,10 +170,11 @@ function confirmView(res, onDone) {
   const decide = async (accept) => {
     try {
       if (accept && res.needs === "frame") {
-        // Reading that frame needs the person's grant for its origin (a user action, here).
+        // Reading that frame needs the person's grant for its origin. Asked first thing in the
+        // click handler: Firefox accepts the request only while handling the click (an origin
+        // already granted resolves at once, without a prompt).
         const origins = [`${res.frameOrigin}/*`];
-        const has = await api.permissions.contains({ origins });
-        if (!has && !(await api.permissions.request({ origins }))) throw Object.assign(new Error("declined"), { code: "declined" });
+        if (!(await api.permissions.request({ origins }))) throw Object.assign(new Error("declined"), { code: "declined" });
       }
       onDone(await call("resume", { token: res.token, decision: { kind: res.needs, accept } }));
     } catch (e) {

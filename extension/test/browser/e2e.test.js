@@ -5,7 +5,7 @@
 // `npm ci`). Screenshots of the popup land in test/screenshots/.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Sandbox, Sim, fixtureServer, launch, openPopup, requirements, testExtension, waitView, text, shot, values } from "./harness.js";
+import { gotoExtension, Sandbox, Sim, fixtureServer, launch, openPopup, requirements, testExtension, waitView, text, shot, values } from "./harness.js";
 
 for (const kind of ["chromium", "firefox"]) {
   const req = requirements(kind);
@@ -63,7 +63,7 @@ for (const kind of ["chromium", "firefox"]) {
 
       const setup = await browser.newPage();
       await setup.setViewport({ width: 900, height: 900 });
-      await setup.goto(`${base}src/setup/setup.html`);
+      await gotoExtension(setup, `${base}src/setup/setup.html`);
       await setup.waitForSelector("#start-link", { timeout: 60000 });
       await setup.click("#start-link");
       const qr = await setup.waitForSelector("#qr-text", { timeout: 60000 }).then(() => setup.$eval("#qr-text", (e) => e.textContent));

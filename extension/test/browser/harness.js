@@ -228,7 +228,8 @@ export async function launch(kind, exe, sb, extDir) {
     executablePath: exe,
     headless: true,
     userDataDir: profile,
-    env: sb.env,
+    // WebDriver BiDi may open moz-extension:// pages (the popup and setup page) only with this.
+    env: { ...sb.env, MOZ_REMOTE_ALLOW_SYSTEM_ACCESS: "1" },
     extraPrefsFirefox: {
       "xpinstall.signatures.required": false,
       "extensions.webextensions.uuids": JSON.stringify({ [GECKO_ID]: FIREFOX_UUID }),
@@ -244,12 +245,31 @@ export async function launch(kind, exe, sb, extDir) {
   return { browser, base: `moz-extension://${FIREFOX_UUID}/` };
 }
 
+/// Navigates `page` to an extension page. Firefox moves the tab to the extension's process, which
+/// puppeteer reports as a detached frame, so there the page itself says when it is there.
+export async function gotoExtension(page, url) {
+  const nav = page.goto(url);
+  if (url.startsWith("moz-extension:")) {
+    nav.catch(() => {});
+    const until = Date.now() + WAIT_MS;
+    for (;;) {
+      // Each evaluation may meet the old document going away: ask again.
+      const here = await page.evaluate(() => document.readyState === "complete" && location.href).catch(() => false);
+      if (here === url) return;
+      if (Date.now() > until) throw new Error(`${url} did not load`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } else {
+    await nav;
+  }
+}
+
 /// Opens the popup as a page of its own, aimed at the tab showing `pageUrlPrefix` (the toolbar
 /// popup aims at the active tab; a test cannot click the toolbar).
 export async function openPopup(browser, base, pageUrlPrefix) {
   const popup = await browser.newPage();
   await popup.setViewport({ width: 380, height: 560 });
-  await popup.goto(`${base}src/popup/popup.html?tab=-1`);
+  await gotoExtension(popup, `${base}src/popup/popup.html?tab=-1`);
   const tabId = await popup.evaluate(async (prefix) => {
     const api = globalThis.browser ?? globalThis.chrome;
     const tabs = await api.tabs.query({});
@@ -257,7 +277,7 @@ export async function openPopup(browser, base, pageUrlPrefix) {
     return t ? t.id : null;
   }, pageUrlPrefix);
   if (tabId === null) throw new Error(`no tab shows ${pageUrlPrefix}`);
-  await popup.goto(`${base}src/popup/popup.html?tab=${tabId}`);
+  await gotoExtension(popup, `${base}src/popup/popup.html?tab=${tabId}`);
   return popup;
 }
 
