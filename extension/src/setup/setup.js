@@ -136,7 +136,7 @@ async function renderClarion() {
     const p = await host("clarion.policy");
     const guarded = (p.require || []).join(", ") || "nothing";
     body.replaceChildren(
-      h("p", { text: `Approvals required for: ${guarded}. ${p.keys ?? 0} key(s) registered.` }),
+      h("p", { text: `Approvals required for: ${guarded}. ${Array.isArray(p.keys) ? p.keys.length : p.keys ?? 0} key(s) registered.` }),
       h("p.muted", {}, "Register keys and change the policy with ", h("code", { text: "passbridge clarion" }), " in a terminal."),
     );
   } catch (e) {

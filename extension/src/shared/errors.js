@@ -3,8 +3,9 @@
 // falls back to the host's own message, which is written for people too); extension-side codes
 // describe what the browser or the page did. Never raw JSON, never a secret.
 
-export const INSTALL_COMMAND =
-  "installer/install.sh --browser chromium --browser firefox";
+/// The README's install command, run in a checkout of passbridge: it builds the host and registers
+/// it (this extension's ids included) with every browser this user has run.
+export const INSTALL_COMMAND = "installer/install.sh";
 
 const HOST = {
   invalid_utf8: "The extension sent passbridge a garbled message. Reload the extension; if it keeps happening, report a bug.",
@@ -64,7 +65,7 @@ const HOST = {
 };
 
 const EXTENSION = {
-  host_missing: `passbridge is not installed on this computer (the browser found no native host). Install it with: ${INSTALL_COMMAND}`,
+  host_missing: `passbridge is not installed on this computer (the browser found no native host). Install it from the passbridge sources with: ${INSTALL_COMMAND}`,
   host_forbidden: "The browser does not let this extension use passbridge: its id is missing from passbridge's browser registration. Run `passbridge install` again.",
   host_exited: "passbridge stopped unexpectedly. Try again; `passbridge doctor` checks the installation.",
   no_tab: "There is no web page in this tab to fill.",
