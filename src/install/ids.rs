@@ -114,7 +114,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            firefox_ids(&with_own(OWN_FIREFOX_ID, &[])).unwrap(),
+            super::firefox_ids(&with_own(OWN_FIREFOX_ID, &[])).unwrap(),
             [OWN_FIREFOX_ID]
         );
     }

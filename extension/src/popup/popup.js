@@ -173,7 +173,9 @@ function confirmView(res, onDone) {
         // Reading that frame needs the person's grant for its origin. Asked first thing in the
         // click handler: Firefox accepts the request only while handling the click (an origin
         // already granted resolves at once, without a prompt).
-        const origins = [`${res.frameOrigin}/*`];
+        // Match patterns carry no port: the grant is for the frame's scheme and host.
+        const u = new URL(res.frameOrigin);
+        const origins = [`${u.protocol}//${u.hostname}/*`];
         if (!(await api.permissions.request({ origins }))) throw Object.assign(new Error("declined"), { code: "declined" });
       }
       onDone(await call("resume", { token: res.token, decision: { kind: res.needs, accept } }));
