@@ -131,7 +131,9 @@ mod tests {
         use base64::Engine;
         use sha2::Digest;
         let key = read("chromium.json")["key"].as_str().unwrap().to_string();
-        let der = base64::engine::general_purpose::STANDARD.decode(key).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap();
         let id: String = sha2::Sha256::digest(der)[..16]
             .iter()
             .flat_map(|b| [b >> 4, b & 0xf])
