@@ -20,12 +20,10 @@ pub struct InstallArgs {
     /// Browser to register with (repeatable).
     #[arg(long = "browser", value_name = "NAME", value_enum)]
     pub browsers: Vec<Browser>,
-    /// Another Chrome-family extension id, 32 letters a-p (repeatable); passbridge's own
-    /// extension (dimjidijnppmaoabgdkmickadcepdapp) is always registered.
+    /// Chrome-family extension id, 32 letters a-p (repeatable).
     #[arg(long = "chrome-extension-id", value_name = "ID")]
     pub chrome_extension_ids: Vec<String>,
-    /// Another Firefox-family add-on id, name@example.org or {uuid} (repeatable); passbridge's
-    /// own add-on (extension@passbridge.org) is always registered.
+    /// Firefox-family add-on id, name@example.org or {uuid} (repeatable).
     #[arg(long = "firefox-extension-id", value_name = "ID")]
     pub firefox_extension_ids: Vec<String>,
     /// Register for this user only, or for every user of the machine (needs root/administrator).
@@ -79,15 +77,8 @@ pub fn install_to(args: InstallArgs, out: &mut dyn Write) -> Result<(), InstallE
     let req = InstallRequest {
         scope: args.scope,
         browsers: args.browsers,
-        // The project's own extension is always registered; given ids are added to it.
-        chrome_origins: ids::chrome_origins(&ids::with_own(
-            ids::OWN_CHROME_ID,
-            &args.chrome_extension_ids,
-        ))?,
-        firefox_ids: ids::firefox_ids(&ids::with_own(
-            ids::OWN_FIREFOX_ID,
-            &args.firefox_extension_ids,
-        ))?,
+        chrome_origins: ids::chrome_origins(&args.chrome_extension_ids)?,
+        firefox_ids: ids::firefox_ids(&args.firefox_extension_ids)?,
         binary: apply::resolve_binary(args.binary.as_deref())?,
         dry_run: args.dry_run,
     };
