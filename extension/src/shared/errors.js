@@ -5,7 +5,8 @@
 
 /// The README's install command, run in a checkout of passbridge: it builds the host and registers
 /// it (this extension's ids included) with every browser this user has run.
-export const INSTALL_COMMAND = "installer/install.sh";
+export const INSTALL_COMMAND =
+  "installer/install.sh --chrome-extension-id dimjidijnppmaoabgdkmickadcepdapp --firefox-extension-id extension@passbridge.org";
 
 const HOST = {
   invalid_utf8: "The extension sent passbridge a garbled message. Reload the extension; if it keeps happening, report a bug.",
