@@ -1,8 +1,7 @@
 #!/bin/sh
 # Builds passbridge, installs the binary, registers it with your browsers and shows it working.
 #
-#   installer/install.sh [--browser NAME]... [--chrome-extension-id ID] [--firefox-extension-id ID]
-#   (passbridge's own extension, extension/, is always registered; given ids are added)
+#   installer/install.sh --chrome-extension-id ID [--firefox-extension-id ID] [--browser NAME]...
 #   installer/install.sh --scope system ...        (all users; asks for sudo when needed)
 #   installer/install.sh --uninstall [--scope system]
 #
@@ -29,9 +28,8 @@ Builds passbridge (cargo build --release), installs it to ~/.local/bin (user sco
 round trip through the installed binary.
 
 Options:
-  --chrome-extension-id ID    another Chrome-family extension id, 32 letters a-p (repeatable);
-                              passbridge's own extension is always registered
-  --firefox-extension-id ID   another Firefox add-on id, name@example.org or {uuid} (repeatable)
+  --chrome-extension-id ID    Chrome-family extension id, 32 letters a-p (repeatable)
+  --firefox-extension-id ID   Firefox add-on id, name@example.org or {uuid} (repeatable)
   --browser NAME              firefox, librewolf, waterfox, chrome, chromium, brave, edge,
                               vivaldi, chrome-for-testing (repeatable; default: the browsers
                               you have used)
