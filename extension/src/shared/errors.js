@@ -5,8 +5,7 @@
 
 /// The README's install command, run in a checkout of passbridge: it builds the host and registers
 /// it (this extension's ids included) with every browser this user has run.
-export const INSTALL_COMMAND =
-  "installer/install.sh --chrome-extension-id dimjidijnppmaoabgdkmickadcepdapp --firefox-extension-id extension@passbridge.org";
+export const INSTALL_COMMAND = "installer/install.sh";
 
 const HOST = {
   invalid_utf8: "The extension sent passbridge a garbled message. Reload the extension; if it keeps happening, report a bug.",
@@ -63,6 +62,36 @@ const HOST = {
   vault_not_found: "That login is no longer in the vault. Search again.",
   vault_corrupt: "The vault files are damaged. They were left untouched for recovery; see `passbridge doctor`.",
   vault_unsupported_version: "The vault was written by a newer passbridge. Update passbridge.",
+
+  // credentials.search/get (the backend seam) and the Passman and PassWeaver backends.
+  source_unreachable: "One of your password sources did not answer in time; its logins are missing from this list.",
+  unknown_source: "That password source is not set up any more. Open this popup again.",
+  not_found: "That item no longer exists on the server. Search again.",
+  server_error: "The password server answered with an error. Try again, or check the server's log.",
+  wrong_password: "That password is wrong.",
+  passman_not_configured: "No Passman account is set up. Add one in the settings.",
+  passman_auth_failed: "Nextcloud refused the app password. Create a new app password in Nextcloud (Settings → Security → Devices & sessions) and set the account up again.",
+  passman_unreachable: "The Nextcloud server cannot be reached. Check the address in the settings and your network.",
+  passman_tls_untrusted: "The Nextcloud server's certificate is not trusted. Trust its certificate authority or fix the certificate; retrying will not help.",
+  passman_locked: "The Passman vault is locked. Unlock it in the settings with the vault password.",
+  passman_empty_vault: "That Passman vault has no login yet, so its password cannot be checked. Add one in Passman's web app first.",
+  passman_unreadable_credential: "Some fields of this Passman login cannot be decrypted, so passbridge leaves it unchanged.",
+  passman_shared_read_only: "This Passman login is shared with you; passbridge only reads shared logins.",
+  passweaver_not_configured: "No PassWeaver account is set up. Add one in the settings.",
+  passweaver_unreachable: "The PassWeaver server cannot be reached. Check the address in the settings and your network.",
+  passweaver_tls_untrusted: "The PassWeaver server's certificate is not trusted. Trust its certificate authority or fix the certificate; retrying will not help.",
+  passweaver_bad_reply: "The PassWeaver server sent an answer passbridge cannot read. Check that the address really is a PassWeaver API server.",
+  login_required: "Your PassWeaver session ended. Log in again in the settings.",
+  passweaver_login_failed: "PassWeaver refused the login: check the user name and password (or the API key and secret).",
+  passweaver_bad_request: "PassWeaver rejected the request as malformed.",
+  passweaver_forbidden: "PassWeaver does not allow your account to do that.",
+  passweaver_read_only: "The PassWeaver server is in read-only mode. Try again later.",
+  personal_password_not_set: "Your PassWeaver personal folder has no password yet. Set one in PassWeaver first.",
+  personal_locked: "Your PassWeaver personal folder is locked. Unlock it in the settings with its password.",
+  passweaver_wrong_password: "That personal password is wrong.",
+  passweaver_invalid_value: "PassWeaver refused a value in the request.",
+  passweaver_server_error: "The PassWeaver server failed. Try again, or check the server's log.",
+  passweaver_decrypt_failed: "A PassWeaver item could not be decrypted. Try again; if it keeps failing, report it.",
 };
 
 const EXTENSION = {
@@ -78,6 +107,8 @@ const EXTENSION = {
   frame_sandboxed: "The login form is in a sandboxed frame; passbridge never fills those.",
   no_match: "No saved login matches this site.",
   clipboard: "The clipboard could not be written.",
+  no_otp: "This login has no one-time code.",
+  otp_invalid: "This login's one-time code setting cannot be read, so no code was made.",
 };
 
 /// The sentence for an error `{code, message}` (from the host or the extension).

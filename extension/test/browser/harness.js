@@ -80,11 +80,10 @@ export class Sandbox {
       MOZ_CRASHREPORTER_DISABLE: "1",
     };
   }
-  /// `passbridge install --browser <kind>` with the extension's own id (making these the default
-  /// when no id is given is wired in src/install/ids.rs but not yet in the CLI).
+  /// `passbridge install --browser <kind>` with no id: the installer registers the extension's
+  /// own ids by default.
   install(kind) {
-    const id = kind === "chromium" ? ["--chrome-extension-id", CHROME_ID] : ["--firefox-extension-id", GECKO_ID];
-    return execFileSync(HOST_BIN, ["install", "--browser", kind, ...id], { env: this.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return execFileSync(HOST_BIN, ["install", "--browser", kind], { env: this.env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   }
   /// Test speed-ups in the host's config (smaller RSA key, fast polling); kept beside what the
   /// installer wrote.
