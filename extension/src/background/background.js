@@ -7,6 +7,9 @@ import { api, HOST_NAME, isFirefox } from "../shared/browser.js";
 import { HostClient, HostError, normalizeItems } from "../shared/protocol.js";
 import { compare, rank, framePairKey, site } from "../shared/domain.js";
 import { clearIfUnchanged } from "../shared/clipboard.js";
+import { totpNow } from "../shared/totp.js";
+import { ACCOUNT_ACTIONS } from "../shared/accounts.js";
+import { CLIPBOARD_CLEAR_MS } from "../shared/timing.js";
 import { fillPlanError, chooseFrame } from "./frames.js";
 
 const host = new HostClient(
@@ -32,13 +35,15 @@ const PASSTHROUGH = new Set([
   "clarion.policy.set",
   "clarion.keys",
   "clarion.register.start",
+  "clarion.register.finish",
+  "clarion.remove",
   "clarion.authenticate",
+  ...ACCOUNT_ACTIONS,
 ]);
 
 /// How long a chosen credential is kept for the second page of a two-step login, and how long a
 /// fill waiting for the person's confirmation stays valid.
 const KEEP_MS = 60_000;
-const CLIPBOARD_CLEAR_MS = 30_000;
 
 // tabId -> {origin, cred, expires}: the credential chosen for a two-step login (memory only).
 const twoStep = new Map();
@@ -144,10 +149,12 @@ async function getCredential(source, id) {
       password: c.password || "",
       website: c.website || (Array.isArray(c.urls) ? c.urls[0] : "") || "",
       otp_code: c.otp_code || r.otp_code || null,
+      otp: typeof c.otp === "string" ? c.otp : null,
     };
   }
   const r = await host.request("vault.get", { uid: id }, { onProgress: clarionProgress(null) });
-  return { user: r.user || "", password: r.password || "", website: r.website || "", otp_code: r.otp_code || null };
+  // The vault keeps the otpauth:// URI; the current code is computed here (src/shared/totp.js).
+  return { user: r.user || "", password: r.password || "", website: r.website || "", otp_code: r.otp_code || null, otp: typeof r.otp === "string" ? r.otp : null };
 }
 
 // ---- Clarion approvals: open the page the host names, tell the page that asked. ----
@@ -270,21 +277,24 @@ async function createOnPhone(tabId, emit, started) {
 
 async function clearClipboardLater(hash) {
   setTimeout(async () => {
+    let cleared = false;
     try {
       if (isFirefox) {
-        await clearIfUnchanged(hash);
+        cleared = await clearIfUnchanged(hash);
       } else {
         const url = "src/offscreen/offscreen.html";
         const has = (await chrome.runtime.getContexts?.({ contextTypes: ["OFFSCREEN_DOCUMENT"] }))?.length;
         if (!has) {
           await chrome.offscreen.createDocument({ url, reasons: ["CLIPBOARD"], justification: "Clear a copied password after 30 seconds." });
         }
-        await chrome.runtime.sendMessage({ target: "offscreen", op: "clearIfUnchanged", hash });
+        cleared = Boolean((await chrome.runtime.sendMessage({ target: "offscreen", op: "clearIfUnchanged", hash }))?.cleared);
         await chrome.offscreen.closeDocument();
       }
     } catch {
-      // Nothing to report to: the popup that copied is gone. The clipboard keeps its text.
+      // The clipboard keeps its text; the outcome below says it was not cleared.
     }
+    // What happened, for an open popup (no secret: a flag and a time; session storage is memory only).
+    await api.storage.session?.set({ clipboardOutcome: { hash: hash.slice(0, 8), cleared, at: Date.now() } }).catch(() => {});
   }, CLIPBOARD_CLEAR_MS);
 }
 
@@ -325,8 +335,9 @@ async function handle(msg, emit, started) {
     case "secret": {
       const cred = await getCredential(msg.source, msg.id);
       if (msg.what === "totp") {
-        if (!cred.otp_code?.code) throw new HostError("no_match", "no TOTP");
-        return { text: cred.otp_code.code, seconds_left: cred.otp_code.seconds_left ?? null };
+        const otp = cred.otp_code?.code ? cred.otp_code : cred.otp ? await totpNow(cred.otp) : null;
+        if (!otp?.code) throw new HostError("no_otp");
+        return { text: otp.code, seconds_left: otp.seconds_left ?? null };
       }
       return { text: cred.password };
     }

@@ -4,6 +4,7 @@ import { api } from "../shared/browser.js";
 import { call, host, h, sentence } from "../shared/ui.js";
 import { INSTALL_COMMAND } from "../shared/errors.js";
 import { sha256 } from "../shared/clipboard.js";
+import { ACCOUNT_BACKENDS, accountBackends, describeAccount } from "../shared/accounts.js";
 
 const main = document.getElementById("main");
 const siteLabel = document.getElementById("site");
@@ -55,24 +56,25 @@ function statusChips() {
   if (v.exists === false) chips.push(h("span.chip", { id: "chip-vault", text: "Vault empty" }));
   else if (v.locked) chips.push(h("span.chip.warn", { id: "chip-vault", text: "Vault locked" }));
   else if (v.locked === false) chips.push(h("span.chip.ok", { id: "chip-vault", text: `Vault unlocked${v.ttl_remaining_seconds ? ` · ${minutes(v.ttl_remaining_seconds)}` : ""}` }));
-  // Backends that `hello` lists beyond these (Passman, PassWeaver, ...) and their state in status.
-  for (const b of state.hello?.backends || []) {
-    const name = typeof b === "string" ? b : b?.name;
-    if (!name || ["anotherpass", "vault", "clarion"].includes(name)) continue;
-    const st = s[name] || {};
-    const good = st.logged_in || st.unlocked || st.configured;
-    chips.push(h(`span.chip.${good ? "ok" : "warn"}`, { text: `${name}${st.account ? `: ${st.account}` : ""}` }));
+  // The account backends `hello` lists (Passman, PassWeaver) and their state in status.
+  for (const name of accountBackends(state.hello)) {
+    const d = describeAccount(name, s[name]);
+    chips.push(h(`span.chip.${d.ready ? "ok" : "warn"}`, { id: `chip-${name}`, title: d.line, text: `${ACCOUNT_BACKENDS[name].title.split(" ")[0]}: ${d.ready ? "ready" : d.configured ? "locked" : "not set up"}` }));
   }
   return h("div.status", {}, chips);
 }
 
 async function copySecret(item, what, button) {
+  const kind = what;
   try {
     const { text } = await call("secret", { source: item.source, id: item.id, what });
     await navigator.clipboard.writeText(text);
-    await call("copied", { hash: await sha256(text) });
+    const hash = await sha256(text);
+    const { seconds } = await call("copied", { hash });
     button.textContent = "Copied";
-    state.notice = h("p.notice.muted", { id: "notice", text: `Copied. The clipboard is cleared in 30 seconds if it still holds it.` });
+    state.copiedHash = hash.slice(0, 8);
+    const what = kind === "totp" ? "Code copied" : "Password copied";
+    state.notice = h("p.notice.muted", { id: "notice", "data-copied": kind, text: `${what}. The clipboard is cleared in ${seconds} seconds if it still holds it.` });
     render();
   } catch (e) {
     state.notice = errorBox(e.code === "clipboard" || !e.code ? { code: "clipboard" } : e);
@@ -85,7 +87,7 @@ function loginRow(item, index) {
   const fill = h("button.primary", { "data-fill": index, text: "Fill", onclick: () => fillWith({ source: item.source, id: item.id }) });
   const copy = h("button", { title: "Copy the password", "data-copy": index, text: "Copy" });
   copy.addEventListener("click", () => copySecret(item, "password", copy));
-  const totp = item.has_otp ? h("button", { title: "Copy the current one-time code", text: "Code" }) : null;
+  const totp = item.has_otp ? h("button", { title: "Copy the current one-time code", "data-totp": index, text: "Code" }) : null;
   totp?.addEventListener("click", () => copySecret(item, "totp", totp));
   return h("li", { "data-verdict": item.verdict },
     h("div.who", {},
@@ -287,6 +289,14 @@ async function refresh() {
   await refreshTab();
   render();
 }
+
+// The background reports when it cleared (or left alone) what this popup copied.
+api.storage.onChanged?.addListener((changes, area) => {
+  const o = changes.clipboardOutcome?.newValue;
+  if (area !== "session" || !o || o.hash !== state.copiedHash) return;
+  state.notice = h("p.notice.muted", { id: "notice", "data-clipboard": o.cleared ? "cleared" : "kept", text: o.cleared ? "The copied secret was cleared from the clipboard." : "The clipboard holds something else now, so it was left alone." });
+  render();
+});
 
 (async () => {
   state.tabId = await targetTab();

@@ -2,6 +2,7 @@
 // policy. Everything goes through the background's host connection.
 import { host, h, sentence } from "../shared/ui.js";
 import { INSTALL_COMMAND } from "../shared/errors.js";
+import { ACCOUNT_BACKENDS, accountBackends, describeAccount, passmanSetup, passmanUnlock, passweaverSetup, passweaverLogin, passweaverPersonalUnlock } from "../shared/accounts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -124,34 +125,223 @@ async function renderVault() {
     parts.push(h("p.muted", { text: "A local password lets you unlock the vault without the phone." }), form);
     parts.push(h("div.row", { style: "margin-top:8px" }, h("button", { text: "Lock now", onclick: async () => { await host("vault.lock").catch(() => {}); renderVault(); } })));
   }
-  parts.push(h("p.muted", { text: "The lock timeout is `vault.lock_timeout_minutes` in passbridge's config.json." }));
+  // The host has no action that changes the lock timeout (docs/protocol.md): say where it lives.
+  parts.push(h("p.muted", { id: "vault-timeout-note", text: "To change the lock timeout, set vault.lock_timeout_minutes in passbridge's config.json; passbridge has no setting for it that the extension could change." }));
   body.replaceChildren(...parts);
 }
 
-// ---- Clarion. ----
+// ---- Clarion: the server (given with the first key), keys, and what needs a touch. ----
+
+const OPERATION_NAMES = {
+  vault_unlock: "Unlocking the local vault",
+  vault_get: "Taking a login out of the local vault",
+  anotherpass_link: "Linking a phone",
+  anotherpass_fetch: "Asking the phone for a login",
+  passman_unlock: "Unlocking Passman",
+  passman_get: "Taking a login out of Passman",
+  credential_get: "Taking a login out of any source",
+};
+
+/// Progress of a request that may need a touch: the background opens the Clarion page.
+function approvalNote(where) {
+  return (ev) => {
+    if (ev?.stage === "approval_pending") where.replaceChildren(h("p.muted", { id: "clarion-waiting", text: "Waiting for your security key: approve on the Clarion page that just opened." }));
+    if (ev?.stage === "approval_verified") where.replaceChildren(h("p.muted", { text: "Approved." }));
+  };
+}
+
+/// Registers a key: Clarion's page (opened here, so it can post back to this window) sends
+/// {clarion_key: {state, name, data}}; the host decrypts and stores it.
+async function registerKey(server, name, out) {
+  let start;
+  try {
+    const params = { origin: location.origin, name: name || "passbridge" };
+    if (server) params.server = server;
+    start = await host("clarion.register.start", params, { onProgress: approvalNote(out) });
+  } catch (e) {
+    return fail(out, e);
+  }
+  const win = window.open(start.url, "clarion-register");
+  out.replaceChildren(h("p.muted", { id: "clarion-registering", text: `Name the key and touch it on the Clarion page (${new URL(start.url).host}).` }));
+  const expected = new URL(start.url).origin;
+  const onMessage = async (ev) => {
+    const k = ev.data?.clarion_key;
+    if (ev.origin !== expected || !k || k.state !== start.state) return;
+    window.removeEventListener("message", onMessage);
+    win?.close();
+    try {
+      const r = await host("clarion.register.finish", { state: k.state, data: k.data });
+      out.replaceChildren(h("p.ok", { text: `Key “${r.key?.name || k.name || "?"}” registered.` }));
+      renderClarion();
+    } catch (e) {
+      fail(out, e);
+    }
+  };
+  window.addEventListener("message", onMessage);
+}
 
 async function renderClarion() {
   const body = $("clarion-body");
+  let p;
+  let keys = { items: [], server: null };
   try {
-    const p = await host("clarion.policy");
-    const guarded = (p.require || []).join(", ") || "nothing";
-    body.replaceChildren(
-      h("p", { text: `Approvals required for: ${guarded}. ${Array.isArray(p.keys) ? p.keys.length : p.keys ?? 0} key(s) registered.` }),
-      h("p.muted", {}, "Register keys and change the policy with ", h("code", { text: "passbridge clarion" }), " in a terminal."),
-    );
+    p = await host("clarion.policy");
+    keys = await host("clarion.keys").catch((e) => (e.code === "clarion_not_configured" ? { items: [], server: null } : Promise.reject(e)));
   } catch (e) {
-    if (e.code === "clarion_not_configured") body.replaceChildren(h("p.muted", { text: "Not set up. `passbridge clarion --help` explains how to add a server and a key." }));
-    else fail(body, e);
+    if (e.code !== "clarion_not_configured") return fail(body, e);
+    p = { require: [], operations: Object.keys(OPERATION_NAMES).slice(0, 4), keys: 0, approval_ttl_seconds: 0 };
   }
+  const out = h("div", { id: "clarion-out" });
+  const parts = [];
+  // Server and keys.
+  const server = h("input", { id: "clarion-server", placeholder: "https://clarion.example", value: keys.server || "", autocomplete: "off" });
+  if (keys.server) server.disabled = true;
+  const keyName = h("input", { id: "clarion-key-name", placeholder: "Key name (shown on the Clarion page)", autocomplete: "off" });
+  const regForm = h("form", { id: "clarion-register" },
+    h("label", { for: "clarion-server", text: "Clarion server" }), server,
+    h("div.row", { style: "margin-top:6px" }, keyName, h("button", { type: "submit", id: "clarion-add-key", text: "Register a security key" })));
+  regForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    registerKey(keys.server ? null : server.value.trim(), keyName.value.trim(), out);
+  });
+  parts.push(regForm);
+  if (keys.server) parts.push(h("p.muted", { text: "The server is fixed while keys are registered with it; remove them all to change it." }));
+  const items = Array.isArray(keys.items) ? keys.items : [];
+  parts.push(h("ul", { id: "clarion-keys" }, items.map((k) => h("li", {},
+    `${k.name || "(no name)"} (${k.type || "key"}) `,
+    h("button.danger", { text: "Remove", onclick: async () => {
+      try {
+        await host("clarion.remove", { handle: k.handle }, { onProgress: approvalNote(out) });
+        renderClarion();
+      } catch (e) {
+        fail(out, e);
+      }
+    } })))));
+  // Policy.
+  const ops = Array.isArray(p.operations) ? p.operations : [];
+  const boxes = ops.map((op) => h("input", { type: "checkbox", id: `require-${op}`, value: op, checked: (p.require || []).includes(op) }));
+  const ttl = h("input", { type: "number", id: "clarion-ttl", min: "0", max: "3600", value: String(p.approval_ttl_seconds ?? 0) });
+  const policyForm = h("form", { id: "clarion-policy" },
+    h("p", { text: "Ask for a touch of a registered key before:" }),
+    ops.map((op, i) => h("div", {}, boxes[i], h("label", { for: `require-${op}`, text: ` ${OPERATION_NAMES[op] || op}` }))),
+    h("div.row", { style: "margin-top:6px" }, h("label", { for: "clarion-ttl", text: "Remember an approval for (seconds, 0 = ask every time)" }), ttl),
+    h("div.row", { style: "margin-top:6px" }, h("button", { type: "submit", id: "clarion-save-policy", text: "Save policy", disabled: !items.length && !(p.require || []).length })));
+  policyForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const seconds = Number(ttl.value);
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 3600) return fail(out, { message: "The approval time is a whole number of seconds from 0 to 3600." });
+    try {
+      await host("clarion.policy.set", { require: boxes.filter((b) => b.checked).map((b) => b.value), approval_ttl_seconds: seconds }, { onProgress: approvalNote(out) });
+      out.replaceChildren(h("p.ok", { id: "clarion-saved", text: "Policy saved." }));
+      renderClarion().then(() => $("clarion-out")?.replaceChildren(h("p.ok", { id: "clarion-saved", text: "Policy saved." })));
+    } catch (e) {
+      fail(out, e);
+    }
+  });
+  parts.push(policyForm);
+  if (!items.length) parts.push(h("p.muted", { text: "Register a key first: a policy needs one." }));
+  parts.push(out);
+  body.replaceChildren(...parts);
+}
+
+// ---- Accounts (Passman, PassWeaver): shown only when this passbridge has them. ----
+
+function field(id, label, attrs = {}) {
+  const input = h("input", { id, autocomplete: "off", ...attrs });
+  return { input, node: h("div.field", {}, h("label", { for: id, text: label }), input) };
+}
+
+/// A form whose submit builds a request with `build` (which may throw a FormError) and sends it.
+function actionForm(id, fields, buttonText, build, onDone, out) {
+  const form = h("form", { id }, fields.map((f) => f.node), h("div.row", { style: "margin-top:6px" }, h("button.primary", { type: "submit", text: buttonText })));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = Object.fromEntries(fields.map((f) => [f.input.name, f.input.type === "checkbox" ? f.input.checked : f.input.value]));
+    try {
+      const { action, params } = build(values);
+      await host(action, params, { onProgress: approvalNote(out) });
+      for (const f of fields) if (f.input.type === "password") f.input.value = "";
+      onDone();
+    } catch (err) {
+      for (const f of fields) if (f.input.type === "password") f.input.value = "";
+      fail(out, err);
+    }
+  });
+  return form;
+}
+
+function named(f, name) {
+  f.input.name = name;
+  return f;
+}
+
+async function renderAccount(backend) {
+  const body = $(`${backend}-body`);
+  const out = h("div", { id: `${backend}-out` });
+  let st;
+  try {
+    st = await host(ACCOUNT_BACKENDS[backend].status);
+  } catch (e) {
+    return fail(body, e);
+  }
+  const d = describeAccount(backend, st);
+  const again = () => renderAccount(backend);
+  const parts = [h("p", { id: `${backend}-state`, class: d.ready ? "ok" : "", text: d.line })];
+  if (backend === "passman") {
+    if (d.next === "setup") {
+      parts.push(actionForm("passman-setup", [
+        named(field("passman-server", "Nextcloud address", { placeholder: "https://cloud.example.org" }), "server"),
+        named(field("passman-login", "Login name"), "login"),
+        named(field("passman-app-password", "App password (Nextcloud: Settings → Security)", { type: "password", autocomplete: "new-password" }), "app_password"),
+        named(field("passman-vault", "Vault (name; optional)"), "vault"),
+        named(field("passman-timeout", "Lock after (minutes)", { type: "number", min: "1", max: "10080", value: "60" }), "lock_timeout_minutes"),
+      ], "Add account", passmanSetup, again, out));
+    } else if (d.next === "unlock") {
+      parts.push(actionForm("passman-unlock", [named(field("passman-password", "Vault password", { type: "password", autocomplete: "current-password" }), "password")], "Unlock", passmanUnlock, again, out));
+    } else {
+      parts.push(h("button", { id: "passman-lock", text: "Lock", onclick: async () => { await host("passman.lock").catch((e) => fail(out, e)); again(); } }));
+    }
+  } else {
+    if (d.next === "setup") {
+      parts.push(actionForm("passweaver-setup", [
+        named(field("passweaver-server", "PassWeaver API address", { placeholder: "https://passweaver.example.org" }), "server"),
+        named(field("passweaver-username", "User name"), "username"),
+        named(field("passweaver-gui", "Web interface address (optional)"), "gui_url"),
+      ], "Add account", (v) => passweaverSetup({ ...v, auth: "password" }), again, out));
+    } else if (d.next === "login") {
+      parts.push(actionForm("passweaver-login", st.auth === "api_key" ? [] : [named(field("passweaver-password", "Password", { type: "password", autocomplete: "current-password" }), "password")], "Log in", (v) => passweaverLogin(v, st), again, out));
+    } else {
+      if (!st.personal_unlocked) {
+        parts.push(actionForm("passweaver-personal", [named(field("passweaver-personal-password", "Personal folder password", { type: "password", autocomplete: "current-password" }), "password")], "Unlock personal folder", passweaverPersonalUnlock, again, out));
+      }
+      parts.push(h("button", { id: "passweaver-logout", text: "Log out", onclick: async () => { await host("passweaver.logout").catch((e) => fail(out, e)); again(); } }));
+    }
+  }
+  if (d.configured) {
+    parts.push(h("button.danger", { id: `${backend}-remove`, text: "Remove account", onclick: async () => { await host(`${backend}.remove`).catch((e) => fail(out, e)); again(); } }));
+  }
+  parts.push(out);
+  body.replaceChildren(...parts);
+}
+
+function accountSections(hello) {
+  const names = accountBackends(hello);
+  const main = document.querySelector("main");
+  for (const name of names) {
+    main.append(h("section", { id: name }, h("h2", { text: ACCOUNT_BACKENDS[name].title }), h("div", { id: `${name}-body` })));
+  }
+  return names.map(renderAccount);
 }
 
 (async () => {
+  let hello;
   try {
-    const hello = await host("hello");
+    hello = await host("hello");
     $("host-state").textContent = `Connected to passbridge ${hello.version}.`;
   } catch (e) {
     $("host-state").replaceChildren(h("span.error", { id: "error", text: sentence(e) }), h("pre.cmd", { text: INSTALL_COMMAND }));
     return;
   }
-  await Promise.all([renderLink(), renderVault(), renderClarion()]);
+  await Promise.all([renderLink(), renderVault(), renderClarion(), ...accountSections(hello)]);
+  document.body.dataset.ready = "1";
 })();
