@@ -3,7 +3,7 @@
 import { api } from "../shared/browser.js";
 import { call, host, h, sentence } from "../shared/ui.js";
 import { INSTALL_COMMAND } from "../shared/errors.js";
-import { sha256 } from "../shared/clipboard.js";
+import { sha256, writeText } from "../shared/clipboard.js";
 import { ACCOUNT_BACKENDS, accountBackends, describeAccount } from "../shared/accounts.js";
 
 const main = document.getElementById("main");
@@ -29,7 +29,7 @@ async function targetTab() {
 }
 
 function hostMissingView(err) {
-  const copy = h("button", { text: "Copy", onclick: () => navigator.clipboard.writeText(INSTALL_COMMAND) });
+  const copy = h("button", { text: "Copy", onclick: () => writeText(INSTALL_COMMAND).catch(() => {}) });
   return h("section", { "data-view": "host-missing" },
     h("div.box.badbox", {}, h("p", { class: "error", id: "error", text: sentence(err) })),
     h("p", {}, "Then reload this popup. The command builds passbridge, registers it with your browsers (this extension included) and checks it."),
@@ -64,17 +64,16 @@ function statusChips() {
   return h("div.status", {}, chips);
 }
 
-async function copySecret(item, what, button) {
-  const kind = what;
+async function copySecret(item, kind, button) {
   try {
-    const { text } = await call("secret", { source: item.source, id: item.id, what });
-    await navigator.clipboard.writeText(text);
+    const { text } = await call("secret", { source: item.source, id: item.id, what: kind });
+    await writeText(text);
     const hash = await sha256(text);
     const { seconds } = await call("copied", { hash });
     button.textContent = "Copied";
     state.copiedHash = hash.slice(0, 8);
-    const what = kind === "totp" ? "Code copied" : "Password copied";
-    state.notice = h("p.notice.muted", { id: "notice", "data-copied": kind, text: `${what}. The clipboard is cleared in ${seconds} seconds if it still holds it.` });
+    const done = kind === "totp" ? "Code copied" : "Password copied";
+    state.notice = h("p.notice.muted", { id: "notice", "data-copied": kind, text: `${done}. The clipboard is cleared in ${seconds} seconds if it still holds it.` });
     render();
   } catch (e) {
     state.notice = errorBox(e.code === "clipboard" || !e.code ? { code: "clipboard" } : e);

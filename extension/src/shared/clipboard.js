@@ -17,14 +17,33 @@ function readClipboard() {
   return text;
 }
 
-function writeEmpty() {
+function writeWithCommand(text) {
+  let done = false;
   const onCopy = (e) => {
-    e.clipboardData.setData("text/plain", "");
+    e.clipboardData.setData("text/plain", text);
     e.preventDefault();
+    done = true;
   };
   document.addEventListener("copy", onCopy, { once: true });
   document.execCommand("copy");
   document.removeEventListener("copy", onCopy);
+  return done;
+}
+
+function writeEmpty() {
+  writeWithCommand("");
+}
+
+/// Writes `text` to the clipboard from an extension page: the async Clipboard API, which needs the
+/// page to have focus, else the copy command, which the clipboardWrite permission allows without.
+export async function writeText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return;
+  } catch {
+    // e.g. "Document is not focused": try the command.
+  }
+  if (!writeWithCommand(text)) throw Object.assign(new Error("clipboard"), { code: "clipboard" });
 }
 
 /// Empties the clipboard if its text hashes to `hash`. Returns whether it did.

@@ -5,9 +5,30 @@
 // `npm ci`). Screenshots of the popup land in test/screenshots/.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { gotoExtension, Sandbox, Sim, fixtureServer, launch, openPopup, requirements, testExtension, waitView, text, shot, values } from "./harness.js";
+import { createHmac } from "node:crypto";
+import { gotoExtension, Sandbox, Sim, fixtureServer, launch, openPopup, requirements, testExtension, waitView, text, shot, values, readClipboard, writeClipboard, WAIT_MS } from "./harness.js";
 
-for (const kind of ["chromium", "firefox"]) {
+// RFC 6238's SHA-1 secret ("12345678901234567890" in base32) and an independent TOTP for it.
+const OTP_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+function totpCodes(nowMs) {
+  const code = (step) => {
+    const msg = Buffer.alloc(8);
+    msg.writeBigUInt64BE(BigInt(step));
+    const mac = createHmac("sha1", Buffer.from("12345678901234567890")).update(msg).digest();
+    const o = mac[19] & 0x0f;
+    return String((mac.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, "0");
+  };
+  const step = Math.floor(nowMs / 30000);
+  return [code(step - 1), code(step)];
+}
+
+async function clipboardNotice(popup, state) {
+  await popup.waitForFunction((s) => document.getElementById("notice")?.dataset.clipboard === s, { timeout: WAIT_MS }, state).catch(async (e) => {
+    throw new Error(`clipboard ${state}: ${e.message}; notice: ${await popup.evaluate(() => document.getElementById("notice")?.textContent).catch(() => "?")}`);
+  });
+}
+
+for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY || k === process.env.PB_ONLY)) {
   const req = requirements(kind);
   describe(`${kind}: the passbridge extension`, { skip: req.skip }, () => {
     let sb;
@@ -54,7 +75,7 @@ for (const kind of ["chromium", "firefox"]) {
     });
 
     it("links the phone through the setup page, showing the simulator's fingerprint", async () => {
-      // The installer run with no ids registers the extension's own id.
+      // The installer, given no id, registers the extension's own.
       const out = sb.install(kind);
       assert.match(out, kind === "chromium" ? /dimjidijnppmaoabgdkmickadcepdapp/ : /extension@passbridge\.org/);
       sb.tuneHost();
@@ -82,6 +103,11 @@ for (const kind of ["chromium", "firefox"]) {
       await shot(setup, kind, "setup-fingerprint");
       await setup.click("#confirm-link");
       assert.match(await text(setup, "#link-done"), /^Linked\./);
+      // The settings as a person sees them: linked phone, vault, Clarion's editable policy.
+      await setup.waitForSelector("#linked", { timeout: WAIT_MS });
+      await setup.waitForSelector("#clarion-policy #clarion-save-policy", { timeout: WAIT_MS });
+      assert.match(await text(setup, "#vault-timeout-note"), /vault\.lock_timeout_minutes/);
+      await shot(setup, kind, "settings");
       await setup.close();
     });
 
@@ -210,6 +236,94 @@ for (const kind of ["chromium", "firefox"]) {
       assert.match(await text(popup, "#error"), /^Cancelled\.$/);
       assert.deepEqual(await values(p, ["user", "pass"]), { user: "", pass: "" });
       await shot(popup, kind, "cancelled");
+      await popup.close();
+    });
+
+    it("copies a password and clears the clipboard later, only if it still holds it", async () => {
+      const p = await page(shop("/login.html"));
+      const popup = await openPopup(browser, base, p.url());
+      await popup.waitForSelector('[data-copy="0"]', { timeout: WAIT_MS });
+      await popup.bringToFront();
+      await popup.click('[data-copy="0"]');
+      assert.match(await text(popup, "#notice"), /Password copied\. The clipboard is cleared in 5 seconds/);
+      assert.equal(await readClipboard(popup), "pw-Shop-1");
+      await clipboardNotice(popup, "cleared");
+      assert.equal(await readClipboard(popup), "");
+      // Copied again, then replaced by something else before the delay: left alone.
+      await popup.click('[data-copy="0"]');
+      await popup.waitForFunction(() => document.getElementById("notice")?.dataset.copied === "password", { timeout: WAIT_MS });
+      await writeClipboard(popup, "the person's own text");
+      await clipboardNotice(popup, "kept");
+      assert.equal(await readClipboard(popup), "the person's own text");
+      assert.deepEqual(await values(p, ["user", "pass"]), { user: "", pass: "" }, "copying fills nothing");
+      await popup.close();
+    });
+
+    it("asks before filling a login saved for https into an http page", async () => {
+      const m0 = sim.mark();
+      sim.say(`add Bank bob@bank.test pw-Bank-1 https://bank.test:${site.port}`);
+      const [, uid] = await sim.waitFor(/added (\S+)/, "credential added", m0);
+      const p = await page(site.url("bank.test", "/login.html"));
+      const popup = await openPopup(browser, base, p.url());
+      await waitView(popup, "main");
+      const m = sim.mark();
+      await popup.click("#ask-phone");
+      await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      sim.say("accept");
+      sim.say(`pick ${uid}`);
+      await waitView(popup, "confirm-insecure");
+      assert.match(await text(popup, "#question"), /saved for a secure \(https\) page of bank\.test.*not encrypted \(http\)/);
+      assert.deepEqual(await values(p, ["user", "pass"]), { user: "", pass: "" }, "nothing before the answer");
+      await shot(popup, kind, "confirm-insecure");
+      await popup.click("#accept");
+      assert.match(await text(popup, "#notice"), /User name and password filled/);
+      assert.deepEqual(await values(p, ["user", "pass"]), { user: "bob@bank.test", pass: "pw-Bank-1" });
+      await popup.close();
+    });
+
+    it("copies the current one-time code of a login", async () => {
+      const m0 = sim.mark();
+      sim.say(`add Mail carol@mail.test pw-Mail-1 http://mail.test:${site.port} otpauth://totp/Mail:carol?secret=${OTP_SECRET}&issuer=Mail`);
+      const [, uid] = await sim.waitFor(/added (\S+)/, "credential added", m0);
+      const p = await page(site.url("mail.test", "/login.html"));
+      let popup = await openPopup(browser, base, p.url());
+      await waitView(popup, "main");
+      const m = sim.mark();
+      await popup.click("#ask-phone");
+      await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      sim.say("accept");
+      sim.say(`pick ${uid}`);
+      assert.match(await text(popup, "#notice"), /User name and password filled/);
+      await popup.close();
+      // Now in the local vault, listed with a Code button.
+      popup = await openPopup(browser, base, p.url());
+      await popup.waitForSelector('[data-totp="0"]', { timeout: WAIT_MS });
+      await shot(popup, kind, "logins-totp");
+      await popup.bringToFront();
+      await popup.click('[data-totp="0"]');
+      assert.match(await text(popup, "#notice"), /^Code copied\./);
+      const copied = await readClipboard(popup);
+      assert.ok(totpCodes(Date.now()).includes(copied), `copied ${copied}, expected one of ${totpCodes(Date.now())}`);
+      await clipboardNotice(popup, "cleared");
+      await popup.close();
+    });
+
+    it("creates a login on the phone with the user name typed in the page", async () => {
+      const p = await page(site.url("new.test", "/login.html"));
+      await p.type("#user", "dave@new.test");
+      const popup = await openPopup(browser, base, p.url());
+      await popup.waitForSelector("#create-on-phone:not([disabled])", { timeout: WAIT_MS });
+      const m = sim.mark();
+      await popup.click("#create-on-phone");
+      const [, fp] = await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "create request seen", m);
+      await popup.waitForFunction((f) => document.getElementById("fingerprint")?.textContent === f, { timeout: WAIT_MS }, fp);
+      sim.say("accept");
+      sim.say("save pw-New-1");
+      assert.match(await text(popup, "#notice"), /Saved on the phone for dave@new\.test/);
+      await shot(popup, kind, "created");
+      const m2 = sim.mark();
+      sim.say("list");
+      await sim.waitFor(/dave@new\.test @ \S*new\.test/, "the phone lists the new login", m2);
       await popup.close();
     });
 

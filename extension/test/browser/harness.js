@@ -107,9 +107,13 @@ export class Sandbox {
 
 // ---- The extension under test. ----
 
-/// The packed extension (pack.sh's dist/<kind>) with one test-only change: host permission for the
-/// loopback fixture sites. A person's click on the toolbar button grants activeTab; a test cannot
-/// click browser UI, so the test build holds these permissions instead. Nothing else differs.
+/// How long the test build keeps a copied secret on the clipboard (the packed extension: 30 s).
+export const TEST_CLIPBOARD_CLEAR_MS = 5_000;
+
+/// The packed extension (pack.sh's dist/<kind>) with two test-only changes: host permission for the
+/// loopback fixture sites (a person's click on the toolbar button grants activeTab; a test cannot
+/// click browser UI, so the test build holds these permissions instead), and a shorter clipboard
+/// clearing delay (src/shared/timing.js). Nothing else differs.
 export function testExtension(kind, into) {
   const dist = join(EXT_ROOT, "dist", kind);
   if (!existsSync(join(dist, "manifest.json"))) execFileSync("sh", [join(EXT_ROOT, "pack.sh")], { stdio: "ignore" });
@@ -118,7 +122,36 @@ export function testExtension(kind, into) {
   const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
   m.host_permissions = ["http://*.test/*", "http://127.0.0.1/*"];
   writeFileSync(join(dir, "manifest.json"), JSON.stringify(m, null, 2));
+  const timing = join(dir, "src/shared/timing.js");
+  const src = readFileSync(timing, "utf8");
+  if (!/CLIPBOARD_CLEAR_MS = 30_000;/.test(src)) throw new Error("src/shared/timing.js changed: update testExtension");
+  writeFileSync(timing, src.replace("CLIPBOARD_CLEAR_MS = 30_000;", `CLIPBOARD_CLEAR_MS = ${TEST_CLIPBOARD_CLEAR_MS};`));
   return dir;
+}
+
+/// The clipboard's text, read from an extension page (it holds the clipboardRead permission).
+export async function readClipboard(extPage) {
+  return extPage.evaluate(() => {
+    const area = document.createElement("textarea");
+    document.body.appendChild(area);
+    area.focus();
+    document.execCommand("paste");
+    const t = area.value;
+    area.remove();
+    return t;
+  });
+}
+
+/// Puts `text` on the clipboard from an extension page, as another program would.
+export async function writeClipboard(extPage, text) {
+  await extPage.evaluate((t) => {
+    const onCopy = (e) => {
+      e.clipboardData.setData("text/plain", t);
+      e.preventDefault();
+    };
+    document.addEventListener("copy", onCopy, { once: true });
+    document.execCommand("copy");
+  }, text);
 }
 
 // ---- Fixture server: every *.test name resolves to 127.0.0.1 in the browsers. ----
