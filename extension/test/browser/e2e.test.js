@@ -2,7 +2,8 @@
 // ANOTHERpass simulator: first run without the host, linking through the setup page, asking the
 // phone, filling every fixture page from the popup, and the fills that must not happen.
 // `npm run test:browser` (after `cargo build --bin passbridge --example anotherpass-sim` and
-// `npm ci`). Screenshots of the popup land in test/screenshots/.
+// `npm ci`). Screenshots of the popup land in test/screenshots/. PB_ONLY=chromium (or firefox)
+// runs one browser; PB_KEEP=1 keeps the sandbox (host log, profiles).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
