@@ -275,7 +275,7 @@ async function createOnPhone(tabId, emit, started) {
 
 // ---- Clipboard: cleared after 30 s if it still holds what was copied. ----
 
-async function clearClipboardLater(hash) {
+async function clearClipboardLater(hash, copyId) {
   setTimeout(async () => {
     let cleared = false;
     try {
@@ -293,8 +293,9 @@ async function clearClipboardLater(hash) {
     } catch {
       // The clipboard keeps its text; the outcome below says it was not cleared.
     }
-    // What happened, for an open popup (no secret: a flag and a time; session storage is memory only).
-    await api.storage.session?.set({ clipboardOutcome: { hash: hash.slice(0, 8), cleared, at: Date.now() } }).catch(() => {});
+    // What happened, for an open popup: a random id, a flag and a time (nothing derived from the
+    // secret; session storage is memory only).
+    await api.storage.session?.set({ clipboardOutcome: { copyId, cleared, at: Date.now() } }).catch(() => {});
   }, CLIPBOARD_CLEAR_MS);
 }
 
@@ -341,9 +342,11 @@ async function handle(msg, emit, started) {
       }
       return { text: cred.password };
     }
-    case "copied":
-      await clearClipboardLater(msg.hash);
-      return { scheduled: true, seconds: CLIPBOARD_CLEAR_MS / 1000 };
+    case "copied": {
+      const copyId = crypto.randomUUID();
+      await clearClipboardLater(msg.hash, copyId);
+      return { scheduled: true, seconds: CLIPBOARD_CLEAR_MS / 1000, copyId };
+    }
     case "settings.get": {
       const { settings = {} } = await api.storage.local.get("settings");
       return settings;

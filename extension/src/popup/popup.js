@@ -69,9 +69,9 @@ async function copySecret(item, kind, button) {
     const { text } = await call("secret", { source: item.source, id: item.id, what: kind });
     await writeText(text);
     const hash = await sha256(text);
-    const { seconds } = await call("copied", { hash });
+    const { seconds, copyId } = await call("copied", { hash });
     button.textContent = "Copied";
-    state.copiedHash = hash.slice(0, 8);
+    state.copyId = copyId;
     const done = kind === "totp" ? "Code copied" : "Password copied";
     state.notice = h("p.notice.muted", { id: "notice", "data-copied": kind, text: `${done}. The clipboard is cleared in ${seconds} seconds if it still holds it.` });
     render();
@@ -292,7 +292,7 @@ async function refresh() {
 // The background reports when it cleared (or left alone) what this popup copied.
 api.storage.onChanged?.addListener((changes, area) => {
   const o = changes.clipboardOutcome?.newValue;
-  if (area !== "session" || !o || o.hash !== state.copiedHash) return;
+  if (area !== "session" || !o || !o.copyId || o.copyId !== state.copyId) return;
   state.notice = h("p.notice.muted", { id: "notice", "data-clipboard": o.cleared ? "cleared" : "kept", text: o.cleared ? "The copied secret was cleared from the clipboard." : "The clipboard holds something else now, so it was left alone." });
   render();
 });

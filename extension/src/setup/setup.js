@@ -140,6 +140,10 @@ const OPERATION_NAMES = {
   passman_unlock: "Unlocking Passman",
   passman_get: "Taking a login out of Passman",
   credential_get: "Taking a login out of any source",
+  vault_read: "Listing or searching the local vault",
+  vault_delete: "Deleting a login from the local vault",
+  vault_reset: "Resetting the local vault",
+  anotherpass_reveal_key: "Showing the phone link's key",
 };
 
 /// Progress of a request that may need a touch: the background opens the Clarion page.

@@ -38,6 +38,7 @@ const HOST = {
   key_exists: "That security key is already registered.",
   server_mismatch: "These keys belong to another Clarion server than the one in the settings.",
   policy_needs_key: "That policy needs a registered security key: register one first, and keep at least one.",
+  clarion_insecure_server: "The Clarion server address is plain http to another machine, where anyone on the way could approve. Use its https:// address.",
 
   not_linked: "No phone is linked yet. Open the setup page and link your phone.",
   phone_unreachable: "Your phone did not answer. Check that it is on the same network and that the ANOTHERpass app's server is on.",
@@ -58,6 +59,8 @@ const HOST = {
   vault_missing: "There is no vault yet. Ask the phone for a login once: it is then kept in the vault.",
   vault_wrong_key: "The phone's key does not open this vault (it was linked to another vault).",
   vault_wrong_password: "That password is wrong.",
+  // The host's message says how long to wait.
+  vault_too_many_attempts: "Too many wrong passwords in a row. Wait a moment, or unlock the vault with the phone.",
   vault_no_password: "No local password is set for the vault. Unlock it with the phone, then set one in the settings.",
   vault_not_found: "That login is no longer in the vault. Search again.",
   vault_corrupt: "The vault files are damaged. They were left untouched for recovery; see `passbridge doctor`.",
@@ -118,6 +121,7 @@ export function sentence(error) {
   if (code in HOST) {
     // Parameter errors carry the only useful detail in the host's message.
     if (code === "invalid_params" && error.message) return `passbridge refused the request: ${error.message}`;
+    if (code === "vault_too_many_attempts" && error.message) return `Too many wrong passwords in a row: ${error.message}`;
     return HOST[code];
   }
   if (error && typeof error.message === "string" && error.message) return error.message;
