@@ -15,7 +15,7 @@
 //!    commands below (`--auto`: accept every request and pick the first matching credential).
 //!
 //! Owner commands (type `help`): `accept [bypass]`, `deny`, `pick <uid>...`, `cancel`,
-//! `save <password>`, `status`, `list`, `add <name> <user> <password> <website>`, `scan <qr>`,
+//! `save <password>`, `status`, `list`, `add <name> <user> <password> <website> [otpauth-uri]`, `scan <qr>`,
 //! `delete <wcid>`, `lock`/`unlock` (device), `applock`/`appunlock` (vault), `bg`/`fg`
 //! (credential list), `block <wcid>`/`unblock <wcid>`, `bypass <wcid> on|off`, `offline`/`online`,
 //! `log`, `quit`. Everything the phone does is narrated on stderr.
@@ -148,7 +148,7 @@ fn run(sim: &Sim, line: &str) -> bool {
         [] => {}
         ["help"] => println!(
             "accept [bypass] | deny | pick <uid>... | cancel | save <password> | status | list | \
-             add <name> <user> <password> <website> | scan <qr> | delete <wcid> | lock | unlock | \
+             add <name> <user> <password> <website> [otpauth-uri] | scan <qr> | delete <wcid> | lock | unlock | \
              applock | appunlock | bg | fg | block <wcid> | unblock <wcid> | bypass <wcid> on|off | \
              offline | online | log | quit"
         ),
@@ -184,8 +184,11 @@ fn run(sim: &Sim, line: &str) -> bool {
                 );
             }
         }
-        ["add", name, user, password, website] => {
-            let uid = sim.add_credential(Credential::new(name, user, password, website));
+        ["add", name, user, password, website, otp @ ..] if otp.len() <= 1 => {
+            let mut c = Credential::new(name, user, password, website);
+            // An optional `otpauth://` URI: the credential's one-time code secret.
+            c.otp = otp.first().map(|s| s.to_string());
+            let uid = sim.add_credential(c);
             println!("added {}", uid.unwrap_or_default());
         }
         ["scan", qr] => scan(sim, qr),

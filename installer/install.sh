@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds passbridge, installs the binary, registers it with your browsers and shows it working.
 #
-#   installer/install.sh --chrome-extension-id ID [--firefox-extension-id ID] [--browser NAME]...
+#   installer/install.sh [--browser NAME]... [--chrome-extension-id ID]... [--firefox-extension-id ID]...
 #   installer/install.sh --scope system ...        (all users; asks for sudo when needed)
 #   installer/install.sh --uninstall [--scope system]
 #
@@ -25,11 +25,12 @@ Usage: installer/install.sh [options]
 
 Builds passbridge (cargo build --release), installs it to ~/.local/bin (user scope) or
 /usr/local/bin (system scope), runs `passbridge install`, `passbridge doctor`, and a hello
-round trip through the installed binary.
+round trip through the installed binary. The passbridge extension's own ids (Chrome
+dimjidijnppmaoabgdkmickadcepdapp, Firefox extension@passbridge.org) are always registered.
 
 Options:
-  --chrome-extension-id ID    Chrome-family extension id, 32 letters a-p (repeatable)
-  --firefox-extension-id ID   Firefox add-on id, name@example.org or {uuid} (repeatable)
+  --chrome-extension-id ID    another Chrome-family extension id, 32 letters a-p (repeatable)
+  --firefox-extension-id ID   another Firefox add-on id, name@example.org or {uuid} (repeatable)
   --browser NAME              firefox, librewolf, waterfox, chrome, chromium, brave, edge,
                               vivaldi, chrome-for-testing (repeatable; default: the browsers
                               you have used)

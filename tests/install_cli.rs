@@ -9,6 +9,10 @@ use machine::*;
 use serde_json::json;
 use std::fs;
 
+/// The project's own extension (extension/manifests/): `passbridge install` always registers it.
+const OWN_CHROME_ORIGIN: &str = "chrome-extension://dimjidijnppmaoabgdkmickadcepdapp/";
+const OWN_FIREFOX_ID: &str = "extension@passbridge.org";
+
 fn chromium_args() -> Vec<&'static str> {
     vec![
         "install",
@@ -48,7 +52,7 @@ fn chromium_install_writes_the_manifest_allowlist_and_record() {
             "description": manifest["description"],
             "path": bin_canonical(),
             "type": "stdio",
-            "allowed_origins": [CHROME_ORIGIN],
+            "allowed_origins": [OWN_CHROME_ORIGIN, CHROME_ORIGIN],
         })
     );
     let bytes = fs::read(&path).unwrap();
@@ -56,9 +60,13 @@ fn chromium_install_writes_the_manifest_allowlist_and_record() {
     assert_eq!(mode(&fs::metadata(&path).unwrap()), 0o644);
     assert_eq!(
         m.config()["allowed"]["chrome_origins"],
-        json!([CHROME_ORIGIN])
+        json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN])
     );
-    assert_eq!(m.config()["allowed"]["firefox_ids"], json!([]));
+    // The own Firefox id is allowed too; no Firefox manifest names it until Firefox is registered.
+    assert_eq!(
+        m.config()["allowed"]["firefox_ids"],
+        json!([OWN_FIREFOX_ID])
+    );
     let record = read_json(&m.record_path());
     assert_eq!(record["manifests"][0]["path"], path.to_str().unwrap());
     assert_eq!(record["manifests"][0]["browsers"], json!(["chromium"]));
@@ -82,12 +90,21 @@ fn chrome_family_honours_xdg_config_home_and_firefox_keeps_dot_mozilla() {
         .join(".mozilla/native-messaging-hosts")
         .join(MANIFEST);
     let manifest = read_json(&ff);
-    assert_eq!(manifest["allowed_extensions"], json!([FIREFOX_ID]));
+    assert_eq!(
+        manifest["allowed_extensions"],
+        json!([OWN_FIREFOX_ID, FIREFOX_ID])
+    );
     assert_eq!(manifest["path"], bin_canonical());
     assert!(manifest.get("allowed_origins").is_none());
     let config = m.config();
-    assert_eq!(config["allowed"]["chrome_origins"], json!([CHROME_ORIGIN]));
-    assert_eq!(config["allowed"]["firefox_ids"], json!([FIREFOX_ID]));
+    assert_eq!(
+        config["allowed"]["chrome_origins"],
+        json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN])
+    );
+    assert_eq!(
+        config["allowed"]["firefox_ids"],
+        json!([OWN_FIREFOX_ID, FIREFOX_ID])
+    );
 }
 
 #[test]
@@ -141,7 +158,7 @@ fn uninstall_one_browser_keeps_the_other() {
     assert_eq!(m.config()["allowed"]["firefox_ids"], json!([]));
     assert_eq!(
         m.config()["allowed"]["chrome_origins"],
-        json!([CHROME_ORIGIN])
+        json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN])
     );
     m.must(&["doctor"]);
 }
@@ -210,16 +227,6 @@ fn bad_ids_are_rejected_before_anything_is_written() {
             ],
             "Firefox add-on id",
         ),
-        (
-            &[
-                "install",
-                "--browser",
-                "firefox",
-                "--chrome-extension-id",
-                CHROME_ID,
-            ],
-            "--firefox-extension-id",
-        ),
         (&["install", "--browser", "netscape"], "invalid value"),
         (&["install", "--scope", "galaxy"], "invalid value"),
     ];
@@ -238,7 +245,7 @@ fn bad_ids_are_rejected_before_anything_is_written() {
 #[test]
 fn default_browsers_are_those_this_user_has_run() {
     let m = Machine::new();
-    let r = m.run(&["install", "--chrome-extension-id", CHROME_ID]);
+    let r = m.run(&["install"]);
     assert_eq!(r.code, Some(1));
     assert!(
         r.stderr.contains("no browser found") && r.stderr.contains("--browser NAME"),
@@ -248,32 +255,70 @@ fn default_browsers_are_those_this_user_has_run() {
     fs::create_dir_all(m.home.join(".mozilla/firefox")).unwrap();
     fs::create_dir_all(m.home.join(".config/vivaldi")).unwrap();
     fs::create_dir_all(m.home.join(".config/BraveSoftware/Brave-Browser")).unwrap();
-    let r = m.must(&["install", "--chrome-extension-id", CHROME_ID]);
-    assert!(r.stdout.contains("for brave, vivaldi"), "{r:?}");
-    assert!(
-        r.stdout
-            .contains("Skipped firefox: no firefox extension id"),
-        "{r:?}"
+    // No ids given: both families have the own extension's id, so every browser run is registered.
+    let r = m.must(&["install"]);
+    assert!(r.stdout.contains("for firefox, brave, vivaldi"), "{r:?}");
+    assert!(!r.stdout.contains("Skipped"), "{r:?}");
+    for dir in [".config/vivaldi", ".config/BraveSoftware/Brave-Browser"] {
+        let p = m.home.join(dir).join("NativeMessagingHosts").join(MANIFEST);
+        assert_eq!(
+            read_json(&p)["allowed_origins"],
+            json!([OWN_CHROME_ORIGIN]),
+            "{dir}"
+        );
+    }
+    assert_eq!(
+        read_json(&m.firefox_manifest())["allowed_extensions"],
+        json!([OWN_FIREFOX_ID])
     );
-    assert!(
-        m.home
-            .join(".config/vivaldi/NativeMessagingHosts")
-            .join(MANIFEST)
-            .is_file()
-    );
-    assert!(
-        m.home
-            .join(".config/BraveSoftware/Brave-Browser/NativeMessagingHosts")
-            .join(MANIFEST)
-            .is_file()
-    );
-    assert!(!m.firefox_manifest().exists());
     assert!(!m.home.join(".config/google-chrome").exists());
 
-    // A later install with a Firefox id adds Firefox and refreshes the others.
+    // A later install with another Firefox id adds it and refreshes the others.
     let r = m.must(&["install", "--firefox-extension-id", FIREFOX_ID]);
     assert!(r.stdout.contains("for firefox, brave, vivaldi"), "{r:?}");
-    assert!(m.firefox_manifest().is_file());
+    assert_eq!(
+        read_json(&m.firefox_manifest())["allowed_extensions"],
+        json!([OWN_FIREFOX_ID, FIREFOX_ID])
+    );
+    m.must(&["doctor"]);
+}
+
+/// `--browser firefox` with only a Chrome id used to fail ("needs an extension id"): the own
+/// Firefox id now makes it a complete registration, with the given Chrome id allowed too.
+#[test]
+fn install_without_ids_registers_the_own_extension() {
+    let m = Machine::new();
+    let r = m.must(&[
+        "install",
+        "--browser",
+        "firefox",
+        "--chrome-extension-id",
+        CHROME_ID,
+    ]);
+    assert!(r.stdout.contains(OWN_FIREFOX_ID), "{r:?}");
+    assert_eq!(
+        read_json(&m.firefox_manifest())["allowed_extensions"],
+        json!([OWN_FIREFOX_ID])
+    );
+    assert_eq!(
+        m.config()["allowed"]["chrome_origins"],
+        json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN])
+    );
+    let r = m.must(&["install", "--browser", "chromium"]);
+    assert_eq!(
+        read_json(&m.chromium_manifest())["allowed_origins"],
+        json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN]),
+        "{r:?}"
+    );
+    // The host accepts both browsers' calls: doctor's hello round trips go through.
+    let d = m.must(&["doctor"]);
+    assert_eq!(
+        d.stdout
+            .matches("replied to hello with a proper frame")
+            .count(),
+        2,
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -288,7 +333,11 @@ fn a_new_id_reaches_every_manifest_of_its_family() {
         "--chrome-extension-id",
         second,
     ]);
-    let want = json!([CHROME_ORIGIN, format!("chrome-extension://{second}/")]);
+    let want = json!([
+        OWN_CHROME_ORIGIN,
+        CHROME_ORIGIN,
+        format!("chrome-extension://{second}/")
+    ]);
     assert_eq!(read_json(&m.chromium_manifest())["allowed_origins"], want);
     let brave = m
         .home
@@ -456,14 +505,17 @@ fn system_scope_writes_every_candidate_and_the_host_honours_the_system_allowlist
         let p = m.root.join(dir).join(MANIFEST);
         assert_eq!(
             read_json(&p)["allowed_origins"],
-            json!([CHROME_ORIGIN]),
+            json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN]),
             "{r:?}"
         );
         assert_eq!(mode(&fs::metadata(&p).unwrap()), 0o644);
         assert_eq!(mode(&fs::metadata(p.parent().unwrap()).unwrap()), 0o755);
     }
     let allowed = read_json(&m.root.join("etc/passbridge/allowed.json"));
-    assert_eq!(allowed["chrome_origins"], json!([CHROME_ORIGIN]));
+    assert_eq!(
+        allowed["chrome_origins"],
+        json!([OWN_CHROME_ORIGIN, CHROME_ORIGIN])
+    );
     assert_eq!(
         mode(&fs::metadata(m.root.join("etc/passbridge/installed.json")).unwrap()),
         0o644

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages of the real-browser tests (tests/browser.rs): command -> package.
 browser_deps=("chromium:chromium" "firefox-esr:firefox-esr")
+# The extension's tests (extension/, `npm ci` there fetches puppeteer-core and tldts).
+browser_deps+=("node:nodejs" "npm:npm")
 
 deps() {
   local missing=()
@@ -27,6 +29,7 @@ deps() {
       echo "  Install with: sudo apt-get install -y ${missing[*]}" >&2
     fi
   fi
+  extension_deps
   # The real sjcl library for the Passman crypto cross-check (tests/passman_node.rs).
   if command -v npm >/dev/null 2>&1; then
     npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
@@ -48,6 +51,30 @@ deps() {
   done
 }
 
+# extension/node_modules from package-lock.json. Without node/npm the extension tests skip, except
+# under CI, where that is a failure.
+extension_deps() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    (cd extension && npm ci --no-audit --no-fund --loglevel=error)
+  elif [ -n "${CI:-}" ]; then
+    echo "tests/run.sh: CI is set but node/npm are missing (apt-get install -y nodejs npm)" >&2
+    exit 1
+  else
+    echo "tests/run.sh: node/npm missing; the extension's tests will skip. Install: sudo apt-get install -y nodejs npm" >&2
+  fi
+}
+
+# The extension's unit tests (Node) and its real-browser tests (Chromium, Firefox ESR) against the
+# built host and the ANOTHERpass simulator.
+extension_tests() {
+  if ! command -v node >/dev/null 2>&1 || [ ! -d extension/node_modules ]; then
+    echo "--- extension tests skipped: node or extension/node_modules missing (tests/run.sh deps)"
+    return 0
+  fi
+  step cargo build --locked --bin passbridge --example anotherpass-sim
+  (cd extension && step npm test && step sh pack.sh && step npm run test:browser)
+}
+
 step() {
   local t0=$SECONDS
   echo "--- $*"
@@ -59,6 +86,8 @@ deps
 [ "${1:-}" = deps ] && exit 0
 
 step cargo fmt --check
+# Before the Rust suite: CI reads the closing lines of the last runner, which must be nextest's.
+extension_tests
 step cargo clippy --locked --all-targets -- -D warnings
 # Build every test target once; the doc tests then reuse those dependencies (run on their own
 # first, they compiled the whole dependency tree for two doc tests).

@@ -12,19 +12,22 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
+The project's own extension (Chrome id dimjidijnppmaoabgdkmickadcepdapp, Firefox id \
+extension@passbridge.org) is always registered; ids given here are added. \
 Without --browser, passbridge registers with every browser found on this machine (installed: a \
 program on PATH or in its usual place, a desktop entry or an application bundle; or run: its \
-profile folder exists) whose family has an extension id; with --scope system, with every supported browser of \
-such a family. \
+profile folder exists); with --scope system, with every supported browser. \
 Browsers registered earlier are always refreshed. See docs/install.md for every path and key.")]
 pub struct InstallArgs {
     /// Browser to register with (repeatable).
     #[arg(long = "browser", value_name = "NAME", value_enum)]
     pub browsers: Vec<Browser>,
-    /// Chrome-family extension id, 32 letters a-p (repeatable).
+    /// Another Chrome-family extension id, 32 letters a-p (repeatable); the project's own is
+    /// always registered.
     #[arg(long = "chrome-extension-id", value_name = "ID")]
     pub chrome_extension_ids: Vec<String>,
-    /// Firefox-family add-on id, name@example.org or {uuid} (repeatable).
+    /// Another Firefox-family add-on id, name@example.org or {uuid} (repeatable); the project's
+    /// own is always registered.
     #[arg(long = "firefox-extension-id", value_name = "ID")]
     pub firefox_extension_ids: Vec<String>,
     /// Register for this user only, or for every user of the machine (needs root/administrator).
@@ -78,8 +81,15 @@ pub fn install_to(args: InstallArgs, out: &mut dyn Write) -> Result<(), InstallE
     let req = InstallRequest {
         scope: args.scope,
         browsers: args.browsers,
-        chrome_origins: ids::chrome_origins(&args.chrome_extension_ids)?,
-        firefox_ids: ids::firefox_ids(&args.firefox_extension_ids)?,
+        // The project's own extension always; ids given on the command line are added.
+        chrome_origins: ids::chrome_origins(&ids::with_own(
+            ids::OWN_CHROME_ID,
+            &args.chrome_extension_ids,
+        ))?,
+        firefox_ids: ids::firefox_ids(&ids::with_own(
+            ids::OWN_FIREFOX_ID,
+            &args.firefox_extension_ids,
+        ))?,
         binary: apply::resolve_binary(args.binary.as_deref())?,
         dry_run: args.dry_run,
     };

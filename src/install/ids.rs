@@ -17,6 +17,19 @@ pub enum IdError {
     Firefox(String),
 }
 
+/// The project's own extension (extension/): its Chrome id follows from the `key` in
+/// extension/manifests/chromium.json, its Firefox id is the gecko id in manifests/firefox.json.
+/// `passbridge install` always registers these; ids given on the command line are added.
+pub const OWN_CHROME_ID: &str = "dimjidijnppmaoabgdkmickadcepdapp";
+pub const OWN_FIREFOX_ID: &str = "extension@passbridge.org";
+
+/// `own` first, then `given`, as one list for [`chrome_origins`] / [`firefox_ids`].
+pub fn with_own(own: &str, given: &[String]) -> Vec<String> {
+    std::iter::once(own.to_string())
+        .chain(given.iter().cloned())
+        .collect()
+}
+
 /// Longest add-on id we accept: far above any real one, it only bounds garbage.
 const MAX_FIREFOX_ID: usize = 255;
 
@@ -89,6 +102,45 @@ mod tests {
     use super::*;
 
     const ID: &str = "abcdefghijklmnopabcdefghijklmnop";
+
+    #[test]
+    fn own_ids_are_valid_come_first_and_are_not_repeated() {
+        let given = vec![ID.to_string(), OWN_CHROME_ID.to_string()];
+        assert_eq!(
+            chrome_origins(&with_own(OWN_CHROME_ID, &given)).unwrap(),
+            [
+                format!("chrome-extension://{OWN_CHROME_ID}/"),
+                format!("chrome-extension://{ID}/")
+            ]
+        );
+        assert_eq!(
+            super::firefox_ids(&with_own(OWN_FIREFOX_ID, &[])).unwrap(),
+            [OWN_FIREFOX_ID]
+        );
+    }
+
+    /// The ids the installer registers must be the ones the browsers give the shipped extension.
+    #[test]
+    fn own_ids_match_the_extension_manifests() {
+        let read = |name: &str| -> serde_json::Value {
+            let path = format!("{}/extension/manifests/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+        };
+        let gecko = read("firefox.json")["browser_specific_settings"]["gecko"]["id"].clone();
+        assert_eq!(gecko, OWN_FIREFOX_ID);
+        use base64::Engine;
+        use sha2::Digest;
+        let key = read("chromium.json")["key"].as_str().unwrap().to_string();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap();
+        let id: String = sha2::Sha256::digest(der)[..16]
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0xf])
+            .map(|n| char::from(b'a' + n))
+            .collect();
+        assert_eq!(id, OWN_CHROME_ID);
+    }
 
     #[test]
     fn chrome_ids_in_every_accepted_form() {
