@@ -416,3 +416,60 @@ fn a_process_of_another_user_is_refused() {
     assert_eq!(&c.get("vault/x", false).unwrap().unwrap()[..], &[9; 32]);
     assert!(c.stop().unwrap());
 }
+
+/// The terminal asks for the local password (no echo on a real terminal) before the phone.
+#[test]
+fn the_terminal_asks_for_the_local_password_before_the_phone() {
+    use passbridge::vault::cli::{Command, Output, Unlock, run_with_prompt};
+    use std::sync::Mutex;
+    let home = host::Home::new();
+    let phone = Arc::new(vault_support::FakePhone::new(key(1)));
+    let p = vault_support::Proc::new(home.path(), phone.clone());
+    p.vault().unlock_with_key(&key(1), true).unwrap();
+    p.vault()
+        .save(&[cred("u-gh", "GitHub", "https://github.com")])
+        .unwrap();
+    p.vault()
+        .set_password(PASSWORD, format::PBKDF2_ITERATIONS)
+        .unwrap();
+    let search = || Command::Search {
+        url: "https://github.com".into(),
+        unlock: Unlock::default(),
+        out: Output::default(),
+    };
+    let answers = Mutex::new(Vec::<String>::new());
+    let asked = Mutex::new(0);
+    let ask = |_: &str| {
+        *asked.lock().unwrap() += 1;
+        Ok(zeroize::Zeroizing::new(answers.lock().unwrap().remove(0)))
+    };
+    let run = |answers_now: &[&str]| {
+        *answers.lock().unwrap() = answers_now.iter().map(|s| s.to_string()).collect();
+        *asked.lock().unwrap() = 0;
+        p.vault().lock();
+        let mut out = Vec::new();
+        let r = run_with_prompt(&p.ctx, search(), &mut &b""[..], &mut out, Some(&ask));
+        (r, String::from_utf8(out).unwrap(), *asked.lock().unwrap())
+    };
+    // A phone that refuses proves the password alone opened it; a wrong one may be retried.
+    *phone.refuse.lock().unwrap() = true;
+    let (r, out, n) = run(&["wrong password", PASSWORD]);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(out.contains("GitHub"), "{out}");
+    assert_eq!(n, 2);
+    // Three wrong answers: the error, and the phone never asked.
+    let (r, _, n) = run(&["a wrong one", "another one", "a third one"]);
+    assert_eq!(r.unwrap_err().code, "vault_wrong_password");
+    assert_eq!(n, 3);
+    // Enter alone means "use the phone".
+    let (r, _, n) = run(&[""]);
+    assert_eq!(r.unwrap_err().code, "denied", "the phone was asked");
+    assert_eq!(n, 1);
+    *phone.refuse.lock().unwrap() = false;
+    assert!(run(&[""]).0.is_ok());
+    // No local password: nothing to ask, straight to the phone.
+    p.vault().clear_password().unwrap();
+    let (r, _, n) = run(&[]);
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(n, 0);
+}

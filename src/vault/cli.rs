@@ -106,7 +106,7 @@ pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let tty = stdin.is_terminal();
-    let ask: &Ask = &ask_on_terminal;
+    let ask: &Ask<'_> = &ask_on_terminal;
     run_with_prompt(
         &ctx,
         cmd,
@@ -134,7 +134,7 @@ fn print_progress(last: &Mutex<String>, ev: Value) {
 }
 
 /// Asks for a secret with `prompt`; an empty answer means "use the phone instead".
-pub type Ask = dyn Fn(&str) -> std::io::Result<Zeroizing<String>>;
+pub type Ask<'a> = dyn Fn(&str) -> std::io::Result<Zeroizing<String>> + 'a;
 
 /// Reads a line from the terminal on stdin without echoing it.
 #[cfg(unix)]
@@ -187,7 +187,7 @@ fn unlock(
     ctx: &Ctx,
     how: &Unlock,
     input: &mut dyn BufRead,
-    ask: Option<&Ask>,
+    ask: Option<&Ask<'_>>,
 ) -> Result<(), ApiError> {
     if how.password_stdin {
         let pw = read_secret_line(input, "vault password")?;
@@ -233,7 +233,7 @@ pub fn run_with_prompt(
     cmd: Command,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
-    ask: Option<&Ask>,
+    ask: Option<&Ask<'_>>,
 ) -> Result<(), ApiError> {
     let (value, json, render): (Value, bool, fn(&Value) -> String) = match cmd {
         Command::Status { out: o } => (actions::status(ctx, &json!({}))?, o.json, render_status),
