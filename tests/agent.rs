@@ -135,7 +135,12 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     );
     assert!(!agent_dir(&home).exists(), "nothing unlocked, no agent yet");
 
-    let r = req(&mut firefox, 1, "vault.unlock", json!({"password": PASSWORD}));
+    let r = req(
+        &mut firefox,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    );
     assert_eq!(result(&r)["entries"], 3);
     // The agent's directory, socket and lock file are private.
     let dir = agent_dir(&home);
@@ -144,7 +149,12 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     assert_eq!(mode(&dir.join("agent.lock")), 0o600);
 
     // Chrome never unlocked: it answers from the same unlock.
-    let r = req(&mut chrome, 2, "vault.search", json!({"url": "https://github.com"}));
+    let r = req(
+        &mut chrome,
+        2,
+        "vault.search",
+        json!({"url": "https://github.com"}),
+    );
     assert_eq!(result(&r)["items"][0]["uid"], "u-gh");
     // So does the terminal, without a password or the phone.
     let (out, err, ok) = run(&home, &["vault", "search", "https://github.com"]);
@@ -161,7 +171,12 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
 
     // Lock in Chrome locks Firefox and the terminal.
     result(&req(&mut chrome, 3, "vault.lock", json!({})));
-    let r = req(&mut firefox, 2, "vault.search", json!({"url": "github.com"}));
+    let r = req(
+        &mut firefox,
+        2,
+        "vault.search",
+        json!({"url": "github.com"}),
+    );
     assert_eq!(err_code(&r), "vault_locked");
     let (out, _, _) = run(&home, &["vault", "status"]);
     assert_eq!(out.trim(), "Vault locked. A local password is set.");
@@ -193,7 +208,11 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
         let r = req(h, 20 + i as u64, "vault.list", json!({}));
         assert_eq!(err_code(&r), "vault_locked");
     }
-    assert!(run(&home, &["agent", "status"]).0.contains("holds 0 unlock(s)"));
+    assert!(
+        run(&home, &["agent", "status"])
+            .0
+            .contains("holds 0 unlock(s)")
+    );
     assert_eq!(firefox.close(), Some(0));
     assert_eq!(chrome.close(), Some(0));
 }
@@ -205,7 +224,12 @@ fn the_agents_timeout_locks_every_process() {
     home.write_config(&json!({"agent": {"test_ttl_ms": 300}}));
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
-    result(&req(&mut firefox, 1, "vault.unlock", json!({"password": PASSWORD})));
+    result(&req(
+        &mut firefox,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
     // Nobody uses it: the agent's timeout passes and every process finds it locked (status
     // does not count as use).
     let mut id = 10;
@@ -213,9 +237,18 @@ fn the_agents_timeout_locks_every_process() {
         id += 1;
         result(&req(&mut chrome, id, "vault.status", json!({})))["locked"] == true
     });
-    let r = req(&mut firefox, 2, "vault.search", json!({"url": "github.com"}));
+    let r = req(
+        &mut firefox,
+        2,
+        "vault.search",
+        json!({"url": "github.com"}),
+    );
     assert_eq!(err_code(&r), "vault_locked");
-    assert!(run(&home, &["agent", "status"]).0.contains("holds 0 unlock(s)"));
+    assert!(
+        run(&home, &["agent", "status"])
+            .0
+            .contains("holds 0 unlock(s)")
+    );
     assert_eq!(firefox.close(), Some(0));
     assert_eq!(chrome.close(), Some(0));
 }
@@ -225,7 +258,12 @@ fn an_agent_killed_mid_use_is_replaced_and_nothing_is_lost() {
     let home = home_with_vault();
     let _stop = StopAgent(&home);
     let mut firefox = home.spawn(&[]);
-    result(&req(&mut firefox, 1, "vault.unlock", json!({"password": PASSWORD})));
+    result(&req(
+        &mut firefox,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
     let before = vault_files(&home);
     let old = agent_pid(&home).expect("an agent runs after an unlock");
     // SAFETY: sending a signal to a process id.
@@ -237,7 +275,12 @@ fn an_agent_killed_mid_use_is_replaced_and_nothing_is_lost() {
         "Vault locked. A local password is set."
     );
     // …until the next use in the browser, which still holds it, starts a new agent.
-    let r = req(&mut firefox, 2, "vault.search", json!({"url": "https://github.com"}));
+    let r = req(
+        &mut firefox,
+        2,
+        "vault.search",
+        json!({"url": "https://github.com"}),
+    );
     assert_eq!(result(&r)["total"], 2);
     let new = agent_pid(&home).expect("a new agent");
     assert_ne!(new, old);
@@ -262,7 +305,12 @@ fn switched_off_each_process_keeps_its_own_unlock() {
         };
         let mut firefox = spawn();
         let mut chrome = spawn();
-        result(&req(&mut firefox, 1, "vault.unlock", json!({"password": PASSWORD})));
+        result(&req(
+            &mut firefox,
+            1,
+            "vault.unlock",
+            json!({"password": PASSWORD}),
+        ));
         let r = req(&mut chrome, 1, "vault.list", json!({}));
         assert_eq!(err_code(&r), "vault_locked", "{config}");
         assert!(!agent_dir(&home).exists(), "no agent when it is off");
@@ -291,8 +339,10 @@ fn named_secrets_each_with_their_own_timeout_then_idle_exit() {
     let c = client(&dir, None, 1);
     assert!(c.get("vault/x", false).unwrap().is_none(), "no agent yet");
     assert!(!dir.exists(), "asking starts nothing");
-    c.put("vault/x", &[7; 32], Duration::from_secs(3600)).unwrap();
-    c.put("passman/y", b"short", Duration::from_millis(1)).unwrap();
+    c.put("vault/x", &[7; 32], Duration::from_secs(3600))
+        .unwrap();
+    c.put("passman/y", b"short", Duration::from_millis(1))
+        .unwrap();
     assert_eq!(&c.get("vault/x", true).unwrap().unwrap()[..], &[7; 32]);
     eventually("the short one expires", || {
         c.check("passman/y", false).unwrap().is_none()
@@ -396,7 +446,8 @@ fn a_process_of_another_user_is_refused() {
     let home = host::Home::new();
     let dir = home.path().join("agent");
     let c = client(&dir, None, 600);
-    c.put("vault/x", &[9; 32], Duration::from_secs(3600)).unwrap();
+    c.put("vault/x", &[9; 32], Duration::from_secs(3600))
+        .unwrap();
     let socket = dir.join(SOCKET);
     let get = Request::Get {
         name: "vault/x".into(),

@@ -36,9 +36,8 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<(), AgentError> {
     let paths = Paths::from_env()?;
     let config = Config::load(&paths)?;
     let settings = Settings::from_config(&config);
-    let say = |out: &mut dyn std::io::Write, s: String| {
-        writeln!(out, "{s}").map_err(AgentError::Io)
-    };
+    let say =
+        |out: &mut dyn std::io::Write, s: String| writeln!(out, "{s}").map_err(AgentError::Io);
     let run = Command::Run {
         socket_dir: None,
         idle_exit_seconds: None,
@@ -72,7 +71,9 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<(), AgentError> {
                 ),
                 None => say(
                     out,
-                    format!("No passbridge agent is running{off}. It starts when something is unlocked."),
+                    format!(
+                        "No passbridge agent is running{off}. It starts when something is unlocked."
+                    ),
                 ),
             }
         }

@@ -43,11 +43,19 @@ pub enum Request {
         secret: Zeroizing<Vec<u8>>,
     },
     /// The secret under `name`; `touch` counts as use (restarts its timeout).
-    Get { name: String, touch: bool },
+    Get {
+        name: String,
+        touch: bool,
+    },
     /// Whether `name` is held, without the secret.
-    Check { name: String, touch: bool },
+    Check {
+        name: String,
+        touch: bool,
+    },
     /// Drop `name` (zeroized).
-    Forget { name: String },
+    Forget {
+        name: String,
+    },
     /// Drop every secret.
     LockAll,
     Status,
@@ -154,10 +162,14 @@ impl<'a> In<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, ProtoError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, ProtoError> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn ms(&mut self) -> Result<Duration, ProtoError> {
         Ok(Duration::from_millis(self.u64()?))
@@ -389,9 +401,15 @@ mod tests {
         );
         assert_eq!(body_len([0, 0, 0, 1]), Err(ProtoError::Truncated));
         assert_eq!(Request::decode(&[2, 5]), Err(ProtoError::Version(2)));
-        assert_eq!(Request::decode(&[1, 0x42]), Err(ProtoError::UnknownOp(0x42)));
+        assert_eq!(
+            Request::decode(&[1, 0x42]),
+            Err(ProtoError::UnknownOp(0x42))
+        );
         assert_eq!(Request::decode(&[1, 0x05, 0]), Err(ProtoError::Trailing(1)));
-        assert_eq!(Request::decode(&[1, 0x02, 0, 5, b'a']), Err(ProtoError::BadName));
+        assert_eq!(
+            Request::decode(&[1, 0x02, 0, 5, b'a']),
+            Err(ProtoError::BadName)
+        );
         assert_eq!(Request::decode(&[1, 0x04, 0, 0]), Err(ProtoError::BadName));
         assert_eq!(
             Request::decode(&[1, 0x04, 0, 2, b'a', b' ']),
@@ -407,7 +425,10 @@ mod tests {
         assert_eq!(Request::decode(&huge), Err(ProtoError::BadSecret));
         let short = [1, 0x01, 0, 1, b'a', 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3, 9];
         assert_eq!(Request::decode(&short), Err(ProtoError::Truncated));
-        assert_eq!(Response::decode(&[1, 0x86, 0, 1, 0xFF]), Err(ProtoError::BadText));
+        assert_eq!(
+            Response::decode(&[1, 0x86, 0, 1, 0xFF]),
+            Err(ProtoError::BadText)
+        );
     }
 
     #[test]

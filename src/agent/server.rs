@@ -81,7 +81,11 @@ pub fn run(dir: &Path, settings: &Settings) -> Result<(), AgentError> {
     listener.set_nonblocking(true)?;
     let ino = fs::metadata(&path)?.ino();
     sys::catch_stop_signals();
-    log::info!("agent: serving {} (pid {})", path.display(), std::process::id());
+    log::info!(
+        "agent: serving {} (pid {})",
+        path.display(),
+        std::process::id()
+    );
     let mut agent = Agent {
         store: Store::default(),
         settings: settings.clone(),

@@ -158,7 +158,9 @@ fn ask_on_terminal(prompt: &str) -> std::io::Result<Zeroizing<String>> {
     // SAFETY: as above; restores what was there.
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
     read?;
-    Ok(Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned()))
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
 }
 
 #[cfg(not(unix))]
@@ -196,17 +198,17 @@ fn unlock(
     }
     // Open already (here or in a browser, through the agent) or no password: as before.
     let status = actions::status(ctx, &json!({}))?;
-    if let Some(ask) = ask.filter(|_| status["locked"] == true && status["password_set"] == true)
-    {
+    if let Some(ask) = ask.filter(|_| status["locked"] == true && status["password_set"] == true) {
         for attempt in 1..=PASSWORD_TRIES {
-            let pw = ask("Vault password (Enter to ask the phone instead): ").map_err(|e| {
-                ApiError::invalid_params(format!("Cannot read the password: {e}."))
-            })?;
+            let pw = ask("Vault password (Enter to ask the phone instead): ")
+                .map_err(|e| ApiError::invalid_params(format!("Cannot read the password: {e}.")))?;
             if pw.is_empty() {
                 break;
             }
             match actions::unlock(ctx, &json!({"password": pw.as_str()})) {
-                Err(e) if e.code == super::error::VAULT_WRONG_PASSWORD && attempt < PASSWORD_TRIES => {
+                Err(e)
+                    if e.code == super::error::VAULT_WRONG_PASSWORD && attempt < PASSWORD_TRIES =>
+                {
                     eprintln!("passbridge: that password is wrong; try again.");
                 }
                 other => return other.map(drop),

@@ -61,7 +61,10 @@ impl State {
             }),
             Err(e) => {
                 // A key that no longer opens the vault (replaced, re-keyed) is useless to all.
-                log::warn!("vault: the agent's key does not open the vault ({}); dropping it", e.code());
+                log::warn!(
+                    "vault: the agent's key does not open the vault ({}); dropping it",
+                    e.code()
+                );
                 let _ = a.forget(&n);
                 None
             }
