@@ -3,6 +3,8 @@
 //! mid-use, a client of another uid, file modes, and the agent switched off.
 #![cfg(unix)]
 
+#[path = "support/ap_phone.rs"]
+mod ap_phone;
 #[path = "support/host.rs"]
 mod host;
 #[path = "support/vault.rs"]
@@ -523,4 +525,89 @@ fn the_terminal_asks_for_the_local_password_before_the_phone() {
     let (r, _, n) = run(&[]);
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(n, 0);
+}
+
+/// A locked vault, no local password, the linked phone unreachable: the terminal says so as
+/// soon as a connection fails (not after the request's timeout), and never "approve".
+#[test]
+fn the_terminal_reports_an_unreachable_phone_at_once() {
+    use std::io::{BufRead, BufReader, Write};
+    let phone = ap_phone::Phone::start();
+    let home = host::Home::new();
+    let config = |port: u16| {
+        json!({"anotherpass": {"server": "127.0.0.1", "port": port, "rsa_bits": 2048,
+                               "poll_interval_ms": 100, "timeout_ms": 600000}})
+    };
+    home.write_config(&config(phone.port));
+    let mut link = home
+        .command()
+        .args(["anotherpass", "link"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pending = home.path().join("data/anotherpass-pending.json");
+    eventually("the link is pending", || {
+        std::fs::read(&pending)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some()
+    });
+    let p: Value = serde_json::from_slice(&std::fs::read(&pending).unwrap()).unwrap();
+    use passbridge::anotherpass::{b64, ids, rsa::RsaKeyPair};
+    let sk = b64::decode(p["session_key"].as_str().unwrap()).unwrap();
+    let der = b64::decode(p["client_private_key"].as_str().unwrap()).unwrap();
+    let key = RsaKeyPair::from_pkcs8(&der).unwrap();
+    phone.scan(&ids::qr_payload(
+        p["web_client_id"].as_str().unwrap(),
+        &sk,
+        key.public().n(),
+    ));
+    phone.push(ap_phone::Reply::LinkAccept);
+    link.stdin
+        .take()
+        .unwrap()
+        .write_all(b"192.168.1.2\n\ny\n")
+        .unwrap();
+    let out = link.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The phone goes away: its port is closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    home.write_config(&config(port));
+    let mut search = home
+        .command()
+        .args(["vault", "search", "https://github.com"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(search.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("stderr ended before the report")
+            .unwrap();
+        assert!(
+            !line.contains("pprove"),
+            "no request reached a phone: {line}"
+        );
+        if line.contains("Cannot reach the phone") {
+            break;
+        }
+    }
+    assert!(
+        search.try_wait().unwrap().is_none(),
+        "reported while still trying, not at the end of its 10-minute timeout"
+    );
+    search.kill().unwrap();
+    let _ = search.wait();
 }
