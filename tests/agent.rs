@@ -611,3 +611,23 @@ fn the_terminal_reports_an_unreachable_phone_at_once() {
     search.kill().unwrap();
     let _ = search.wait();
 }
+
+#[test]
+fn sigterm_stops_the_agent_and_removes_its_socket() {
+    let home = host::Home::new();
+    let dir = home.path().join("agent");
+    let c = client(&dir, None, 600);
+    c.put("vault/x", &[1; 32], Duration::from_secs(3600))
+        .unwrap();
+    let (pid, held) = c.status().unwrap().unwrap();
+    assert_eq!(held, 1);
+    // SAFETY: sending a signal to a process id.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    eventually("the agent stops", || c.status().unwrap().is_none());
+    eventually("its socket is removed", || !dir.join(SOCKET).exists());
+    // A new put starts a new agent, which holds only what it was given since.
+    c.put("vault/y", &[2; 32], Duration::from_secs(3600))
+        .unwrap();
+    assert!(c.get("vault/x", false).unwrap().is_none());
+    assert!(c.stop().unwrap());
+}

@@ -47,10 +47,15 @@ impl State {
                 return None;
             }
         };
-        let dek: [u8; 32] = secret[..].try_into().ok()?;
+        if secret.len() != 32 {
+            let _ = a.forget(&n);
+            return None;
+        }
+        let mut dek = zeroize::Zeroizing::new([0u8; 32]);
+        dek.copy_from_slice(&secret);
         let epoch = self.store.read_epoch();
         let loaded = self.load(|h| match h.vault_id == vault_id {
-            true => Ok(zeroize::Zeroizing::new(dek)),
+            true => Ok(dek),
             false => Err(FormatError::WrongKey),
         });
         match loaded {
