@@ -64,6 +64,14 @@ pub fn dispatcher(shared: Arc<Shared>) -> Dispatcher {
     Dispatcher::new(shared)
 }
 
+/// `passbridge lock`: every backend locks here and in every other process, then the agent
+/// zeroizes every unlock it holds. Returns whether an agent was running.
+pub fn lock_all(shared: &Shared) -> Result<bool, crate::api::ApiError> {
+    shared.expect::<crate::vault::State>().lock_everywhere()?;
+    crate::agent::cli::lock_all(&shared.paths, &shared.config())
+        .map_err(|e| crate::api::ApiError::internal(e.to_string()))
+}
+
 /// Every error code the host can answer with: its own, each backend's and the layers'.
 pub fn all_codes() -> Vec<&'static str> {
     let mut v: Vec<&str> = codes::ALL.to_vec();

@@ -6,6 +6,7 @@
 //! ([`anotherpass`], [`vault`], [`clarion`], [`passman`]), and the single writer in [`nm::host`] frames the reply.
 //! [`backends`] is the one list of backends; [`credentials`] searches all of them at once.
 
+pub mod agent;
 pub mod anotherpass;
 pub mod api;
 pub mod backends;

@@ -67,10 +67,15 @@ enum Command {
     /// PassWeaver team folders, personal folders and one-time secrets.
     #[command(subcommand)]
     Passweaver(passbridge::passweaver::cli::Command),
+    /// The per-user agent that shares one unlock between browsers and the terminal.
+    Agent(passbridge::agent::cli::Args),
+    /// Lock everything, in every browser and terminal.
+    Lock,
 }
 
 fn main() -> ExitCode {
     passbridge::harden::process();
+    passbridge::agent::allow_starting_from_this_binary();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let as_host = caller::looks_like_browser_launch(&args)
         || (args.is_empty() && !std::io::stdin().is_terminal());
@@ -106,6 +111,13 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|s| passbridge::passman::cli::run(c, s).map_err(Into::into)),
         Some(Command::Passweaver(c)) => passbridge::passweaver::cli::run(c).map_err(Into::into),
+        Some(Command::Agent(a)) => {
+            passbridge::agent::cli::run(a, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
+        Some(Command::Lock) => backends::load_from_env()
+            .map_err(anyhow::Error::from)
+            .and_then(|s| backends::lock_all(&s).map_err(Into::into))
+            .map(|_| println!("Locked in every browser and terminal.")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

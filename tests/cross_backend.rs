@@ -117,7 +117,10 @@ struct Profile {
 impl Profile {
     fn new(sim: &Sim) -> Self {
         let home = host::Home::new();
+        // Each browser session starts locked here (these tests are about what unlocks it and
+        // what a new session sees); tests/agent.rs covers sessions that share one unlock.
         home.write_config(&json!({
+            "agent": false,
             "allowed": {"chrome_origins": [ORIGIN]},
             "anotherpass": {"server": "127.0.0.1", "port": sim.port(), "rsa_bits": 2048,
                             "poll_interval_ms": 50, "timeout_ms": 60000, "http_timeout_ms": 20000},

@@ -272,6 +272,9 @@ fn cli(home: &host::Home, args: &[&str], stdin: &str) -> (String, String, bool) 
 #[test]
 fn cli_for_people() {
     let home = home_with_vault();
+    // Each command is its own locked process here (the password checks below need that);
+    // tests/agent.rs covers commands that share a browser's unlock.
+    home.write_config(&json!({"agent": false}));
     let pw = format!("{PASSWORD}\n");
     let (out, _, ok) = cli(&home, &["status"], "");
     assert!(ok);

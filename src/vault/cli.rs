@@ -1,13 +1,14 @@
 //! `passbridge vault ...` for people in a terminal. Each command runs the same action function
-//! the extension calls. A terminal process starts locked: commands that need the vault open
-//! unlock it first, with the phone or (`--password-stdin`) with the local password.
+//! the extension calls. A vault unlocked in a browser is open here too (through the passbridge
+//! agent); otherwise commands that need it open unlock it first: with `--password-stdin`, with
+//! the local password typed at the terminal (when one is set), or with the phone.
 
 use super::actions;
 use crate::api::context::EventSink;
 use crate::api::{ApiError, CancelToken, Ctx, Shared, codes};
 use serde_json::{Value, json};
-use std::io::{BufRead, Write};
-use std::sync::Arc;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -97,21 +98,76 @@ pub enum Command {
 
 /// Runs one command against the host's state (`passbridge::backends::load_from_env`).
 pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
+    let last = Mutex::new(String::new());
     let ctx = Ctx {
         state,
-        events: EventSink::new(true, Arc::new(print_progress)),
+        events: EventSink::new(true, Arc::new(move |ev| print_progress(&last, ev))),
         cancel: CancelToken::new(),
         caller: Default::default(),
     };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    run_with(&ctx, cmd, &mut stdin.lock(), &mut stdout.lock())
+    let tty = stdin.is_terminal();
+    let ask: &Ask<'_> = &ask_on_terminal;
+    run_with_prompt(
+        &ctx,
+        cmd,
+        &mut stdin.lock(),
+        &mut stdout.lock(),
+        tty.then_some(ask),
+    )
 }
 
-fn print_progress(ev: Value) {
-    if ev["stage"] == "waiting_for_phone" {
-        eprintln!("passbridge: approve the request in ANOTHERpass on your phone…");
+/// What the phone client reports while it waits, each new situation once: "approve on your
+/// phone" only after the request reached the phone, "cannot reach the phone" as soon as a
+/// connection fails.
+fn print_progress(last: &Mutex<String>, ev: Value) {
+    if ev["stage"] != "waiting" {
+        return;
     }
+    let (Some(reason), Some(message)) = (ev["reason"].as_str(), ev["message"].as_str()) else {
+        return;
+    };
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    if *last != reason {
+        eprintln!("passbridge: {message}");
+        *last = reason.to_owned();
+    }
+}
+
+/// Asks for a secret with `prompt`; an empty answer means "use the phone instead".
+pub type Ask<'a> = dyn Fn(&str) -> std::io::Result<Zeroizing<String>> + 'a;
+
+/// Reads a line from the terminal on stdin without echoing it.
+#[cfg(unix)]
+fn ask_on_terminal(prompt: &str) -> std::io::Result<Zeroizing<String>> {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdin().as_raw_fd();
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    // SAFETY: termios is plain data, filled by tcgetattr before use.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut quiet = old;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    // SAFETY: a valid termios for a terminal fd.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin().read_line(&mut line);
+    // SAFETY: as above; restores what was there.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
+    read?;
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_owned(),
+    ))
+}
+
+#[cfg(not(unix))]
+fn ask_on_terminal(_prompt: &str) -> std::io::Result<Zeroizing<String>> {
+    Ok(Zeroizing::new(String::new()))
 }
 
 fn read_secret_line(input: &mut dyn BufRead, what: &str) -> Result<Zeroizing<String>, ApiError> {
@@ -127,6 +183,9 @@ fn read_secret_line(input: &mut dyn BufRead, what: &str) -> Result<Zeroizing<Str
     }
     Ok(trimmed)
 }
+
+/// Attempts at the local password before giving up.
+const PASSWORD_TRIES: usize = 3;
 
 /// Runs an action whose params carry a secret, then wipes the params' strings.
 fn with_secret(
@@ -145,15 +204,35 @@ fn unlock(
     ctx: &Ctx,
     how: &Unlock,
     input: &mut dyn BufRead,
+    ask: Option<&Ask<'_>>,
 ) -> Result<Option<Zeroizing<String>>, ApiError> {
     if how.password_stdin {
         let pw = read_secret_line(input, "vault password")?;
         with_secret(json!({"password": pw.as_str()}), actions::unlock, ctx)?;
-        Ok(Some(pw))
-    } else {
-        actions::unlock(ctx, &json!({}))?;
-        Ok(None)
+        return Ok(Some(pw));
     }
+    // Open already (here or in a browser, through the agent) or no password: as before.
+    let status = actions::status(ctx, &json!({}))?;
+    if let Some(ask) = ask.filter(|_| status["locked"] == true && status["password_set"] == true) {
+        for attempt in 1..=PASSWORD_TRIES {
+            let pw = ask("Vault password (Enter to ask the phone instead): ")
+                .map_err(|e| ApiError::invalid_params(format!("Cannot read the password: {e}.")))?;
+            if pw.is_empty() {
+                break;
+            }
+            match with_secret(json!({"password": pw.as_str()}), actions::unlock, ctx) {
+                Err(e)
+                    if e.code == super::error::VAULT_WRONG_PASSWORD && attempt < PASSWORD_TRIES =>
+                {
+                    eprintln!("passbridge: that password is wrong; try again.");
+                }
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(Some(pw)),
+            }
+        }
+    }
+    actions::unlock(ctx, &json!({}))?;
+    Ok(None)
 }
 
 /// Runs one command against `ctx`, reading secrets from `input` and writing to `out`.
@@ -163,6 +242,17 @@ pub fn run_with(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), ApiError> {
+    run_with_prompt(ctx, cmd, input, out, None)
+}
+
+/// [`run_with`], asking for the local password with `ask` (a terminal) before the phone.
+pub fn run_with_prompt(
+    ctx: &Ctx,
+    cmd: Command,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    ask: Option<&Ask<'_>>,
+) -> Result<(), ApiError> {
     let (value, json, render): (Value, bool, fn(&Value) -> String) = match cmd {
         Command::Status { out: o } => (actions::status(ctx, &json!({}))?, o.json, render_status),
         Command::List {
@@ -171,7 +261,7 @@ pub fn run_with(
             unlock: u,
             out: o,
         } => {
-            unlock(ctx, &u, input)?;
+            unlock(ctx, &u, input, ask)?;
             let v = actions::list(ctx, &json!({"offset": offset, "limit": limit}))?;
             (v, o.json, render_list)
         }
@@ -180,7 +270,7 @@ pub fn run_with(
             unlock: u,
             out: o,
         } => {
-            unlock(ctx, &u, input)?;
+            unlock(ctx, &u, input, ask)?;
             let found = if is_plain_word(&url) {
                 let page = crate::api::params::Page::from_params(&json!({}))?;
                 let listing = super::actions::find_text(ctx, &url, page)?;
@@ -195,7 +285,7 @@ pub fn run_with(
             unlock: u,
             out: o,
         } => {
-            unlock(ctx, &u, input)?;
+            unlock(ctx, &u, input, ask)?;
             (
                 actions::get(ctx, &json!({"uid": uid}))?,
                 o.json,
@@ -203,12 +293,12 @@ pub fn run_with(
             )
         }
         Command::Delete { uid, unlock: u } => {
-            unlock(ctx, &u, input)?;
+            unlock(ctx, &u, input, ask)?;
             actions::delete(ctx, &json!({"uid": uid}))?;
             (Value::Null, false, |_| "Deleted.".into())
         }
         Command::Sync { unlock: u, out: o } => {
-            unlock(ctx, &u, input)?;
+            unlock(ctx, &u, input, ask)?;
             (actions::sync(ctx, &json!({}))?, o.json, render_sync)
         }
         Command::Lock => {
@@ -217,7 +307,7 @@ pub fn run_with(
             }
             actions::lock(ctx, &json!({}))?;
             (Value::Null, false, |_| {
-                "Locked. Running passbridge hosts lock on their next request.".into()
+                "Locked in every browser and terminal.".into()
             })
         }
         Command::SetPassword {
@@ -229,6 +319,7 @@ pub fn run_with(
                     password_stdin: current_password_stdin,
                 },
                 input,
+                ask,
             )?;
             let pw = read_secret_line(input, "new vault password")?;
             let mut params = json!({"password": pw.as_str()});
@@ -241,7 +332,7 @@ pub fn run_with(
             })
         }
         Command::ClearPassword { unlock: u } => {
-            let params = match unlock(ctx, &u, input)? {
+            let params = match unlock(ctx, &u, input, ask)? {
                 Some(c) => json!({"current_password": c.as_str()}),
                 None => json!({}),
             };

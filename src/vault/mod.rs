@@ -163,7 +163,8 @@ impl Backend for Vault {
             .config()
             .section(self.name())
             .map_err(|e| e.to_string())?;
-        reg.insert(State::new(reg.paths(), &settings));
+        let agent = crate::agent::link(reg);
+        reg.insert(State::new(reg.paths(), &settings).share_unlocks_with(agent));
         reg.insert::<Arc<dyn CredentialSink>>(Arc::new(VaultSink));
         crate::credentials::register_provider(reg, Arc::new(provider::VaultProvider));
         Ok(())

@@ -8,6 +8,7 @@
 
 mod memory;
 mod ops;
+mod shared_key;
 
 pub use ops::{Hit, Listing, SaveReport, Status, Summary, SyncReport};
 
@@ -30,6 +31,8 @@ pub struct State {
     clock: Arc<dyn Clock>,
     lock_timeout: Duration,
     shared: Arc<Shared>,
+    /// The passbridge agent, which shares unlocks with this user's other processes.
+    agent: Option<Arc<crate::agent::client::Client>>,
 }
 
 #[derive(Default)]
@@ -75,6 +78,7 @@ impl State {
             clock,
             lock_timeout,
             shared: Arc::default(),
+            agent: None,
         }
     }
 
@@ -110,14 +114,26 @@ impl State {
     /// The unlocked vault after the expiry, lock-everywhere and freshness checks.
     fn live<'s>(&self, slot: &'s mut Slot, touch: bool) -> Result<&'s mut Unlocked, VaultError> {
         let verdict = match slot.open.as_mut() {
-            None => return Err(VaultError::Locked),
-            Some(u) => self.check(u),
+            None => Err((VaultError::Locked, false)),
+            Some(u) => self
+                .check(u)
+                .and_then(|()| self.still_shared(u, touch).map_err(|e| (e, true))),
         };
         if let Err((e, lock_now)) = verdict {
             if lock_now {
                 slot.open = None;
             }
-            return Err(e);
+            // Locked here, perhaps unlocked in another process: ask the agent.
+            let recalled = match (&slot.open, &e) {
+                (None, VaultError::Locked | VaultError::LockedBecause(_)) => self.recall(touch),
+                _ => None,
+            };
+            let Some(u) = recalled else { return Err(e) };
+            slot.open = Some(u);
+            if !slot.reaper {
+                slot.reaper = self.start_timer();
+            }
+            self.shared.wake.notify_all();
         }
         let u = slot.open.as_mut().expect("checked above");
         if touch {
@@ -372,6 +388,7 @@ impl State {
     }
 
     fn install(&self, vault: Loaded, epoch: [u8; 16]) {
+        self.offer(&vault);
         let mut slot = self.slot();
         slot.open = Some(Unlocked {
             vault,

@@ -243,6 +243,7 @@ impl State {
     /// Locks here and tells every other process with this vault open to lock on its next use.
     pub fn lock_everywhere(&self) -> Result<(), VaultError> {
         self.lock();
+        self.withdraw();
         let epoch = crypto::random::<16>()?;
         self.store.bump_epoch(epoch)
     }
@@ -532,6 +533,7 @@ impl State {
     /// Locks and moves the vault directory aside (never deletes it); returns where it went.
     pub fn reset(&self) -> Result<Option<std::path::PathBuf>, VaultError> {
         self.lock();
+        self.withdraw();
         if !self.store.dir().exists() {
             return Ok(None);
         }
