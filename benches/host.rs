@@ -56,12 +56,17 @@ fn serde_host() {
             break;
         }
         let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let reply = serde_json::json!({"id": req["id"], "ok": true, "result": {"echo": req["params"]}});
+        let reply =
+            serde_json::json!({"id": req["id"], "ok": true, "result": {"echo": req["params"]}});
         let mut frame = vec![0u8; 4];
         serde_json::to_writer(&mut frame, &reply).unwrap();
         let len = (frame.len() - 4) as u32;
         frame[..4].copy_from_slice(&len.to_ne_bytes());
-        if output.write_all(&frame).and_then(|_| output.flush()).is_err() {
+        if output
+            .write_all(&frame)
+            .and_then(|_| output.flush())
+            .is_err()
+        {
             break;
         }
     }
@@ -203,7 +208,10 @@ fn main() {
         c[0].as_secs_f64() / c[1].as_secs_f64(),
         c[0].as_secs_f64() / c[2].as_secs_f64()
     );
-    for (name, v) in [("lockstep round trips (ping)", &r), ("pipelined requests (ping)", &p)] {
+    for (name, v) in [
+        ("lockstep round trips (ping)", &r),
+        ("pipelined requests (ping)", &p),
+    ] {
         println!(
             "{:<32} {:>9.0} /s {:>9.0} /s {:>9.0} /s {:>8.2}x {:>8.2}x",
             name,

@@ -157,7 +157,10 @@ mod tests {
         }
         let before = fs::metadata(tmp.path()).unwrap().permissions().mode();
         ensure_private_dir(&home.join("b")).unwrap();
-        assert_eq!(fs::metadata(tmp.path()).unwrap().permissions().mode(), before);
+        assert_eq!(
+            fs::metadata(tmp.path()).unwrap().permissions().mode(),
+            before
+        );
     }
 
     #[test]

@@ -448,7 +448,10 @@ fn clean(s: &str) -> String {
 /// (ESC and friends), no bidirectional or invisible format characters that could make a
 /// message read differently from what it says, at most `max_chars` characters.
 pub fn clean_text(s: &str, max_chars: usize) -> String {
-    s.chars().filter(|&c| !is_hidden(c)).take(max_chars).collect()
+    s.chars()
+        .filter(|&c| !is_hidden(c))
+        .take(max_chars)
+        .collect()
 }
 
 /// Controls, line/paragraph separators, bidi marks, embeddings, overrides and isolates,
@@ -474,7 +477,8 @@ mod tests {
 
     #[test]
     fn relayed_text_loses_controls_and_bidi_formatting() {
-        let evil = "pay\u{202e}gpj.exe\u{1b}[31m \u{2066}x\u{2069}\u{200f}\u{61c}\u{feff}\u{200b}ok\u{7f}";
+        let evil =
+            "pay\u{202e}gpj.exe\u{1b}[31m \u{2066}x\u{2069}\u{200f}\u{61c}\u{feff}\u{200b}ok\u{7f}";
         assert_eq!(clean_text(evil, 200), "paygpj.exe[31m xok");
         assert_eq!(clean_text("ünïcödé 😀 stays", 200), "ünïcödé 😀 stays");
         assert_eq!(clean_text(&"a".repeat(500), 200).len(), 200);

@@ -1032,7 +1032,11 @@ fn a_trickling_backup_download_ends_at_timeout_ms() {
     );
     assert_eq!(code, "timeout", "{msg}");
     assert!(msg.contains("1500 ms"), "{msg}");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "partial file removed");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "partial file removed"
+    );
 }
 
 #[test]
@@ -1043,10 +1047,19 @@ fn backups_go_only_to_an_absolute_directory_outside_passbridge() {
     std::fs::create_dir_all(&h.paths.data_dir).unwrap();
     for (dir, says) in [
         ("backups".to_owned(), "absolute"),
-        (file.to_str().unwrap().to_owned(), "is a file, not a directory"),
-        (h.paths.data_dir.to_str().unwrap().to_owned(), "passbridge's own directory"),
+        (
+            file.to_str().unwrap().to_owned(),
+            "is a file, not a directory",
+        ),
+        (
+            h.paths.data_dir.to_str().unwrap().to_owned(),
+            "passbridge's own directory",
+        ),
     ] {
-        let (code, msg) = h.err("anotherpass.download_vault_backup", json!({"directory": dir}));
+        let (code, msg) = h.err(
+            "anotherpass.download_vault_backup",
+            json!({"directory": dir}),
+        );
         assert_eq!(code, "invalid_params", "{dir}");
         assert!(msg.contains(says), "{dir}: {msg}");
     }

@@ -375,7 +375,10 @@ fn unexpected_launch_arguments_get_a_typed_error_frame() {
     let (frames, code, stderr) = home.run_once(&["chrome-extension://abc/", "--bogus"], &input);
     assert_eq!(code, Some(1));
     assert_eq!(frames.len(), 1);
-    assert_eq!((frames[0]["id"].clone(), frames[0]["error"]["code"].clone()), (json!(1), json!("forbidden_caller")));
+    assert_eq!(
+        (frames[0]["id"].clone(), frames[0]["error"]["code"].clone()),
+        (json!(1), json!("forbidden_caller"))
+    );
     assert!(stderr.contains("unexpected launch arguments"), "{stderr}");
 }
 
@@ -408,7 +411,10 @@ fn a_nul_in_an_action_name_is_an_unknown_action_and_no_frame_is_cut() {
     assert_eq!(code, Some(0));
     let by_id = |id: i64| frames.iter().find(|f| f["id"] == id).cloned().unwrap();
     assert_eq!(frames.len(), 3);
-    assert_eq!(by_id(1)["result"]["echo"]["pad"].as_str().unwrap().len(), pad.len());
+    assert_eq!(
+        by_id(1)["result"]["echo"]["pad"].as_str().unwrap().len(),
+        pad.len()
+    );
     assert_eq!(by_id(2)["error"]["code"], "unknown_action");
     assert_eq!(by_id(3)["ok"], true);
 }
@@ -416,7 +422,9 @@ fn a_nul_in_an_action_name_is_an_unknown_action_and_no_frame_is_cut() {
 #[test]
 fn ping_refuses_a_delay_above_the_documented_minute() {
     let mut input = framed_json(&json!({"id": 1, "action": "ping", "params": {"delay_ms": 60001}}));
-    input.extend(framed_json(&json!({"id": 2, "action": "ping", "params": {"delay_ms": 0}})));
+    input.extend(framed_json(
+        &json!({"id": 2, "action": "ping", "params": {"delay_ms": 0}}),
+    ));
     let (frames, code, _) = Home::new().run_once(&[], &input);
     assert_eq!(code, Some(0));
     let f1 = frames.iter().find(|f| f["id"] == 1).unwrap();
@@ -432,7 +440,10 @@ fn a_refused_caller_gets_forbidden_caller_for_every_frame() {
     input.extend(frame(b"{\"id\":"));
     input.extend(frame(b"[]"));
     input.extend(framed_json(&json!({"id": 4, "action": "hello"})));
-    let (frames, code, _) = home.run_once(&["chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba/"], &input);
+    let (frames, code, _) = home.run_once(
+        &["chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba/"],
+        &input,
+    );
     assert_eq!(code, Some(0));
     assert_eq!(frames.len(), 4);
     for f in &frames {
@@ -465,7 +476,10 @@ fn cancel_reaches_a_request_still_waiting_for_a_worker() {
     h.send(&json!({"id": "queued", "action": "ping", "params": {"delay_ms": 60000}}));
     let r = h.request(&json!({"id": "c", "action": "cancel", "params": {"target": "queued"}}));
     assert_eq!(r["result"]["cancelled"], true);
-    assert_eq!(h.reply_for(&json!("queued")).0["error"]["code"], "cancelled");
+    assert_eq!(
+        h.reply_for(&json!("queued")).0["error"]["code"],
+        "cancelled"
+    );
     for i in 0..64 {
         h.send(&json!({"id": format!("c{i}"), "action": "cancel", "params": {"target": i}}));
     }
@@ -504,7 +518,8 @@ fn memory_stays_bounded_when_the_browser_stops_reading() {
         .unwrap();
     let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
     let n = 256;
-    let one = framed_json(&json!({"id": 1, "action": "ping", "params": {"pad": "x".repeat(256 * 1024)}}));
+    let one =
+        framed_json(&json!({"id": 1, "action": "ping", "params": {"pad": "x".repeat(256 * 1024)}}));
     let written = std::sync::Arc::new(AtomicUsize::new(0));
     let w = written.clone();
     let writer = std::thread::spawn(move || {

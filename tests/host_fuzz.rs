@@ -28,7 +28,7 @@ const BATCH: usize = 250;
 /// The host must stay below this much resident memory whatever it is sent.
 const RSS_LIMIT: u64 = 256 << 20;
 /// How long to wait for a slow action on its own before cancelling it (not an assertion).
-const SETTLE: Duration = Duration::from_secs(2);
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// xorshift64*: deterministic from the seed, no dependency.
 struct Rng(u64);
@@ -53,16 +53,58 @@ impl Rng {
 
 /// Param names the backends read, so wrong types reach real validation code.
 const KEYS: &[&str] = &[
-    "delay_ms", "target", "directory", "timeout_ms", "poll_interval_ms", "url", "uid", "uids",
-    "website", "query", "offset", "limit", "reveal", "password", "name", "user", "id", "server",
-    "operation", "key", "remember", "otp", "filename", "x",
+    "delay_ms",
+    "target",
+    "directory",
+    "timeout_ms",
+    "poll_interval_ms",
+    "url",
+    "uid",
+    "uids",
+    "website",
+    "query",
+    "offset",
+    "limit",
+    "reveal",
+    "password",
+    "name",
+    "user",
+    "id",
+    "server",
+    "operation",
+    "key",
+    "remember",
+    "otp",
+    "filename",
+    "x",
 ];
 
 fn nasty_string(r: &mut Rng) -> String {
     const PIECES: &[&str] = &[
-        "\u{0}", "\u{1b}[31m", "\u{202e}", "\u{2066}", "\u{200f}", "\u{61c}", "\n", "\t", "\u{7f}",
-        "..", "/", "/tmp", "../../etc", "a", "ü", "😀", "\u{feff}", "\u{fffd}", "%00", "\\",
-        "\"", "chrome-extension://x/", "127.0.0.1:1", " ",
+        "\u{0}",
+        "\u{1b}[31m",
+        "\u{202e}",
+        "\u{2066}",
+        "\u{200f}",
+        "\u{61c}",
+        "\n",
+        "\t",
+        "\u{7f}",
+        "..",
+        "/",
+        "/tmp",
+        "../../etc",
+        "a",
+        "ü",
+        "😀",
+        "\u{feff}",
+        "\u{fffd}",
+        "%00",
+        "\\",
+        "\"",
+        "chrome-extension://x/",
+        "127.0.0.1:1",
+        " ",
     ];
     let n = r.below(8);
     (0..n).map(|_| *r.pick(PIECES)).collect()
@@ -124,7 +166,11 @@ fn body(r: &mut Rng, actions: &[String], next_id: &mut u64) -> Vec<u8> {
             m.insert(r.pick(KEYS).to_string(), nasty_value(r, 0));
         }
         // Keep most pings fast; the slow ones are cancelled.
-        if m.get("delay_ms").and_then(Value::as_u64).is_some_and(|d| d > 50) && r.chance(95) {
+        if m.get("delay_ms")
+            .and_then(Value::as_u64)
+            .is_some_and(|d| d > 50)
+            && r.chance(95)
+        {
             m.insert("delay_ms".into(), json!(r.below(50)));
         }
         Value::Object(m)
@@ -173,8 +219,11 @@ fn body(r: &mut Rng, actions: &[String], next_id: &mut u64) -> Vec<u8> {
             v
         }
         17 => (0..r.below(64)).map(|_| r.next() as u8).collect(),
-        18 => format!(r#"{{"id":{id},"action":"ping","params":{{"n":1{}}}}}"#, "0".repeat(r.below(2000)))
-            .into_bytes(),
+        18 => format!(
+            r#"{{"id":{id},"action":"ping","params":{{"n":1{}}}}}"#,
+            "0".repeat(r.below(2000))
+        )
+        .into_bytes(),
         _ => format!(
             r#"{{"id":{id},"action":"ping","params":{{"pad":"{}"}}}}"#,
             "x".repeat(r.below(300_000))
@@ -316,7 +365,10 @@ fn run_batch(r: &mut Rng, home: &Home, actions: &[String], next_id: &mut u64, fr
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 quiet += SETTLE;
-                assert!(quiet < host::TIMEOUT, "the host went quiet: {finals} of {total} replies");
+                assert!(
+                    quiet < host::TIMEOUT,
+                    "the host went quiet: {finals} of {total} replies"
+                );
                 let written = writer.as_ref().is_some_and(|w| w.is_finished());
                 if clean && written && !cancelled {
                     // Something slow still runs (a long ping, a backend waiting on the
@@ -329,12 +381,15 @@ fn run_batch(r: &mut Rng, home: &Home, actions: &[String], next_id: &mut u64, fr
                         .map(|(id, _)| id.clone())
                         .collect();
                     for (i, id) in missing.iter().enumerate() {
-                        let Ok(target) = serde_json::from_str::<Value>(id) else { continue };
+                        let Ok(target) = serde_json::from_str::<Value>(id) else {
+                            continue;
+                        };
                         if target.is_null() {
                             continue;
                         }
                         let cid = format!("cancel-{i}");
-                        let c = json!({"id": cid, "action": "cancel", "params": {"target": target}});
+                        let c =
+                            json!({"id": cid, "action": "cancel", "params": {"target": target}});
                         let _ = input.write_all(&frame(c.to_string().as_bytes()));
                         *expected.entry(json!(cid).to_string()).or_default() += 1;
                     }
@@ -363,7 +418,10 @@ fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
         if let Some(s) = child.try_wait().unwrap() {
             return s;
         }
-        assert!(std::time::Instant::now() < deadline, "the host did not exit");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host did not exit"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -375,7 +433,11 @@ fn check(
     status: std::process::ExitStatus,
     peak_rss: u64,
 ) {
-    assert!(peak_rss < RSS_LIMIT, "host RSS reached {} MiB", peak_rss >> 20);
+    assert!(
+        peak_rss < RSS_LIMIT,
+        "host RSS reached {} MiB",
+        peak_rss >> 20
+    );
     match ending {
         Ending::Clean => {
             assert_eq!(status.code(), Some(0), "host exit {status:?}");
@@ -389,7 +451,11 @@ fn check(
         _ => {
             // A broken stream ends the host (exit 2) and abandons queued work: at most one
             // reply per request, plus the `too_large` answer to an oversized prefix.
-            assert_eq!(status.code(), Some(2), "host exit {status:?} after {ending:?}");
+            assert_eq!(
+                status.code(),
+                Some(2),
+                "host exit {status:?} after {ending:?}"
+            );
             for (id, n) in replies {
                 let allowed = expected.get(id).copied().unwrap_or(0)
                     + usize::from(id == "null" && matches!(ending, Ending::Oversized));

@@ -383,7 +383,9 @@ mod tests {
         // Before: the last poll, cut short by the deadline, timed out, and the whole request
         // came back as phone_unreachable although the phone had been answering all along.
         let e = timeout_error(
-            Some(Waiting::PhoneUnreachable("no answer within the per-request timeout".into())),
+            Some(Waiting::PhoneUnreachable(
+                "no answer within the per-request timeout".into(),
+            )),
             Some(Waiting::AwaitingApproval),
             Duration::from_millis(100),
             "GJ-PPS-RN",
@@ -403,7 +405,10 @@ mod tests {
             "f",
             "d",
         );
-        assert!(matches!(never, Error::PhoneUnreachable { ref detail, .. } if detail == "refused, for 30 s"), "{never:?}");
+        assert!(
+            matches!(never, Error::PhoneUnreachable { ref detail, .. } if detail == "refused, for 30 s"),
+            "{never:?}"
+        );
     }
 
     #[test]

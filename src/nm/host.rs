@@ -88,9 +88,7 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
         match req.action.as_str() {
             "cancel" => cancel(&dispatcher, &pool, &out, req),
             "hello" => run_request(&dispatcher, &out, req),
-            "ping" if req.params.get("delay_ms").is_none() => {
-                run_request(&dispatcher, &out, req)
-            }
+            "ping" if req.params.get("delay_ms").is_none() => run_request(&dispatcher, &out, req),
             _ => pool.submit(req),
         }
     };
@@ -210,7 +208,10 @@ mod tests {
                 !String::from_utf8_lossy(b).contains(self.1),
                 "the sink refuses this frame"
             );
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -243,7 +244,13 @@ mod tests {
             max_inbound: 1 << 20,
             peer_gone: None,
         };
-        serve(input.as_slice(), sink.clone(), Arc::new(Dispatcher::new(state)), opts).unwrap();
+        serve(
+            input.as_slice(),
+            sink.clone(),
+            Arc::new(Dispatcher::new(state)),
+            opts,
+        )
+        .unwrap();
         let out = frames(&sink.0.lock().unwrap_or_else(|e| e.into_inner()));
         let reply = |id: i64| out.iter().find(|f| f["id"] == id).cloned().unwrap();
         assert_eq!(out.len(), 2, "{out:?}");

@@ -141,7 +141,10 @@ mod tests {
         let big = json!({"id": 7, "ok": true, "result": {"x": "a".repeat(MAX_OUTBOUND)}});
         let f = encode(&big, true).unwrap();
         let v: Value = serde_json::from_slice(&f[4..]).unwrap();
-        assert_eq!((v["id"].clone(), v["error"]["code"].clone()), (json!(7), json!("too_large")));
+        assert_eq!(
+            (v["id"].clone(), v["error"]["code"].clone()),
+            (json!(7), json!("too_large"))
+        );
         assert!(encode(&big, false).is_none());
     }
 

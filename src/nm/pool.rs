@@ -37,7 +37,11 @@ struct PoolState<T> {
 
 impl<T: Send + 'static> Pool<T> {
     /// At most `max_workers` items run at once; at most `queue_cap` more wait their turn.
-    pub fn new(max_workers: usize, queue_cap: usize, run: impl Fn(T) + Send + Sync + 'static) -> Self {
+    pub fn new(
+        max_workers: usize,
+        queue_cap: usize,
+        run: impl Fn(T) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(PoolState {
