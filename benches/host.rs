@@ -9,7 +9,8 @@
 //! - pipelined: many requests written at once, all replies read; replies that are not `ok`
 //!   (e.g. `busy`) are counted as refused and must be 0.
 //!
-//! Run: `cargo bench --bench host`. Numbers go to stdout and target/bench-host.json.
+//! Run: `cargo bench --bench host` (`PASSBRIDGE_BENCH_BIN=path` to measure another build).
+//! Numbers go to stdout and target/bench-host.json.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -162,7 +163,11 @@ fn main() {
     if !args.is_empty() && !args.iter().any(|a| "host".contains(a.as_str())) {
         return;
     }
-    let passbridge = PathBuf::from(env!("CARGO_BIN_EXE_passbridge"));
+    // PASSBRIDGE_BENCH_BIN measures another build (e.g. the previous release) against the
+    // same baselines.
+    let passbridge = std::env::var_os("PASSBRIDGE_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_passbridge")));
     let serde = std::env::current_exe().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let echo = build_baseline(tmp.path());
