@@ -186,6 +186,8 @@ pub fn refuse_all<R: Read, W: Write + Send + 'static>(
         }
         match read_frame(&mut input, max_inbound) {
             Ok(Some(body)) => {
+                // Refused or not, the frame may carry a password: wiped when dropped.
+                let body = zeroize::Zeroizing::new(body);
                 let id = match parse_request(&body) {
                     Ok(r) => r.id,
                     Err((id, _)) => id,
