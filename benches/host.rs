@@ -1,11 +1,16 @@
-//! Host benchmarks, reported as ratios against a baseline measured in the same run:
-//! a minimal echo host (benches/baseline/echo_host.rs) compiled here with `rustc -O`.
+//! Host benchmarks, reported as ratios against two baselines measured in the same run:
+//! - a minimal echo host (benches/baseline/echo_host.rs) compiled here with `rustc -O`;
+//! - a minimal Rust serde host: this bench binary itself, started with
+//!   `PASSBRIDGE_BENCH_SERDE_HOST=1`; it reads a frame, parses it with serde_json and answers
+//!   `{"id", "ok", "result": {"echo": params}}` like passbridge's `ping` (see [`serde_host`]).
 //!
 //! - cold start: spawn, one `hello` frame, read the reply, wait for exit (one-shot `sendNativeMessage`);
 //! - round trips: request/reply in lockstep on one persistent connection (`connectNative`);
-//! - pipelined: many requests written at once, all replies read (the host serves them concurrently).
+//! - pipelined: many requests written at once, all replies read; replies that are not `ok`
+//!   (e.g. `busy`) are counted as refused and must be 0.
 //!
-//! Run: `cargo bench --bench host`. Numbers go to stdout and target/bench-host.json.
+//! Run: `cargo bench --bench host` (`PASSBRIDGE_BENCH_BIN=path` to measure another build).
+//! Numbers go to stdout and target/bench-host.json.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,9 +44,39 @@ fn build_baseline(out_dir: &Path) -> PathBuf {
     exe
 }
 
+const SERDE_HOST_ENV: &str = "PASSBRIDGE_BENCH_SERDE_HOST";
+
+/// The second baseline: the least a Rust host with serde_json does per message.
+fn serde_host() {
+    let mut input = std::io::stdin().lock();
+    let mut output = std::io::stdout().lock();
+    let mut prefix = [0u8; 4];
+    while input.read_exact(&mut prefix).is_ok() {
+        let mut body = vec![0u8; u32::from_ne_bytes(prefix) as usize];
+        if input.read_exact(&mut body).is_err() {
+            break;
+        }
+        let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let reply =
+            serde_json::json!({"id": req["id"], "ok": true, "result": {"echo": req["params"]}});
+        let mut frame = vec![0u8; 4];
+        serde_json::to_writer(&mut frame, &reply).unwrap();
+        let len = (frame.len() - 4) as u32;
+        frame[..4].copy_from_slice(&len.to_ne_bytes());
+        if output
+            .write_all(&frame)
+            .and_then(|_| output.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
 fn spawn(exe: &Path, home: &Path) -> Child {
     Command::new(exe)
         .arg("host")
+        .env(SERDE_HOST_ENV, "1")
         .env("PASSBRIDGE_HOME", home)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -83,7 +118,8 @@ fn round_trips(exe: &Path, home: &Path, n: usize) -> Duration {
     d
 }
 
-fn pipelined(exe: &Path, home: &Path, n: usize) -> Duration {
+/// Time to answer `n` pipelined pings, and how many replies were not `ok`.
+fn pipelined(exe: &Path, home: &Path, n: usize) -> (Duration, usize) {
     let mut c = spawn(exe, home);
     let mut stdin = c.stdin.take().unwrap();
     let mut stdout = c.stdout.take().unwrap();
@@ -96,13 +132,18 @@ fn pipelined(exe: &Path, home: &Path, n: usize) -> Duration {
         stdin.write_all(&all).unwrap();
         stdin
     });
-    for _ in 0..n {
-        read_frame(&mut stdout);
-    }
+    let replies: Vec<Vec<u8>> = (0..n).map(|_| read_frame(&mut stdout)).collect();
     let d = t.elapsed();
     drop(writer.join().unwrap());
     c.wait().unwrap();
-    d
+    let refused = replies
+        .iter()
+        .filter(|r| {
+            serde_json::from_slice::<serde_json::Value>(r)
+                .is_ok_and(|v| v.get("ok").is_some_and(|ok| ok != true))
+        })
+        .count();
+    (d, refused)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -111,6 +152,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    if std::env::var_os(SERDE_HOST_ENV).is_some() {
+        return serde_host();
+    }
     // `cargo bench` passes harness flags such as --bench; a filter that excludes us means skip.
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -119,61 +163,80 @@ fn main() {
     if !args.is_empty() && !args.iter().any(|a| "host".contains(a.as_str())) {
         return;
     }
-    let passbridge = PathBuf::from(env!("CARGO_BIN_EXE_passbridge"));
+    // PASSBRIDGE_BENCH_BIN measures another build (e.g. the previous release) against the
+    // same baselines.
+    let passbridge = std::env::var_os("PASSBRIDGE_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_passbridge")));
+    let serde = std::env::current_exe().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let baseline = build_baseline(tmp.path());
+    let echo = build_baseline(tmp.path());
     let home = tmp.path().join("home");
+    let hosts = [&passbridge, &echo, &serde];
 
-    let (runs, n_rt, n_pipe) = (41, 2000, 2000);
-    let (mut cold_p, mut cold_b) = (Vec::new(), Vec::new());
+    let (runs, n_rt, n_pipe) = (41, 2000, 10_000);
+    let mut cold = [vec![], vec![], vec![]];
     for _ in 0..runs {
-        // Interleaved, so background load hits both sides alike.
-        cold_p.push(cold_start(&passbridge, &home));
-        cold_b.push(cold_start(&baseline, &home));
+        // Interleaved, so background load hits every host alike.
+        for (i, h) in hosts.iter().enumerate() {
+            cold[i].push(cold_start(h, &home));
+        }
     }
-    let (mut rt_p, mut rt_b, mut pl_p, mut pl_b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rt, mut pl) = ([vec![], vec![], vec![]], [vec![], vec![], vec![]]);
+    let mut refused = 0;
     for _ in 0..5 {
-        rt_p.push(round_trips(&passbridge, &home, n_rt));
-        rt_b.push(round_trips(&baseline, &home, n_rt));
-        pl_p.push(pipelined(&passbridge, &home, n_pipe));
-        pl_b.push(pipelined(&baseline, &home, n_pipe));
+        for (i, h) in hosts.iter().enumerate() {
+            rt[i].push(round_trips(h, &home, n_rt));
+            let (d, r) = pipelined(h, &home, n_pipe);
+            pl[i].push(d);
+            if i == 0 {
+                refused += r;
+            }
+        }
     }
-    let (cp, cb) = (median(cold_p), median(cold_b));
     let rate = |d: Duration, n: usize| n as f64 / d.as_secs_f64();
-    let (rp, rb) = (rate(median(rt_p), n_rt), rate(median(rt_b), n_rt));
-    let (pp, pb) = (rate(median(pl_p), n_pipe), rate(median(pl_b), n_pipe));
+    let c: Vec<Duration> = cold.into_iter().map(median).collect();
+    let r: Vec<f64> = rt.into_iter().map(|v| rate(median(v), n_rt)).collect();
+    let p: Vec<f64> = pl.into_iter().map(|v| rate(median(v), n_pipe)).collect();
 
-    println!("host benchmark (medians; baseline = minimal echo host built in this run)");
+    println!("host benchmark (medians; baselines built and measured in this run)");
     println!(
-        "{:<34} {:>14} {:>14} {:>8}",
-        "measure", "passbridge", "baseline", "ratio"
+        "{:<32} {:>12} {:>12} {:>12} {:>9} {:>9}",
+        "measure", "passbridge", "echo host", "serde host", "vs echo", "vs serde"
     );
     println!(
-        "{:<34} {:>11.2} ms {:>11.2} ms {:>7.2}x",
+        "{:<32} {:>9.2} ms {:>9.2} ms {:>9.2} ms {:>8.2}x {:>8.2}x",
         "cold start + hello (one-shot)",
-        ms(cp),
-        ms(cb),
-        cp.as_secs_f64() / cb.as_secs_f64()
+        ms(c[0]),
+        ms(c[1]),
+        ms(c[2]),
+        c[0].as_secs_f64() / c[1].as_secs_f64(),
+        c[0].as_secs_f64() / c[2].as_secs_f64()
     );
+    for (name, v) in [
+        ("lockstep round trips (ping)", &r),
+        ("pipelined requests (ping)", &p),
+    ] {
+        println!(
+            "{:<32} {:>9.0} /s {:>9.0} /s {:>9.0} /s {:>8.2}x {:>8.2}x",
+            name,
+            v[0],
+            v[1],
+            v[2],
+            v[1] / v[0],
+            v[2] / v[0]
+        );
+    }
     println!(
-        "{:<34} {:>10.0} /s {:>10.0} /s {:>7.2}x",
-        "lockstep round trips (ping)",
-        rp,
-        rb,
-        rb / rp
-    );
-    println!(
-        "{:<34} {:>10.0} /s {:>10.0} /s {:>7.2}x",
-        "pipelined requests (ping)",
-        pp,
-        pb,
-        pb / pp
+        "refused (not ok) replies in passbridge's pipelined runs: {refused} of {}",
+        5 * n_pipe
     );
     println!("(ratio = how many times the baseline's cost passbridge pays; lower is better)");
     let json = serde_json::json!({
-        "cold_start_ms": {"passbridge": ms(cp), "baseline": ms(cb)},
-        "round_trips_per_s": {"passbridge": rp, "baseline": rb},
-        "pipelined_per_s": {"passbridge": pp, "baseline": pb},
+        "cold_start_ms": {"passbridge": ms(c[0]), "echo": ms(c[1]), "serde": ms(c[2])},
+        "round_trips_per_s": {"passbridge": r[0], "echo": r[1], "serde": r[2]},
+        "pipelined_per_s": {"passbridge": p[0], "echo": p[1], "serde": p[2]},
+        "pipelined_refused": refused,
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-host.json");
     let _ = std::fs::write(out, serde_json::to_vec_pretty(&json).unwrap());

@@ -4,9 +4,18 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Creates `dir` (and parents) and makes it private to the user (0700 on Unix).
+/// Creates `dir` and makes it private to the user (0700 on Unix). Every missing parent it
+/// creates (PASSBRIDGE_HOME, a default parent) is created 0700 too; existing parents are left
+/// as they are.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
     set_mode(dir, 0o700)
 }
 
@@ -133,6 +142,26 @@ fn lock_path_for(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn every_directory_created_is_private() {
+        // Before: only the last directory became 0700; PASSBRIDGE_HOME itself was left 0755.
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("new-home");
+        ensure_private_dir(&home.join("a").join("config")).unwrap();
+        for d in [home.clone(), home.join("a"), home.join("a").join("config")] {
+            let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
+        let before = fs::metadata(tmp.path()).unwrap().permissions().mode();
+        ensure_private_dir(&home.join("b")).unwrap();
+        assert_eq!(
+            fs::metadata(tmp.path()).unwrap().permissions().mode(),
+            before
+        );
+    }
 
     #[test]
     fn atomic_write_replaces_and_is_private() {

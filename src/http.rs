@@ -448,12 +448,48 @@ fn presented_name(s: &str) -> Option<String> {
 
 /// Text from a server or the network, made safe for a message: no controls, bounded.
 fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    clean_text(s, 200)
+}
+
+/// Relayed text (a phone's or a server's words) made safe to show: no control characters
+/// (ESC and friends), no bidirectional or invisible format characters that could make a
+/// message read differently from what it says, at most `max_chars` characters.
+pub fn clean_text(s: &str, max_chars: usize) -> String {
+    s.chars()
+        .filter(|&c| !is_hidden(c))
+        .take(max_chars)
+        .collect()
+}
+
+/// Controls, line/paragraph separators, bidi marks, embeddings, overrides and isolates,
+/// zero-width and other invisible format characters.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relayed_text_loses_controls_and_bidi_formatting() {
+        let evil =
+            "pay\u{202e}gpj.exe\u{1b}[31m \u{2066}x\u{2069}\u{200f}\u{61c}\u{feff}\u{200b}ok\u{7f}";
+        assert_eq!(clean_text(evil, 200), "paygpj.exe[31m xok");
+        assert_eq!(clean_text("ünïcödé 😀 stays", 200), "ünïcödé 😀 stays");
+        assert_eq!(clean_text(&"a".repeat(500), 200).len(), 200);
+    }
     use rustls::CertificateError as C;
 
     /// The shape ureq gives a certificate failure: an I/O error carrying the rustls error.

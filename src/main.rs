@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use passbridge::api::dispatch::Dispatcher;
-use passbridge::api::parse_request;
+use passbridge::api::{ApiError, codes, parse_request};
 use passbridge::backends;
 use passbridge::nm::{caller, frame, hint, host, stdio};
 use std::ffi::OsString;
@@ -208,7 +208,15 @@ fn run_host(args: &[OsString]) -> ExitCode {
     let caller = match caller::parse_caller(args) {
         Ok(c) => c,
         Err(e) => {
+            // The browser still gets a typed answer to every message, then we exit 1.
             log::error!("{e}");
+            let err = ApiError::new(
+                codes::FORBIDDEN_CALLER,
+                "passbridge was started with launch arguments it does not recognise (not a Chrome \
+                 origin, nor a Firefox manifest path and add-on id). Re-run `passbridge install`.",
+            );
+            let max = frame::DEFAULT_MAX_INBOUND;
+            let _ = host::refuse_all(std::io::stdin().lock(), out.writer, max, &err);
             return ExitCode::FAILURE;
         }
     };
@@ -220,14 +228,29 @@ fn run_host(args: &[OsString]) -> ExitCode {
         }
     };
     let config = state.config();
-    let opts = host::HostOptions {
-        max_inbound: config.max_inbound(),
-        allowed: caller.is_allowed(&passbridge::install::host_allowlist(&config.allowed)),
-        caller,
-        peer_gone: out.peer_gone,
+    let max_inbound = config.max_inbound();
+    let served = if caller.is_allowed(&passbridge::install::host_allowlist(&config.allowed)) {
+        let opts = host::HostOptions {
+            max_inbound,
+            peer_gone: out.peer_gone,
+        };
+        let dispatcher = Arc::new(Dispatcher::new(state).with_caller((&caller).into()));
+        host::serve(std::io::stdin().lock(), out.writer, dispatcher, opts)
+    } else {
+        log::warn!(
+            "refusing requests from {}: not in the allowlist (run `passbridge install` with its id)",
+            caller.describe()
+        );
+        let err = ApiError::new(
+            codes::FORBIDDEN_CALLER,
+            format!(
+                "{} may not use passbridge. Re-run `passbridge install` with this extension's id.",
+                caller.describe()
+            ),
+        );
+        host::refuse_all(std::io::stdin().lock(), out.writer, max_inbound, &err)
     };
-    let dispatcher = Arc::new(Dispatcher::new(state).with_caller((&opts.caller).into()));
-    match host::serve(std::io::stdin().lock(), out.writer, dispatcher, opts) {
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

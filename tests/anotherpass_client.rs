@@ -1040,3 +1040,60 @@ fn the_approval_gate_guards_linking_and_fetching() {
     assert_eq!(h.phone.seen().len(), sent, "nothing reached the phone");
     assert_eq!(h.ok("anotherpass.status", json!({}))["linked"], true);
 }
+
+#[test]
+fn a_trickling_backup_download_ends_at_timeout_ms() {
+    // Before: the download had its own 300 s limit and ignored `timeout_ms`; this phone sends
+    // the whole file after about 75 s, so the request succeeded far past its deadline.
+    let h = Harness::new();
+    h.link();
+    let wcid = h.ok("anotherpass.status", json!({}))["web_client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = format!("{wcid}_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+    h.phone
+        .offer_trickling_download(&key, &[b'x'; 150], std::time::Duration::from_millis(500));
+    h.phone.push(Reply::Answer(
+        json!({"clientKey": CLIENT_KEY, "downloadKey": key, "filename": "backup.json"}),
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let (code, msg) = h.err(
+        "anotherpass.download_vault_backup",
+        json!({"directory": out.path().to_str().unwrap(), "timeout_ms": 1500}),
+    );
+    assert_eq!(code, "timeout", "{msg}");
+    assert!(msg.contains("1500 ms"), "{msg}");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "partial file removed"
+    );
+}
+
+#[test]
+fn backups_go_only_to_an_absolute_directory_outside_passbridge() {
+    let h = Harness::new();
+    let file = h.dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    std::fs::create_dir_all(&h.paths.data_dir).unwrap();
+    for (dir, says) in [
+        ("backups".to_owned(), "absolute"),
+        (
+            file.to_str().unwrap().to_owned(),
+            "is a file, not a directory",
+        ),
+        (
+            h.paths.data_dir.to_str().unwrap().to_owned(),
+            "passbridge's own directory",
+        ),
+    ] {
+        let (code, msg) = h.err(
+            "anotherpass.download_vault_backup",
+            json!({"directory": dir}),
+        );
+        assert_eq!(code, "invalid_params", "{dir}");
+        assert!(msg.contains(says), "{dir}: {msg}");
+    }
+    assert!(h.phone.seen().is_empty(), "the phone was not asked");
+}

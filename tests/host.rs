@@ -368,10 +368,17 @@ fn logs_never_reach_stdout() {
 }
 
 #[test]
-fn unexpected_launch_arguments_fail_fast() {
+fn unexpected_launch_arguments_get_a_typed_error_frame() {
+    // Before: exit 1 with nothing on stdout, so the extension saw only "native host has exited".
     let home = Home::new();
-    let (frames, code, stderr) = home.run_once(&["chrome-extension://abc/", "--bogus"], b"");
-    assert_eq!((frames.len(), code), (0, Some(1)));
+    let input = framed_json(&json!({"id": 1, "action": "hello"}));
+    let (frames, code, stderr) = home.run_once(&["chrome-extension://abc/", "--bogus"], &input);
+    assert_eq!(code, Some(1));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (frames[0]["id"].clone(), frames[0]["error"]["code"].clone()),
+        (json!(1), json!("forbidden_caller"))
+    );
     assert!(stderr.contains("unexpected launch arguments"), "{stderr}");
 }
 
@@ -390,4 +397,164 @@ fn the_schema_check_rejects_malformed_frames() {
         assert!(rejected, "the schema accepted {v}");
     }
     host::assert_protocol_frame(&json!({"id": null, "ok": true, "result": {}}));
+}
+
+#[test]
+fn a_nul_in_an_action_name_is_an_unknown_action_and_no_frame_is_cut() {
+    // Before: the worker thread was named after the action and a NUL made the host panic
+    // (exit 101), cutting the 900 KB reply being written at that moment.
+    let pad = "p".repeat(900 * 1024);
+    let mut input = framed_json(&json!({"id": 1, "action": "ping", "params": {"pad": pad}}));
+    input.extend(framed_json(&json!({"id": 2, "action": "pi\u{0}ng"})));
+    input.extend(framed_json(&json!({"id": 3, "action": "ping"})));
+    let (frames, code, _) = Home::new().run_once(&[], &input);
+    assert_eq!(code, Some(0));
+    let by_id = |id: i64| frames.iter().find(|f| f["id"] == id).cloned().unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(
+        by_id(1)["result"]["echo"]["pad"].as_str().unwrap().len(),
+        pad.len()
+    );
+    assert_eq!(by_id(2)["error"]["code"], "unknown_action");
+    assert_eq!(by_id(3)["ok"], true);
+}
+
+#[test]
+fn ping_refuses_a_delay_above_the_documented_minute() {
+    let mut input = framed_json(&json!({"id": 1, "action": "ping", "params": {"delay_ms": 60001}}));
+    input.extend(framed_json(
+        &json!({"id": 2, "action": "ping", "params": {"delay_ms": 0}}),
+    ));
+    let (frames, code, _) = Home::new().run_once(&[], &input);
+    assert_eq!(code, Some(0));
+    let f1 = frames.iter().find(|f| f["id"] == 1).unwrap();
+    assert_eq!(f1["error"]["code"], "invalid_params");
+    assert!(f1["error"]["message"].as_str().unwrap().contains("60000"));
+    assert_eq!(frames.iter().find(|f| f["id"] == 2).unwrap()["ok"], true);
+}
+
+#[test]
+fn a_refused_caller_gets_forbidden_caller_for_every_frame() {
+    let home = allowlisted_home();
+    let mut input = frame(b"\xff\xfe");
+    input.extend(frame(b"{\"id\":"));
+    input.extend(frame(b"[]"));
+    input.extend(framed_json(&json!({"id": 4, "action": "hello"})));
+    let (frames, code, _) = home.run_once(
+        &["chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba/"],
+        &input,
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(frames.len(), 4);
+    for f in &frames {
+        assert_eq!(f["error"]["code"], "forbidden_caller", "{f}");
+    }
+    assert_eq!(frames[3]["id"], 4);
+}
+
+#[test]
+fn pipelined_requests_beyond_the_in_flight_limit_are_queued_not_refused() {
+    // 200 slow requests at once: before, everything past 64 got `busy`.
+    let mut input = Vec::new();
+    for i in 0..200 {
+        input.extend(framed_json(
+            &json!({"id": i, "action": "ping", "params": {"delay_ms": 20}}),
+        ));
+    }
+    let (frames, code, _) = Home::new().run_once(&[], &input);
+    assert_eq!(code, Some(0));
+    assert_eq!(frames.len(), 200);
+    assert!(frames.iter().all(|f| f["ok"] == true), "{frames:?}");
+}
+
+#[test]
+fn cancel_reaches_a_request_still_waiting_for_a_worker() {
+    let mut h = Home::new().spawn(&[]);
+    for i in 0..64 {
+        h.send(&json!({"id": i, "action": "ping", "params": {"delay_ms": 60000}}));
+    }
+    h.send(&json!({"id": "queued", "action": "ping", "params": {"delay_ms": 60000}}));
+    let r = h.request(&json!({"id": "c", "action": "cancel", "params": {"target": "queued"}}));
+    assert_eq!(r["result"]["cancelled"], true);
+    assert_eq!(
+        h.reply_for(&json!("queued")).0["error"]["code"],
+        "cancelled"
+    );
+    for i in 0..64 {
+        h.send(&json!({"id": format!("c{i}"), "action": "cancel", "params": {"target": i}}));
+    }
+    for i in 0..64 {
+        assert_eq!(h.reply_for(&json!(i)).0["error"]["code"], "cancelled");
+    }
+    assert_eq!(h.close(), Some(0));
+}
+
+/// Resident memory of a process, from /proc (Linux only).
+#[cfg(target_os = "linux")]
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_stays_bounded_when_the_browser_stops_reading() {
+    // Before: 1,000 pings of 256 KB grew the host by 258 MB while nobody read its output
+    // (256 of them here: 64 MiB of replies if they were queued).
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let home = Home::new();
+    let mut child = home
+        .command()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let n = 256;
+    let one =
+        framed_json(&json!({"id": 1, "action": "ping", "params": {"pad": "x".repeat(256 * 1024)}}));
+    let written = std::sync::Arc::new(AtomicUsize::new(0));
+    let w = written.clone();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..n {
+            if stdin.write_all(&one).is_err() {
+                return;
+            }
+            w.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    // Wait until the host stops taking input (or took all of it), without reading its output.
+    let mut last = usize::MAX;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = written.load(Ordering::SeqCst);
+        if now == last || now == n {
+            break;
+        }
+        last = now;
+    }
+    let rss = rss_bytes(child.id());
+    assert!(
+        written.load(Ordering::SeqCst) < n,
+        "the host kept reading while nobody read its replies"
+    );
+    assert!(rss < 40 << 20, "host RSS {} MiB while blocked", rss >> 20);
+    // Reading resumes: every request is answered.
+    let mut got = 0;
+    let mut prefix = [0u8; 4];
+    while got < n {
+        stdout.read_exact(&mut prefix).unwrap();
+        let mut body = vec![0; u32::from_ne_bytes(prefix) as usize];
+        stdout.read_exact(&mut body).unwrap();
+        got += 1;
+    }
+    writer.join().unwrap();
+    assert!(child.wait().unwrap().success());
 }

@@ -173,11 +173,19 @@ fn poll(
     let start = Instant::now();
     let deadline = start + opts.timeout;
     let mut last: Option<Waiting> = None;
+    // The last state the phone itself reported (a status it answered with).
+    let mut answered: Option<Waiting> = None;
     let mut attempt = 0u32;
     loop {
         let now = Instant::now();
         if now >= deadline {
-            return Err(timeout_error(last, opts.timeout, &fingerprint, conn));
+            return Err(timeout_error(
+                last,
+                answered,
+                opts.timeout,
+                &fingerprint,
+                &conn.display,
+            ));
         }
         let sealed = wire::seal_request(&link.base_key, &link.app_key, &payload)
             .map_err(|e| Error::Internal(format!("cannot encrypt the request: {e}")))?;
@@ -257,6 +265,9 @@ fn poll(
             "elapsed_ms": start.elapsed().as_millis() as u64,
             "timeout_ms": opts.timeout.as_millis() as u64,
         }));
+        if status.is_some() {
+            answered = Some(waiting.clone());
+        }
         last = Some(waiting);
         let now = Instant::now();
         if now < deadline {
@@ -292,25 +303,41 @@ fn send_cancel(http: &Http, conn: &Connection, rid: &str) {
     }
 }
 
+/// At the deadline: `timeout` when the phone answered at all (it is there, nobody decided),
+/// `phone_unreachable` only when it never did.
 fn timeout_error(
     last: Option<Waiting>,
+    answered: Option<Waiting>,
     timeout: Duration,
     fingerprint: &str,
-    conn: &Connection,
+    display: &str,
 ) -> Error {
-    let secs = timeout.as_secs_f64();
-    match last {
-        None | Some(Waiting::PhoneUnreachable(_)) => Error::PhoneUnreachable {
-            addr: conn.display.clone(),
-            detail: match last {
-                Some(Waiting::PhoneUnreachable(d)) => format!("{d}, for {secs:.0} s"),
-                _ => format!("no answer within {secs:.0} s"),
-            },
-        },
-        Some(w) => Error::Timeout(format!(
-            "No answer from the phone within {secs:.0} s. Last state: {} You can raise the time limit in the settings.",
-            w.message(fingerprint, &conn.display)
+    let within = human_duration(timeout);
+    match (answered, last) {
+        (Some(w), _) => Error::Timeout(format!(
+            "No answer from the phone within {within}. Last state: {} You can raise the time limit in the settings.",
+            w.message(fingerprint, display)
         )),
+        (None, Some(Waiting::PhoneUnreachable(d))) => Error::PhoneUnreachable {
+            addr: display.to_owned(),
+            detail: format!("{d}, for {within}"),
+        },
+        (None, _) => Error::PhoneUnreachable {
+            addr: display.to_owned(),
+            detail: format!("no answer within {within}"),
+        },
+    }
+}
+
+/// "100 ms", "1.5 s", "30 s": never "0 s" for a limit under a second.
+fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -349,5 +376,45 @@ mod tests {
                 .message("GJ-PPS-RN", "x")
                 .contains("GJ-PPS-RN")
         );
+    }
+
+    #[test]
+    fn a_phone_that_answered_but_never_decided_is_a_timeout() {
+        // Before: the last poll, cut short by the deadline, timed out, and the whole request
+        // came back as phone_unreachable although the phone had been answering all along.
+        let e = timeout_error(
+            Some(Waiting::PhoneUnreachable(
+                "no answer within the per-request timeout".into(),
+            )),
+            Some(Waiting::AwaitingApproval),
+            Duration::from_millis(100),
+            "GJ-PPS-RN",
+            "192.0.2.1:8787",
+        );
+        match e {
+            Error::Timeout(m) => {
+                assert!(m.contains("within 100 ms"), "{m}");
+                assert!(m.contains("GJ-PPS-RN"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let never = timeout_error(
+            Some(Waiting::PhoneUnreachable("refused".into())),
+            None,
+            Duration::from_secs(30),
+            "f",
+            "d",
+        );
+        assert!(
+            matches!(never, Error::PhoneUnreachable { ref detail, .. } if detail == "refused, for 30 s"),
+            "{never:?}"
+        );
+    }
+
+    #[test]
+    fn durations_read_right_below_a_second() {
+        assert_eq!(human_duration(Duration::from_millis(100)), "100 ms");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(human_duration(Duration::from_secs(60)), "60 s");
     }
 }

@@ -17,8 +17,10 @@ use super::wire::Command;
 use super::{Settings, limits};
 use crate::api::Ctx;
 use crate::api::params;
+use crate::config::Paths;
 use crate::credentials::otp::OtpAuth;
 use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const MAX_TEXT: usize = 4096;
@@ -310,16 +312,15 @@ pub fn get_client_key(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
 /// `GET /<downloadKey>` and saved under the app's file name (never overwriting: `-1`, `-2`, …
 /// are added), 0600. Default directory: the `download_dir` setting, else the user's downloads.
 pub fn download_vault_backup(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
+    // `timeout_ms` bounds the whole request, approval and download: a phone that trickles
+    // the file must not hold it longer.
+    let deadline = params::opt_u64(p, "timeout_ms")?
+        .map(|ms| std::time::Instant::now() + Duration::from_millis(ms));
     let dir = match params::opt_str(p, "directory")? {
         Some(d) => std::path::PathBuf::from(d),
         None => default_download_dir(&settings(ctx))?,
     };
-    if !dir.is_dir() {
-        return Err(Error::InvalidParams(format!(
-            "The directory {} does not exist.",
-            dir.display()
-        )));
-    }
+    let dir = backup_dir(&dir, &ctx.state.paths)?;
     let (link, mut outcome, key) = fetch(ctx, p, Command::DownloadVaultBackup)?;
     let download_key = outcome
         .answer
@@ -331,15 +332,34 @@ pub fn download_vault_backup(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     let s = settings(ctx);
     let conn = Connection::new(&link, &s)?;
     let url = format!("{}{download_key}", conn.url);
+    let timeout = match deadline {
+        Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+        None => DOWNLOAD_TIMEOUT.max(s.http_timeout()),
+    };
+    let out_of_time = || {
+        Error::Timeout(format!(
+            "The backup did not arrive within the {} ms of \"timeout_ms\". Raise it, or keep the phone close to the Wi-Fi access point.",
+            params::opt_u64(p, "timeout_ms").ok().flatten().unwrap_or(0)
+        ))
+    };
+    if timeout.is_zero() {
+        return Err(out_of_time());
+    }
     let saved = super::download::fetch_to_dir(
         ctx,
         &super::state(ctx).http,
         &url,
         &dir,
         &filename,
-        DOWNLOAD_TIMEOUT.max(s.http_timeout()),
+        timeout,
         BACKUP_CAP,
-    )?;
+    )
+    .map_err(|e| match e {
+        Error::DownloadFailed(_) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+            out_of_time()
+        }
+        e => e,
+    })?;
     let mut out = Map::new();
     out.insert("path".into(), json!(saved.path.display().to_string()));
     out.insert(
@@ -353,6 +373,45 @@ pub fn download_vault_backup(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     );
     out.insert("bytes".into(), json!(saved.bytes));
     Ok(finish(ctx, &outcome, &key, &[], out))
+}
+
+/// Where a backup may be written: an absolute path (the host's working directory is wherever
+/// the browser started it) to an existing directory that, symlinks resolved, is not inside
+/// passbridge's own config or data directory (a backup must not land beside the vault).
+/// Returns the resolved directory.
+pub fn backup_dir(dir: &Path, paths: &Paths) -> Result<PathBuf, Error> {
+    let shown = dir.display();
+    if !dir.is_absolute() {
+        return Err(Error::InvalidParams(format!(
+            "\"directory\" must be an absolute path, not {shown}."
+        )));
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        Error::InvalidParams(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("The directory {shown} does not exist."),
+            _ => format!("Cannot use the directory {shown}: {e}."),
+        })
+    })?;
+    if meta.is_file() {
+        return Err(Error::InvalidParams(format!(
+            "{shown} is a file, not a directory."
+        )));
+    }
+    if !meta.is_dir() {
+        return Err(Error::InvalidParams(format!("{shown} is not a directory.")));
+    }
+    let resolved = std::fs::canonicalize(dir)
+        .map_err(|e| Error::InvalidParams(format!("Cannot resolve the directory {shown}: {e}.")))?;
+    for own in [&paths.config_dir, &paths.data_dir] {
+        let own = std::fs::canonicalize(own).unwrap_or_else(|_| own.clone());
+        if resolved.starts_with(&own) {
+            return Err(Error::InvalidParams(format!(
+                "{shown} is inside passbridge's own directory {}; choose another directory for backups.",
+                own.display()
+            )));
+        }
+    }
+    Ok(resolved)
 }
 
 fn default_download_dir(s: &Settings) -> Result<std::path::PathBuf, Error> {
@@ -371,6 +430,35 @@ fn default_download_dir(s: &Settings) -> Result<std::path::PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn backup_directory_rules() {
+        // Before: a relative path resolved against the browser's working directory, and
+        // passbridge's own data directory was accepted (the backup landed beside the vault).
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::under(&tmp.path().join("home"));
+        std::fs::create_dir_all(&paths.data_dir).unwrap();
+        std::fs::create_dir_all(&paths.config_dir).unwrap();
+        let elsewhere = tmp.path().join("backups");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let link = tmp.path().join("sneaky");
+        std::os::unix::fs::symlink(&paths.data_dir, &link).unwrap();
+        let msg = |d: &Path| match backup_dir(d, &paths) {
+            Err(Error::InvalidParams(m)) => m,
+            other => panic!("{d:?}: {other:?}"),
+        };
+        assert!(msg(Path::new("backups")).contains("absolute"));
+        assert!(msg(&tmp.path().join("missing")).contains("does not exist"));
+        assert!(msg(&file).contains("is a file, not a directory"));
+        assert!(msg(&paths.data_dir).contains("passbridge's own directory"));
+        assert!(msg(&paths.config_dir.join("..").join("data")).contains("passbridge's own"));
+        assert!(msg(&link).contains("passbridge's own directory"));
+        let ok = backup_dir(&elsewhere, &paths).unwrap();
+        assert_eq!(ok, std::fs::canonicalize(&elsewhere).unwrap());
+    }
 
     #[test]
     fn uuid_check() {

@@ -158,12 +158,12 @@ fn said(body: &mut ureq::Body) -> Option<String> {
         .and_then(|b| error_text(&b))
 }
 
-/// The `error` field of an app error body, cut to 200 printable characters (it ends up in
-/// messages people read; the phone's text is not trusted).
+/// The `error` field of an app error body, cut to 200 characters without controls or bidi
+/// formatting (it ends up in messages people read; the phone's text is not trusted).
 pub fn error_text(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let s = v.get("error")?.as_str()?;
-    Some(s.chars().filter(|c| !c.is_control()).take(200).collect())
+    Some(crate::http::clean_text(s, 200))
 }
 
 /// A loopback server that answers each request in turn with one of the given replies.
@@ -309,6 +309,11 @@ mod tests {
         assert_eq!(
             error_text(b"{\"error\":\"a\\nb\\u001b[31m\"}").as_deref(),
             Some("ab[31m")
+        );
+        // A right-to-left override would make "denied" read as something else.
+        assert_eq!(
+            error_text("{\"error\":\"ok \u{202e}deined\u{2066} \u{200f}x\"}".as_bytes()).as_deref(),
+            Some("ok deined x")
         );
     }
 

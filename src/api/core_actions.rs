@@ -4,6 +4,9 @@ use super::context::{Action, Ctx};
 use super::error::ApiError;
 use serde_json::{Value, json};
 
+/// The documented upper bound of `ping`'s `delay_ms`.
+pub const MAX_PING_DELAY_MS: u64 = 60_000;
+
 pub fn actions() -> Vec<Action> {
     vec![
         Action {
@@ -22,10 +25,14 @@ pub fn actions() -> Vec<Action> {
 fn ping(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     // Optional delay, so tests can observe concurrency and cancel on a slow request.
     if let Some(ms) = super::params::opt_u64(params, "delay_ms")? {
+        if ms > MAX_PING_DELAY_MS {
+            return Err(ApiError::invalid_params(format!(
+                "\"delay_ms\" must be at most {MAX_PING_DELAY_MS} (got {ms})."
+            )));
+        }
         ctx.events
             .progress(json!({"stage": "sleeping", "delay_ms": ms}));
-        ctx.cancel
-            .sleep(std::time::Duration::from_millis(ms.min(60_000)))?;
+        ctx.cancel.sleep(std::time::Duration::from_millis(ms))?;
     }
     Ok(json!({"echo": params}))
 }

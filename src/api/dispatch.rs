@@ -57,6 +57,11 @@ impl Dispatcher {
         self
     }
 
+    /// Who this connection's requests come from.
+    pub fn caller(&self) -> &CallerOrigin {
+        &self.caller
+    }
+
     /// Every action name with its summary, built-ins included.
     pub fn action_list(&self) -> Vec<(&'static str, &'static str)> {
         let mut v: Vec<_> = BUILTIN

@@ -179,7 +179,7 @@ fn status_error(status: u16, body: &[u8]) -> ClientError {
     let said = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-        .map(|m| format!(" ({:?})", m.chars().take(100).collect::<String>()))
+        .map(|m| format!(" ({:?})", crate::http::clean_text(&m, 100)))
         .unwrap_or_default();
     let hint = match status {
         400 => ". Clarion rejected the request: a stored key may be malformed; re-register it",

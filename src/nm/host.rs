@@ -1,22 +1,34 @@
-//! The host loop: one reader (this thread), one writer thread that alone owns the output,
-//! and a worker thread per in-flight request so a slow request never blocks the others.
+//! The host loop. This thread reads frames and answers cheap requests itself (`hello`, `cancel`,
+//! `ping` without a delay); everything else goes to a pool of reused workers, so a slow
+//! request (a phone waiting for approval) never blocks the others. Whoever finishes a request
+//! writes its frame straight to the shared output: one hand-off at most per reply.
+//!
+//! Memory stays bounded whatever the browser does: when the workers and their queue are full,
+//! or the browser stops reading our output, this thread stops reading input (backpressure)
+//! instead of refusing requests or queueing replies.
 
-use super::caller::Caller;
-use super::frame::{FrameError, MAX_OUTBOUND, read_frame, write_frame};
+use super::frame::{FrameError, read_frame};
+use super::output::{self, Output};
+use super::pool::Pool;
+use crate::api::CallerOrigin;
 use crate::api::dispatch::{Dispatcher, MAX_IN_FLIGHT};
 use crate::api::error::{ApiError, codes};
-use crate::api::request::{error_reply, parse_request};
-use serde_json::Value;
-use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
-use std::thread::JoinHandle;
+use crate::api::request::{Request, error_reply, ok_reply, parse_request};
+use serde_json::{Value, json};
+use std::io::{BufReader, Read, Write};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long cancelled requests get to wind down before the host exits anyway.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How often, after EOF, the host checks whether the reader of its output went away.
 const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// Requests accepted beyond the running ones before reading stops. Enough that a `cancel`
+/// behind a burst of slow requests is still read.
+const QUEUE_CAP: usize = MAX_IN_FLIGHT;
+/// Input is read in blocks, not one syscall per prefix and body.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Says whether the reader of our output has gone (the browser closed the port).
 pub type PeerGone = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -24,8 +36,6 @@ pub type PeerGone = Arc<dyn Fn() -> bool + Send + Sync>;
 #[derive(Clone)]
 pub struct HostOptions {
     pub max_inbound: u32,
-    pub caller: Caller,
-    pub allowed: bool,
     /// Probe for a closed output pipe; without one, EOF waits for every request to finish.
     pub peer_gone: Option<PeerGone>,
 }
@@ -38,67 +48,24 @@ pub enum HostError {
     OutputClosed(String),
 }
 
-/// Number of requests being worked on, with a wake-up when it drops to zero.
-#[derive(Default)]
-struct InFlight {
-    count: Mutex<usize>,
-    idle: Condvar,
-}
-
-impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(|e| e.into_inner())
-    }
-    fn count(&self) -> usize {
-        *self.lock()
-    }
-    fn start(&self) {
-        *self.lock() += 1;
-    }
-    fn finish(&self) {
-        let mut n = self.lock();
-        *n -= 1;
-        if *n == 0 {
-            self.idle.notify_all();
-        }
-    }
-    /// Waits up to `d` for no request to be in flight; true when idle.
-    fn wait_idle(&self, d: Duration) -> bool {
-        let guard = self.lock();
-        let (guard, _) = self
-            .idle
-            .wait_timeout_while(guard, d, |n| *n > 0)
-            .unwrap_or_else(|e| e.into_inner());
-        *guard == 0
-    }
-}
-
-enum Outgoing {
-    Reply(Value),
-    Event(Value),
-}
-
 /// Serves requests from `input` until a clean EOF (Ok) or an unrecoverable stream error (Err).
 pub fn serve<R: Read, W: Write + Send + 'static>(
-    mut input: R,
+    input: R,
     output: W,
     dispatcher: Arc<Dispatcher>,
     opts: HostOptions,
 ) -> Result<(), HostError> {
-    let (tx, rx) = mpsc::channel::<Outgoing>();
-    let output_broken = Arc::new(AtomicBool::new(false));
-    let writer = spawn_writer(output, rx, output_broken.clone());
-    let active = Arc::new(InFlight::default());
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
-    if !opts.allowed {
-        log::warn!(
-            "refusing requests from {}: not in the allowlist (run `passbridge install` with its id)",
-            opts.caller.describe()
-        );
-    }
-
+    let out = Output::new(Box::new(output));
+    output::seal_on_abort(&out);
+    let pool = {
+        let (d, out) = (dispatcher.clone(), out.clone());
+        Pool::new(MAX_IN_FLIGHT, QUEUE_CAP, move |req: Request| {
+            run_request(&d, &out, req)
+        })
+    };
+    let mut input = BufReader::with_capacity(READ_BUFFER, input);
     let outcome = loop {
-        if output_broken.load(Ordering::SeqCst) {
+        if out.is_broken() {
             break Err(HostError::OutputClosed("write failed".into()));
         }
         let body = match read_frame(&mut input, opts.max_inbound) {
@@ -106,15 +73,8 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
             Ok(None) => break Ok(()),
             Err(e) => {
                 if let FrameError::TooLarge { len, max } = e {
-                    let mut text =
-                        format!("A message of {len} bytes exceeds the limit of {max} bytes.");
-                    if opts.caller == Caller::Local && super::hint::length_looks_like_json_text(len)
-                    {
-                        text = format!("{}.", super::hint::JSON_TEXT_HINT);
-                        log::error!("{}", super::hint::JSON_TEXT_HINT);
-                    }
-                    let err = ApiError::new(codes::TOO_LARGE, text);
-                    let _ = tx.send(Outgoing::Reply(error_reply(&Value::Null, &err)));
+                    let local = *dispatcher.caller() == CallerOrigin::Local;
+                    out.reply(&too_large(len, max, local));
                 }
                 break Err(e.into());
             }
@@ -124,133 +84,190 @@ pub fn serve<R: Read, W: Write + Send + 'static>(
         let req = match parse_request(&body) {
             Ok(r) => r,
             Err((id, err)) => {
-                let _ = tx.send(Outgoing::Reply(error_reply(&id, &err)));
+                out.reply(&error_reply(&id, &err));
                 continue;
             }
         };
-        if !opts.allowed {
-            let err = ApiError::new(
-                codes::FORBIDDEN_CALLER,
-                format!(
-                    "{} may not use passbridge. Re-run `passbridge install` with this extension's id.",
-                    opts.caller.describe()
-                ),
-            );
-            let _ = tx.send(Outgoing::Reply(error_reply(&req.id, &err)));
-            continue;
-        }
-        workers.retain(|h| !h.is_finished());
-        if active.count() >= MAX_IN_FLIGHT {
-            let err = ApiError::new(
-                codes::BUSY,
-                format!("Too many requests in flight (at most {MAX_IN_FLIGHT}); retry later."),
-            );
-            let _ = tx.send(Outgoing::Reply(error_reply(&req.id, &err)));
-            continue;
-        }
-        active.start();
-        let (d, tx_w, active_w) = (dispatcher.clone(), tx.clone(), active.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("req-{}", req.action))
-            .spawn(move || {
-                let tx_e = tx_w.clone();
-                let reply = d.handle(
-                    req,
-                    Arc::new(move |ev| {
-                        let _ = tx_e.send(Outgoing::Event(ev));
-                    }),
-                );
-                let _ = tx_w.send(Outgoing::Reply(reply));
-                active_w.finish();
-            });
-        match spawned {
-            Ok(h) => workers.push(h),
-            Err(e) => {
-                active.finish();
-                log::error!("cannot start a worker thread: {e}");
-            }
+        drop(body);
+        match req.action.as_str() {
+            "cancel" => cancel(&dispatcher, &pool, &out, req),
+            "hello" => run_request(&dispatcher, &out, req),
+            "ping" if req.params.get("delay_ms").is_none() => run_request(&dispatcher, &out, req),
+            _ => pool.submit(req),
         }
     };
 
     // End of input does not mean nobody listens: a one-shot sendNativeMessage caller may close
-    // our stdin and still wait for the answer. So finish in-flight work, unless the stream broke
+    // our stdin and still wait for the answer. So finish pending work, unless the stream broke
     // or the reader of our output is gone, in which case no answer can be delivered.
     let mut abandon = outcome.is_err();
-    // Wakes as soon as the last request finishes; checks on the browser in between.
-    while !abandon && !active.wait_idle(PEER_CHECK_INTERVAL) {
-        if output_broken.load(Ordering::SeqCst)
-            || opts.peer_gone.as_ref().is_some_and(|gone| gone())
-        {
+    while !abandon && !pool.wait_idle(PEER_CHECK_INTERVAL) {
+        if out.is_broken() || opts.peer_gone.as_ref().is_some_and(|gone| gone()) {
             log::info!(
                 "the browser closed the connection; cancelling {} request(s)",
-                active.count()
+                pool.pending()
             );
             abandon = true;
         }
     }
     if abandon {
+        pool.clear_queue();
         dispatcher.cancel_all();
-        active.wait_idle(EXIT_GRACE);
+        pool.wait_idle(EXIT_GRACE);
     }
-    let idle = active.count() == 0;
-    if idle {
-        for h in workers {
-            let _ = h.join();
-        }
-    }
-    drop(tx);
-    if idle {
-        let _ = writer.join();
-    }
+    pool.close();
+    // Whatever still runs may not start a frame it cannot finish before the process ends.
+    out.seal();
     outcome
 }
 
-fn spawn_writer<W: Write + Send + 'static>(
-    mut out: W,
-    rx: mpsc::Receiver<Outgoing>,
-    broken: Arc<AtomicBool>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for msg in rx {
-            let (value, is_reply) = match msg {
-                Outgoing::Reply(v) => (v, true),
-                Outgoing::Event(v) => (v, false),
-            };
-            let Some(bytes) = encode_bounded(&value, is_reply).map(zeroize::Zeroizing::new) else {
-                continue;
-            };
-            // Replies may carry credentials (vault.get): wipe the tree once written.
-            crate::api::request::scrub(&mut { value });
-            if let Err(e) = write_frame(&mut out, &bytes) {
-                log::warn!("stopping: cannot write to the browser: {e}");
-                broken.store(true, Ordering::SeqCst);
-                break;
-            }
-        }
-    })
+/// Runs one request to its final reply on this thread. A panic anywhere in it becomes
+/// `internal` for this request only.
+fn run_request(dispatcher: &Dispatcher, out: &Arc<Output>, req: Request) {
+    let id = req.id.clone();
+    let events = out.clone();
+    let emit = Arc::new(move |mut ev: Value| {
+        events.event(&ev);
+        crate::api::request::scrub(&mut ev);
+    });
+    let mut reply = std::panic::catch_unwind(AssertUnwindSafe(|| dispatcher.handle(req, emit)))
+        .unwrap_or_else(|_| {
+            log::error!("a request panicked outside its handler");
+            error_reply(
+                &id,
+                &ApiError::internal("passbridge hit an internal error. Details are in its log."),
+            )
+        });
+    out.reply(&reply);
+    // Replies may carry credentials (vault.get): wipe the tree once written.
+    crate::api::request::scrub(&mut reply);
 }
 
-/// Serializes a message; a reply above 1 MiB becomes a `too_large` error for the same id,
-/// an oversized event is dropped. Never yields a frame the browser would refuse.
-pub fn encode_bounded(value: &Value, is_reply: bool) -> Option<Vec<u8>> {
-    let bytes = serde_json::to_vec(value).ok()?;
-    if bytes.len() <= MAX_OUTBOUND {
-        return Some(bytes);
+/// `cancel` of a request still waiting in the queue answers it `cancelled` at once; a running
+/// one is cancelled through the dispatcher.
+fn cancel(dispatcher: &Dispatcher, pool: &Pool<Request>, out: &Arc<Output>, req: Request) {
+    let target = req
+        .params
+        .get("target")
+        .filter(|t| t.is_string() || t.is_number());
+    if let Some(target) = target
+        && let Some(queued) = pool.take_queued(|r| &r.id == target)
+    {
+        out.reply(&error_reply(&queued.id, &ApiError::cancelled()));
+        out.reply(&ok_reply(&req.id, json!({"cancelled": true})));
+        return;
     }
-    if !is_reply {
-        log::warn!(
-            "dropped a progress event of {} bytes (limit {MAX_OUTBOUND})",
-            bytes.len()
-        );
-        return None;
+    run_request(dispatcher, out, req);
+}
+
+/// `local`: a person at a terminal, who may have piped JSON text where frames belong.
+fn too_large(len: u64, max: u64, local: bool) -> Value {
+    let mut text = format!("A message of {len} bytes exceeds the limit of {max} bytes.");
+    if local && super::hint::length_looks_like_json_text(len) {
+        text = format!("{}.", super::hint::JSON_TEXT_HINT);
+        log::error!("{}", super::hint::JSON_TEXT_HINT);
     }
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let err = ApiError::new(
-        codes::TOO_LARGE,
-        format!(
-            "The reply would be {} bytes, above the browser's limit of {MAX_OUTBOUND}. Ask for fewer items (offset/limit).",
-            bytes.len()
-        ),
-    );
-    serde_json::to_vec(&error_reply(&id, &err)).ok()
+    error_reply(&Value::Null, &ApiError::new(codes::TOO_LARGE, text))
+}
+
+/// Answers every frame with `error` (for a caller that may not use the host), keeping the
+/// request's id when it can be read, until EOF. Needs no state, no threads.
+pub fn refuse_all<R: Read, W: Write + Send + 'static>(
+    input: R,
+    output: W,
+    max_inbound: u32,
+    error: &ApiError,
+) -> Result<(), HostError> {
+    let out = Output::new(Box::new(output));
+    let mut input = BufReader::with_capacity(READ_BUFFER, input);
+    let result = loop {
+        if out.is_broken() {
+            break Err(HostError::OutputClosed("write failed".into()));
+        }
+        match read_frame(&mut input, max_inbound) {
+            Ok(Some(body)) => {
+                // Refused or not, the frame may carry a password: wiped when dropped.
+                let body = zeroize::Zeroizing::new(body);
+                let id = match parse_request(&body) {
+                    Ok(r) => r.id,
+                    Err((id, _)) => id,
+                };
+                out.reply(&error_reply(&id, error));
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => {
+                out.reply(&error_reply(&Value::Null, error));
+                break Err(e.into());
+            }
+        }
+    };
+    out.seal();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Paths};
+    use std::sync::Mutex;
+
+    /// Collects output; panics on any frame containing `poison`.
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>, &'static str);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            assert!(
+                !String::from_utf8_lossy(b).contains(self.1),
+                "the sink refuses this frame"
+            );
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn frames(mut bytes: &[u8]) -> Vec<Value> {
+        let mut v = Vec::new();
+        while let Some(body) = read_frame(&mut bytes, u32::MAX).unwrap() {
+            v.push(serde_json::from_slice(&body).unwrap());
+        }
+        v
+    }
+
+    #[test]
+    fn a_panic_while_answering_is_internal_for_that_request_only() {
+        // Before: the panic killed the one writer thread and every later reply was lost.
+        let tmp = tempfile::tempdir().unwrap();
+        let state =
+            Arc::new(crate::backends::start(Paths::under(tmp.path()), Config::default()).unwrap());
+        let mut input = Vec::new();
+        for req in [
+            json!({"id": 1, "action": "ping", "params": {"delay_ms": 1}, "progress": true}),
+            json!({"id": 2, "action": "ping"}),
+        ] {
+            input.extend(super::super::frame::encode_frame(req.to_string().as_bytes()).unwrap());
+        }
+        let sink = Sink(Arc::default(), "sleeping");
+        let opts = HostOptions {
+            max_inbound: 1 << 20,
+            peer_gone: None,
+        };
+        serve(
+            input.as_slice(),
+            sink.clone(),
+            Arc::new(Dispatcher::new(state)),
+            opts,
+        )
+        .unwrap();
+        let out = frames(&sink.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let reply = |id: i64| out.iter().find(|f| f["id"] == id).cloned().unwrap();
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(reply(1)["error"]["code"], "internal");
+        assert_eq!(reply(2)["ok"], true);
+    }
 }

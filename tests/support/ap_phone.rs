@@ -60,6 +60,8 @@ struct Inner {
     seen: Vec<Seen>,
     /// (downloadKey, file) served once.
     download: Option<(String, Vec<u8>)>,
+    /// Serve the download one byte at a time, this far apart.
+    trickle: Option<Duration>,
     /// Ignore the relink vault id check (to test the client's own check).
     ignore_vault_id: bool,
 }
@@ -97,6 +99,7 @@ impl Phone {
             default: Reply::Status(202, "no user acknowledge"),
             seen: Vec::new(),
             download: None,
+            trickle: None,
             ignore_vault_id: false,
         }));
         let (s, i) = (server.clone(), inner.clone());
@@ -157,6 +160,13 @@ impl Phone {
     pub fn offer_download(&self, key: &str, content: &[u8]) {
         self.with(|i| i.download = Some((key.into(), content.to_vec())));
     }
+    /// Like [`offer_download`](Self::offer_download), sending one byte every `gap`.
+    pub fn offer_trickling_download(&self, key: &str, content: &[u8], gap: Duration) {
+        self.with(|i| {
+            i.download = Some((key.into(), content.to_vec()));
+            i.trickle = Some(gap);
+        });
+    }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.with(|i| i.seen.clone())
@@ -178,6 +188,21 @@ impl Phone {
     /// Forget the keys (as if the app's link was deleted and recreated by another client).
     pub fn rotate_app_key(&self) {
         self.with(|i| i.app = app_key());
+    }
+}
+
+/// A body that arrives one byte per `gap` (a phone on a failing Wi-Fi).
+struct Trickle(Vec<u8>, usize, Duration);
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.1 >= self.0.len() || buf.is_empty() {
+            return Ok(0);
+        }
+        std::thread::sleep(self.2);
+        buf[0] = self.0[self.1];
+        self.1 += 1;
+        Ok(1)
     }
 }
 
@@ -214,15 +239,27 @@ fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
         otk: None,
     };
     if method == "GET" {
-        let file = {
+        let (file, trickle) = {
             let mut i = inner.lock().unwrap();
             i.seen.push(seen);
-            match &i.download {
+            let file = match &i.download {
                 Some((k, _)) if url == format!("/{k}") => i.download.take().map(|d| d.1),
                 _ => None,
-            }
+            };
+            (file, i.trickle)
         };
         return match file {
+            Some(f) if trickle.is_some() => {
+                let len = f.len();
+                let reader = Trickle(f, 0, trickle.unwrap());
+                let _ = req.respond(tiny_http::Response::new(
+                    200.into(),
+                    vec![],
+                    reader,
+                    Some(len),
+                    None,
+                ));
+            }
             Some(f) => respond(req, 200, f),
             None => respond(req, 404, br#"{"error": "No file to download"}"#.to_vec()),
         };
