@@ -11,6 +11,7 @@ pub mod anotherpass;
 pub mod api;
 pub mod backends;
 pub mod clarion;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod fsutil;

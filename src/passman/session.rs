@@ -3,47 +3,10 @@
 //! and drop (process exit) forget it at once.
 
 use super::sjcl::Keyring;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A monotonic clock the timeout reads, injectable so tests move time instead of sleeping.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Duration;
-}
-
-pub struct SystemClock(Instant);
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self(Instant::now())
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        self.0.elapsed()
-    }
-}
-
-/// A clock that moves only when told to (tests).
-#[derive(Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-            Ordering::SeqCst,
-        );
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Duration {
-        Duration::from_millis(self.0.load(Ordering::SeqCst))
-    }
-}
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 
 /// The vault a key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

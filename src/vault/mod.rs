@@ -16,7 +16,6 @@ use std::time::Duration;
 
 pub mod actions;
 pub mod cli;
-pub mod clock;
 pub mod codec;
 pub mod crypto;
 pub mod error;
@@ -28,7 +27,7 @@ pub mod sink;
 pub mod store;
 pub mod throttle;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use error::{CODES, VaultError};
 pub use session::State;
 pub use sink::VaultSink;

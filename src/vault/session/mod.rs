@@ -12,13 +12,13 @@ mod shared_key;
 
 pub use ops::{Hit, Listing, SaveReport, Status, Summary, SyncReport};
 
-use super::clock::{Clock, SystemClock};
 use super::crypto::{self, Key32};
 use super::error::VaultError;
 use super::format::{self, Body, DataKeys, FormatError, Header, SegmentRef, SegmentSpec};
 use super::search::Indexed;
 use super::store::Store;
 use crate::anotherpass::seam::ClientKey;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Paths;
 use memory::{Draft, Loaded, Segment, reshard, wanted_segments};
 use std::collections::{BTreeMap, HashSet};

@@ -1,4 +1,5 @@
-//! A monotonic clock the key cache reads, injectable so tests move time instead of sleeping.
+//! A monotonic clock that key caches (the vault, Passman) read, injectable so tests move time
+//! instead of sleeping.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
