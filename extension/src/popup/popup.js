@@ -6,6 +6,15 @@ import { INSTALL_COMMAND } from "../shared/errors.js";
 import { sha256, writeText } from "../shared/clipboard.js";
 import { ACCOUNT_BACKENDS, accountBackends, describeAccount } from "../shared/accounts.js";
 
+const SOURCE_NAMES = { vault: "Local vault", passman: "Passman", passweaver: "PassWeaver" };
+
+/** Why a source's logins are missing from the list, in words. */
+function sourceState(src) {
+  if (src.status === "locked") return "locked";
+  if (src.status === "unreachable") return "cannot be reached right now";
+  return src.message || "could not be searched";
+}
+
 const main = document.getElementById("main");
 const siteLabel = document.getElementById("site");
 const state = { tabId: null, tab: null, status: null, hello: null, search: null, notice: null };
@@ -140,9 +149,10 @@ function render() {
     parts.push(h("h2", { text: "Logins for this site" }));
     if (s?.items?.length) parts.push(h("ul.logins", { id: "logins" }, s.items.map(loginRow)));
     else parts.push(h("p.muted", { id: "no-logins", text: sentence({ code: "no_match" }) }));
+    // A source that is not set up is already shown by its chip; the others say why they are missing.
     for (const src of s?.sources || []) {
-      if (src.status && src.status !== "ok" && src.status !== "empty") {
-        parts.push(h("p.muted.notice", { text: `${src.source === "vault" ? "Local vault" : src.source}: ${src.status === "locked" ? "locked" : src.message || src.status}` }));
+      if (src.status && !["ok", "empty", "not_configured"].includes(src.status)) {
+        parts.push(h("p.muted.notice", { text: `${SOURCE_NAMES[src.source] || src.source}: ${sourceState(src)}` }));
       }
     }
     const linked = state.status?.anotherpass?.linked;
@@ -301,3 +311,4 @@ api.storage.onChanged?.addListener((changes, area) => {
   state.tabId = await targetTab();
   await refresh();
 })();
+
