@@ -87,8 +87,12 @@ fn fixture(n: usize) -> Fixture {
 }
 
 fn open_state(data_dir: &Path) -> vault::State {
+    let paths = passbridge::config::Paths {
+        config_dir: data_dir.with_file_name("config"),
+        data_dir: data_dir.to_path_buf(),
+    };
     vault::State::with_clock(
-        data_dir,
+        &paths,
         Duration::from_secs(3600),
         Arc::new(SystemClock::default()),
     )

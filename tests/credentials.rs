@@ -20,7 +20,7 @@ const PASSWORD: &str = "correct horse battery";
 fn home() -> host::Home {
     let home = host::Home::new();
     let v = vault::State::with_clock(
-        &Paths::under(home.path()).data_dir,
+        &Paths::under(home.path()),
         Duration::from_secs(3600),
         Arc::new(ManualClock::default()),
     );
@@ -34,7 +34,7 @@ fn home() -> host::Home {
         cred("v-bank", "Bank", "https://bank.example"),
     ])
     .unwrap();
-    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
     home.write_config(&json!({
         "credentials": {
             "search_timeout_ms": 300,

@@ -20,7 +20,7 @@ const PASSWORD: &str = "correct horse battery";
 fn home_with_vault() -> host::Home {
     let home = host::Home::new();
     let v = vault::State::with_clock(
-        &Paths::under(home.path()).data_dir,
+        &Paths::under(home.path()),
         Duration::from_secs(3600),
         Arc::new(ManualClock::default()),
     );
@@ -33,7 +33,9 @@ fn home_with_vault() -> host::Home {
         cred("u-bank", "Bank", "https://bank.example"),
     ])
     .unwrap();
-    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
+    // Password changes through the host and the CLI at the cheapest Argon2id cost.
+    home.write_config(&json!({"vault": {"argon2_memory_kib": 1024}}));
     home
 }
 

@@ -1,6 +1,5 @@
 //! The `vault.*` actions: parameters in, JSON results out. The CLI calls the same functions.
 
-use super::format::PBKDF2_ITERATIONS;
 use super::operation;
 use super::search::Query;
 use super::session::Status;
@@ -68,6 +67,16 @@ pub fn all() -> Vec<Action> {
             "vault.clear_password",
             clear_password,
             "Remove the local password.",
+        ),
+        a(
+            "vault.rekey",
+            rekey,
+            "Replace the data key and re-seal every credential (after a suspected leak).",
+        ),
+        a(
+            "vault.accept_restore",
+            accept_restore,
+            "Accept a vault older than one seen before, e.g. restored from a backup ({confirm: true}).",
         ),
         a(
             "vault.reset",
@@ -232,13 +241,28 @@ pub fn sync(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
 pub fn set_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     let pw = password_param(params, MIN_PASSWORD_CHARS)?
         .ok_or_else(|| ApiError::invalid_params("\"password\" is required."))?;
-    super::state(ctx).set_password(pw, PBKDF2_ITERATIONS)?;
+    super::state(ctx).set_password(pw, super::settings(ctx).password_kdf())?;
     Ok(json!({"password_set": true}))
 }
 
 pub fn clear_password(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     super::state(ctx).clear_password()?;
     Ok(json!({"password_set": false}))
+}
+
+pub fn rekey(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
+    let n = super::state(ctx).rekey()?;
+    Ok(json!({"rekeyed": true, "entries": n}))
+}
+
+pub fn accept_restore(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
+    if params::opt_bool(params, "confirm")? != Some(true) {
+        return Err(ApiError::invalid_params(
+            "vault.accept_restore accepts the vault on disk although it is older than one this computer used (only right after a deliberate restore from a backup); send {\"confirm\": true} to do it.",
+        ));
+    }
+    super::state(ctx).accept_restore()?;
+    Ok(json!({"accepted": true}))
 }
 
 pub fn reset(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {

@@ -1,9 +1,10 @@
-//! The vault's cryptographic primitives: randomness, HKDF and PBKDF2 (aws-lc-rs), HMAC,
-//! and AES-256-GCM in place (aes-gcm), so plaintext only ever lives in buffers we zeroize.
+//! The vault's cryptographic primitives: randomness, HKDF, PBKDF2 and X25519 (aws-lc-rs),
+//! Argon2id (argon2), HMAC, and AES-256-GCM in place (aes-gcm), so plaintext only ever lives in
+//! buffers we zeroize.
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
-use aws_lc_rs::{hkdf, hmac, pbkdf2};
+use aws_lc_rs::{agreement, hkdf, hmac, pbkdf2};
 use std::num::NonZeroU32;
 use zeroize::Zeroizing;
 
@@ -17,6 +18,8 @@ pub enum CryptoError {
     Random,
     #[error("authentication failed")]
     Auth,
+    #[error("invalid key derivation parameters")]
+    Params,
 }
 
 pub fn random<const N: usize>() -> Result<[u8; N], CryptoError> {
@@ -60,6 +63,63 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Ke
         &mut *out,
     );
     out
+}
+
+/// Argon2id (RFC 9106) with a 32-byte output; `m_kib` KiB of memory, `t` passes, `p` lanes.
+pub fn argon2id(
+    password: &[u8],
+    salt: &[u8],
+    m_kib: u32,
+    t: u32,
+    p: u32,
+) -> Result<Key32, CryptoError> {
+    let params = argon2::Params::new(m_kib, t, p, Some(32)).map_err(|_| CryptoError::Params)?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = Zeroizing::new([0u8; 32]);
+    a.hash_password_into(password, salt, &mut *out)
+        .map_err(|_| CryptoError::Params)?;
+    Ok(out)
+}
+
+/// The X25519 public key of the private key `secret` (any 32 bytes; X25519 clamps them).
+pub fn x25519_public(secret: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
+    let private = agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
+        .map_err(|_| CryptoError::Params)?;
+    let public = private
+        .compute_public_key()
+        .map_err(|_| CryptoError::Params)?;
+    public.as_ref().try_into().map_err(|_| CryptoError::Params)
+}
+
+/// X25519 with a fresh ephemeral key towards `peer`: (ephemeral public key, shared secret).
+/// This seals a key for a slot whose secret we do not hold, only its public key.
+pub fn x25519_ephemeral(peer: &[u8; 32]) -> Result<([u8; 32], Key32), CryptoError> {
+    let eph =
+        agreement::PrivateKey::generate(&agreement::X25519).map_err(|_| CryptoError::Random)?;
+    let eph_pub: [u8; 32] = eph
+        .compute_public_key()
+        .map_err(|_| CryptoError::Random)?
+        .as_ref()
+        .try_into()
+        .map_err(|_| CryptoError::Params)?;
+    let shared = x25519_agree(&eph, peer)?;
+    Ok((eph_pub, shared))
+}
+
+/// X25519 of the private key `secret` with `peer`.
+pub fn x25519_shared(secret: &[u8; 32], peer: &[u8; 32]) -> Result<Key32, CryptoError> {
+    let private = agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
+        .map_err(|_| CryptoError::Params)?;
+    x25519_agree(&private, peer)
+}
+
+fn x25519_agree(private: &agreement::PrivateKey, peer: &[u8; 32]) -> Result<Key32, CryptoError> {
+    let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, peer);
+    agreement::agree(private, peer, CryptoError::Auth, |s| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(s.get(..32).ok_or(CryptoError::Auth)?);
+        Ok(out)
+    })
 }
 
 /// An HMAC-SHA-256 key, prepared once for many messages.
@@ -171,6 +231,38 @@ mod tests {
         );
         open_in_place(&key, &nonce, b"", &mut buf, &tag).unwrap();
         assert_eq!(buf, pt);
+    }
+
+    #[test]
+    fn argon2id_rfc9106_shape_and_x25519_agreement() {
+        // Deterministic, salt- and cost-sensitive.
+        let a = argon2id(b"pw", b"saltsaltsaltsalt", 1024, 1, 1).unwrap();
+        assert_eq!(
+            *a,
+            *argon2id(b"pw", b"saltsaltsaltsalt", 1024, 1, 1).unwrap()
+        );
+        assert_ne!(
+            *a,
+            *argon2id(b"pw", b"saltsaltsaltsalX", 1024, 1, 1).unwrap()
+        );
+        assert_ne!(
+            *a,
+            *argon2id(b"pw", b"saltsaltsaltsalt", 1024, 2, 1).unwrap()
+        );
+        assert_eq!(
+            argon2id(b"pw", b"s", 1024, 1, 1).err(),
+            Some(CryptoError::Params)
+        );
+        // RFC 7748 §6.1: Alice's private and public key.
+        let alice: [u8; 32] =
+            hex_to("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+        assert_eq!(
+            hex(&x25519_public(&alice).unwrap()),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
+        let bob = [42u8; 32];
+        let (eph, s1) = x25519_ephemeral(&x25519_public(&bob).unwrap()).unwrap();
+        assert_eq!(*s1, *x25519_shared(&bob, &eph).unwrap());
     }
 
     fn hex_vec(s: &str) -> Vec<u8> {
