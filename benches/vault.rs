@@ -176,9 +176,9 @@ fn benches(c: &mut Criterion) {
                 (v, found)
             })
         });
-        let key = floor_key();
+        let floor = floor_key();
         g.bench_function(BenchmarkId::new(GROUPS[0].1, n), |b| {
-            b.iter(|| black_box(read_decrypt(&f.floor, &key)))
+            b.iter(|| black_box(read_decrypt(&f.floor, &floor)))
         });
         g.finish();
 

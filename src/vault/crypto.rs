@@ -1,9 +1,8 @@
-//! The vault's cryptographic primitives: randomness, HKDF, PBKDF2 and X25519 (aws-lc-rs),
-//! Argon2id (argon2), HMAC, and AES-256-GCM in place (aes-gcm), so plaintext only ever lives in
-//! buffers we zeroize.
+//! The vault's cryptographic primitives: randomness, HKDF, PBKDF2, X25519, HMAC and
+//! AES-256-GCM in place (aws-lc-rs: its AES-GCM runs about 4× faster than a portable one, and
+//! in place means plaintext only ever lives in buffers we zeroize), and Argon2id (argon2).
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::{agreement, hkdf, hmac, pbkdf2};
 use std::num::NonZeroU32;
 use zeroize::Zeroizing;
@@ -144,14 +143,20 @@ pub fn seal_in_place(
     aad: &[u8],
     buf: &mut [u8],
 ) -> Result<[u8; TAG_LEN], CryptoError> {
-    let cipher = Aes256Gcm::new(key.into());
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf)
+    let tag = aes_key(key)?
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
         .map_err(|_| CryptoError::Auth)?;
-    Ok(tag.into())
+    tag.as_ref().try_into().map_err(|_| CryptoError::Auth)
 }
 
-/// Decrypts `buf` in place; on a tag mismatch `buf` is left as ciphertext.
+fn aes_key(key: &[u8; 32]) -> Result<LessSafeKey, CryptoError> {
+    Ok(LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::Params)?,
+    ))
+}
+
+/// Decrypts `buf` in place. On a tag mismatch `buf` holds unspecified bytes: callers keep it
+/// in a zeroizing buffer and discard it.
 pub fn open_in_place(
     key: &[u8; 32],
     nonce: &[u8; NONCE_LEN],
@@ -159,9 +164,14 @@ pub fn open_in_place(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<(), CryptoError> {
-    let cipher = Aes256Gcm::new(key.into());
-    cipher
-        .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf, Tag::from_slice(tag))
+    aes_key(key)?
+        .open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            tag,
+            buf,
+        )
+        .map(|_| ())
         .map_err(|_| CryptoError::Auth)
 }
 
