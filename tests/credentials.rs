@@ -1,11 +1,15 @@
 //! `credentials.search` and `credentials.get` through the built binary, across the local vault
 //! and test-only sources (`credentials.test_sources`): one ranked list, paging, a locked source,
-//! one that never answers (timeout), no secret in any list, the Clarion policy on `get`.
+//! one that never answers (timeout), no secret in any list, the Clarion policy on `get`, and the
+//! vault's own policy operations (`vault_get`, `vault_read`) through these actions.
+#[path = "support/clarion_fake.rs"]
+mod clarion_fake;
 #[path = "support/host.rs"]
 mod host;
 #[path = "support/vault.rs"]
 mod vault_support;
 
+use clarion_fake::FakeClarion;
 use passbridge::config::Paths;
 use passbridge::vault::{self, ManualClock, format};
 use serde_json::{Value, json};
@@ -108,6 +112,11 @@ fn status_of<'a>(r: &'a Value, source: &str) -> &'a Value {
 
 fn search(h: &mut host::Host, id: u64, params: Value) -> Value {
     let r = result(&req(h, id, "credentials.search", params)).clone();
+    checked_search(r)
+}
+
+/// A search result that matches the schema and holds no secret.
+fn checked_search(r: Value) -> Value {
     host::assert_schema("credentialsSearchResult", &r);
     let text = r.to_string();
     for secret in [
@@ -386,5 +395,202 @@ fn get_passes_the_policy_for_every_source() {
             .contains(&json!("credential_get"))
     );
     assert_eq!(p["unknown"], json!([]));
+    assert_eq!(h.close(), Some(0));
+}
+
+// ------------------------------------------------------------------ the vault's own operations
+
+const KEY1: &str = "a2V5LW9uZS1jcmVkZW50aWFsLWlk";
+const FF_ORIGIN: &str = "moz-extension://0123abcd-0123-4567-89ab-0123456789ab";
+
+/// `home()` with a registered Clarion key and a policy guarding `require` (strengthening needs
+/// no touch), each step in its own process as the extension does it.
+fn guarded_home(require: &[&str], ttl: u64) -> (FakeClarion, host::Home) {
+    let home = home();
+    let fake = FakeClarion::start();
+    fake.set_allowed_callback("moz-extension://");
+    let call = |action: &str, params: Value| {
+        home.call(&json!({"id": 1, "action": action, "params": params, "progress": true}))
+            .0
+    };
+    let started = call(
+        "clarion.register.start",
+        json!({"server": fake.base, "origin": FF_ORIGIN}),
+    );
+    let url = result(&started)["url"].as_str().unwrap().to_owned();
+    assert_eq!(fake.open(&url).0, 200, "Clarion refused {url}");
+    let done = fake.complete_registration(KEY1, Some("yubikey"), Some(0));
+    result(&call(
+        "clarion.register.finish",
+        json!({"state": done.state, "data": done.data}),
+    ));
+    let p = call(
+        "clarion.policy.set",
+        json!({"require": require, "approval_ttl_seconds": ttl}),
+    );
+    assert_eq!(result(&p)["approval_used"], false, "{p}");
+    assert_eq!(fake.authn_count(), 0);
+    (fake, home)
+}
+
+/// Sends `action` with progress events and waits for the one asking for an approval: (authn
+/// id, event). Fails if the request finishes first.
+fn until_approval(h: &mut host::Host, id: &str, action: &str, params: Value) -> (String, Value) {
+    h.send(&json!({"id": id, "action": action, "params": params, "progress": true}));
+    loop {
+        let f = h.recv();
+        if f["id"] != id {
+            continue;
+        }
+        assert_eq!(f["event"], "progress", "finished before asking: {f}");
+        if f["stage"] == "approval_pending" {
+            let url = f["html_url"].as_str().unwrap();
+            return (url.rsplit('/').next().unwrap().to_owned(), f);
+        }
+    }
+}
+
+#[test]
+fn get_from_the_vault_needs_the_vault_get_approval() {
+    let (fake, home) = guarded_home(&["vault_get"], 0);
+    let mut h = home.spawn(&[]);
+    result(&req(
+        &mut h,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let get = json!({"source": "vault", "id": "v-gh"});
+
+    // Approved: the secret comes only after the touch.
+    let (authn, event) = until_approval(&mut h, "a", "credentials.get", get.clone());
+    assert_eq!(event["operation"], "vault_get");
+    assert_eq!(event["html_url"], format!("{}/authn/{authn}", fake.base));
+    assert_eq!(
+        fake.authn(&authn).comment,
+        json!("passbridge: give a credential from the local vault to the browser")
+    );
+    fake.verify(&authn, KEY1, 1);
+    let (r, events, _) = h.reply_for(&json!("a"));
+    host::assert_schema("credentialsGetResult", result(&r));
+    assert_eq!(r["result"]["password"], "secret-v-gh");
+    assert!(events.iter().any(|e| e["stage"] == "approval_verified"));
+
+    // Refused on the page, or "verified" by a key that is not ours: no secret (TTL 0: each
+    // get asks again).
+    let (authn, _) = until_approval(&mut h, "b", "credentials.get", get.clone());
+    fake.cancel(&authn);
+    let (r, _, _) = h.reply_for(&json!("b"));
+    assert_eq!(err_code(&r), "approval_cancelled");
+    let (authn, _) = until_approval(&mut h, "c", "credentials.get", get.clone());
+    fake.force_verified(
+        &authn,
+        json!({"type": "webauthn", "handle": "c29tZW9uZS1lbHNl", "counter": 9}),
+    );
+    let (r, _, _) = h.reply_for(&json!("c"));
+    assert_eq!(err_code(&r), "approval_denied");
+    assert!(!r.to_string().contains("secret-v-gh"), "{r}");
+
+    // Without progress events nobody could open the page: refused at once.
+    let asked = fake.authn_count();
+    let r = req(&mut h, 2, "credentials.get", get);
+    assert_eq!(err_code(&r), "approval_required");
+    assert_eq!(fake.authn_count(), asked);
+    // Another source is not the vault: vault_get does not guard it.
+    let r = req(
+        &mut h,
+        3,
+        "credentials.get",
+        json!({"source": "notebook", "id": "n-gh"}),
+    );
+    assert_eq!(result(&r)["password"], "nb-secret-1");
+    assert_eq!(fake.authn_count(), asked);
+    assert_eq!(h.close(), Some(0));
+}
+
+#[test]
+fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
+    let (fake, home) = guarded_home(&["vault_read"], 600);
+    let mut h = home.spawn(&[]);
+    result(&req(
+        &mut h,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+
+    // Unlocked, but the policy guards listing it: no vault entry, and nobody is asked even
+    // though the request could show a page.
+    for (id, params) in [
+        ("s1", json!({"url": "https://github.com/login"})),
+        ("s2", json!({"query": "bank"})),
+    ] {
+        h.send(
+            &json!({"id": id, "action": "credentials.search", "params": params, "progress": true}),
+        );
+        let (reply, events, _) = h.reply_for(&json!(id));
+        assert!(events.is_empty(), "{events:?}");
+        let r = checked_search(result(&reply).clone());
+        let vault = status_of(&r, "vault");
+        assert_eq!(vault["status"], "locked", "{r}");
+        assert_eq!(vault["error"]["code"], "approval_required");
+        assert!(
+            vault["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("vault.search"),
+            "{vault}"
+        );
+        assert!(
+            ids(&r).iter().all(|i| !i.starts_with("vault/")),
+            "{params}: {r}"
+        );
+    }
+    let r = search(&mut h, 2, json!({"url": "https://github.com/login"}));
+    assert_eq!(ids(&r), ["notebook/n-gh", "notebook/n-api"]);
+    assert_eq!(fake.authn_count(), 0, "a search never asks for a touch");
+
+    // vault.search asks for it; approved, it is remembered for the TTL.
+    let (authn, event) = until_approval(
+        &mut h,
+        "v",
+        "vault.search",
+        json!({"url": "https://github.com/"}),
+    );
+    assert_eq!(event["operation"], "vault_read");
+    fake.verify(&authn, KEY1, 1);
+    let (r, _, _) = h.reply_for(&json!("v"));
+    assert_eq!(result(&r)["total"], 3);
+
+    let r = search(&mut h, 3, json!({"url": "https://github.com/login"}));
+    assert_eq!(
+        status_of(&r, "vault"),
+        &json!({"source": "vault", "status": "ok", "total": 3})
+    );
+    assert_eq!(
+        ids(&r),
+        [
+            "notebook/n-gh",
+            "vault/v-gh",
+            "notebook/n-api",
+            "vault/v-gist",
+            "vault/v-note"
+        ]
+    );
+    let r = search(&mut h, 4, json!({"query": "bank"}));
+    assert_eq!(ids(&r), ["vault/v-bank"]);
+    assert_eq!(fake.authn_count(), 1);
+    assert_eq!(h.close(), Some(0));
+
+    // Approvals live in one process: a new host asks again.
+    let mut h = home.spawn(&[]);
+    result(&req(
+        &mut h,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let r = search(&mut h, 2, json!({"url": "https://github.com/login"}));
+    assert_eq!(status_of(&r, "vault")["status"], "locked");
     assert_eq!(h.close(), Some(0));
 }

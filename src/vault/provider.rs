@@ -67,7 +67,7 @@ impl CredentialProvider for VaultProvider {
                 SourceState::Locked,
                 ApiError::new(
                     "approval_required",
-                    "The policy guards listing the vault (vault_read): approve it once with vault.search, then search again.",
+                    "The policy guards listing the vault (vault_read): approve vault.search, then search again while that approval lasts (the policy's approval_ttl_seconds; with 0 the vault is never listed here).",
                 ),
             ));
         }
