@@ -31,7 +31,7 @@ const PASSWORD: &str = "correct horse battery";
 fn home_with_vault() -> host::Home {
     let home = host::Home::new();
     let v = vault::State::with_clock(
-        &Paths::under(home.path()).data_dir,
+        &Paths::under(home.path()),
         Duration::from_secs(3600),
         Arc::new(ManualClock::default()),
     );
@@ -42,7 +42,7 @@ fn home_with_vault() -> host::Home {
         cred("u-bank", "Bank", "https://bank.example"),
     ])
     .unwrap();
-    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
     home
 }
 
@@ -215,6 +215,69 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
             .0
             .contains("holds 0 unlock(s)")
     );
+    assert_eq!(firefox.close(), Some(0));
+    assert_eq!(chrome.close(), Some(0));
+}
+
+/// A new data key made in one process (rekey, password change or removal, also from the
+/// terminal) replaces the old one in the agent: the other processes notice the new key on
+/// disk, drop the old one and go on with the new one instead of staying locked.
+#[test]
+fn a_new_data_key_reaches_every_process_through_the_agent() {
+    let home = home_with_vault();
+    home.write_config(&json!({"vault": {"argon2_memory_kib": 1024}}));
+    let _stop = StopAgent(&home);
+    let mut firefox = home.spawn(&[]);
+    let mut chrome = home.spawn(&[]);
+    let r = req(
+        &mut firefox,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    );
+    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(
+        result(&req(&mut chrome, 1, "vault.list", json!({})))["total"],
+        3
+    );
+    let manifest = || vault_files(&home)["manifest.pbv"].clone();
+    let rotations = [
+        ("vault.rekey", json!({})),
+        (
+            "vault.set_password",
+            json!({"password": "second password", "current_password": PASSWORD}),
+        ),
+        (
+            "vault.clear_password",
+            json!({"current_password": "second password"}),
+        ),
+    ];
+    for (i, (action, params)) in rotations.into_iter().enumerate() {
+        let id = 10 * (i as u64 + 1);
+        let before = manifest();
+        result(&req(&mut firefox, id, action, params));
+        assert_ne!(manifest(), before, "{action} rewrote the manifest");
+        let r = req(&mut chrome, id, "vault.get", json!({"uid": "u-gist"}));
+        assert_eq!(result(&r)["password"], "secret-u-gist", "after {action}");
+        let r = req(&mut firefox, id + 1, "vault.list", json!({}));
+        assert_eq!(result(&r)["total"], 3, "after {action}");
+    }
+    // From the terminal, which takes the unlock from the agent and gives the new key back.
+    let (out, err, ok) = run(&home, &["vault", "rekey"]);
+    assert!(ok && out.contains("3 credential(s)"), "{out}{err}");
+    for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
+        let r = req(h, 50 + i as u64, "vault.get", json!({"uid": "u-bank"}));
+        assert_eq!(result(&r)["password"], "secret-u-bank");
+    }
+    assert!(
+        run(&home, &["agent", "status"])
+            .0
+            .contains("holds 1 unlock(s)")
+    );
+    // Locking still locks everyone.
+    result(&req(&mut chrome, 60, "vault.lock", json!({})));
+    let r = req(&mut firefox, 60, "vault.list", json!({}));
+    assert_eq!(err_code(&r), "vault_locked");
     assert_eq!(firefox.close(), Some(0));
     assert_eq!(chrome.close(), Some(0));
 }
@@ -482,9 +545,7 @@ fn the_terminal_asks_for_the_local_password_before_the_phone() {
     p.vault()
         .save(&[cred("u-gh", "GitHub", "https://github.com")])
         .unwrap();
-    p.vault()
-        .set_password(PASSWORD, format::PBKDF2_ITERATIONS)
-        .unwrap();
+    p.vault().set_password(PASSWORD, format::Kdf::TEST).unwrap();
     let search = || Command::Search {
         url: "https://github.com".into(),
         unlock: Unlock::default(),

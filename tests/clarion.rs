@@ -1308,13 +1308,13 @@ const VAULT_PASSWORD: &str = "correct horse battery";
 /// A vault in `home` that opens with VAULT_PASSWORD (made in-process, as a phone result would).
 fn make_vault(home: &Home) {
     let v = passbridge::vault::State::with_clock(
-        &Paths::under(home.path()).data_dir,
+        &Paths::under(home.path()),
         std::time::Duration::from_secs(3600),
         Arc::new(passbridge::vault::ManualClock::default()),
     );
     let key = passbridge::anotherpass::seam::ClientKey::from_bytes(&[7; 32]).unwrap();
     v.unlock_with_key(&key, true).unwrap();
-    v.set_password(VAULT_PASSWORD, passbridge::vault::format::PBKDF2_ITERATIONS)
+    v.set_password(VAULT_PASSWORD, passbridge::vault::format::Kdf::TEST)
         .unwrap();
 }
 

@@ -25,7 +25,7 @@ const PASSWORD: &str = "correct horse battery";
 fn home_with(hanging: bool) -> host::Home {
     let home = host::Home::new();
     let v = vault::State::with_clock(
-        &Paths::under(home.path()).data_dir,
+        &Paths::under(home.path()),
         Duration::from_secs(3600),
         Arc::new(ManualClock::default()),
     );
@@ -39,7 +39,7 @@ fn home_with(hanging: bool) -> host::Home {
         cred("v-bank", "Bank", "https://bank.example"),
     ])
     .unwrap();
-    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
     let mut config = json!({
         "credentials": {
             "test_sources": [

@@ -124,6 +124,7 @@ impl Profile {
             "allowed": {"chrome_origins": [ORIGIN]},
             "anotherpass": {"server": "127.0.0.1", "port": sim.port(), "rsa_bits": 2048,
                             "poll_interval_ms": 50, "timeout_ms": 60000, "http_timeout_ms": 20000},
+            "vault": {"argon2_memory_kib": 1024},
         }));
         Self { home }
     }

@@ -1122,6 +1122,20 @@ fn reading_deleting_resetting_and_revealing_ask_the_gate() {
         call(&p, actions::status, json!({})).unwrap()["exists"],
         true
     );
+    // Re-keying and accepting a restored vault are vault-wide changes too.
+    let manifest = || std::fs::read(p.vault().dir().join("manifest.pbv")).unwrap();
+    let before = manifest();
+    assert_eq!(code(call(&p, actions::rekey, json!({}))), "approval_denied");
+    assert_eq!(
+        code(call(&p, actions::accept_restore, json!({"confirm": true}))),
+        "approval_denied"
+    );
+    assert_eq!(manifest(), before, "nothing changed");
+    assert_eq!(
+        call(&p, actions::status, json!({})).unwrap()["locked"],
+        false,
+        "a refused accept_restore does not lock"
+    );
     p.gate
         .deny
         .lock()
@@ -1135,6 +1149,8 @@ fn reading_deleting_resetting_and_revealing_ask_the_gate() {
             operation::VAULT_READ,
             operation::VAULT_DELETE,
             operation::VAULT_READ,
+            operation::VAULT_RESET,
+            operation::VAULT_RESET,
             operation::VAULT_RESET,
             operation::VAULT_READ,
         ]

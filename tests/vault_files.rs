@@ -139,7 +139,7 @@ fn a_newer_format_is_refused_and_left_alone() {
     open.receive(&key(1), &[]).unwrap();
     let manifest = vault_dir(home.path()).join("manifest.pbv");
     let mut bytes = std::fs::read(&manifest).unwrap();
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&(passbridge::vault::format::VERSION + 1).to_le_bytes());
     std::fs::write(&manifest, &bytes).unwrap();
     let before = snapshot(home.path());
 
@@ -147,7 +147,7 @@ fn a_newer_format_is_refused_and_left_alone() {
     let e = fresh.receive(&key(1), &[cred("x", "X", "")]).unwrap_err();
     assert_eq!(e.code, "vault_unsupported_version");
     assert!(
-        e.message.contains("newer passbridge") && e.message.contains("format 2"),
+        e.message.contains("newer passbridge") && e.message.contains("format 3"),
         "{}",
         e.message
     );

@@ -20,7 +20,7 @@ const PASSWORD: &str = "correct horse battery";
 fn home_with_vault() -> host::Home {
     let home = host::Home::new();
     let v = vault::State::with_clock(
-        &Paths::under(home.path()).data_dir,
+        &Paths::under(home.path()),
         Duration::from_secs(3600),
         Arc::new(ManualClock::default()),
     );
@@ -33,7 +33,9 @@ fn home_with_vault() -> host::Home {
         cred("u-bank", "Bank", "https://bank.example"),
     ])
     .unwrap();
-    v.set_password(PASSWORD, format::PBKDF2_ITERATIONS).unwrap();
+    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
+    // Password changes through the host and the CLI at the cheapest Argon2id cost.
+    home.write_config(&json!({"vault": {"argon2_memory_kib": 1024}}));
     home
 }
 
@@ -67,6 +69,8 @@ fn actions_through_the_host() {
         "vault.sync",
         "vault.set_password",
         "vault.clear_password",
+        "vault.rekey",
+        "vault.accept_restore",
     ] {
         assert!(
             result(&hello)["actions"]
@@ -274,7 +278,7 @@ fn cli_for_people() {
     let home = home_with_vault();
     // Each command is its own locked process here (the password checks below need that);
     // tests/agent.rs covers commands that share a browser's unlock.
-    home.write_config(&json!({"agent": false}));
+    home.write_config(&json!({"agent": false, "vault": {"argon2_memory_kib": 1024}}));
     let pw = format!("{PASSWORD}\n");
     let (out, _, ok) = cli(&home, &["status"], "");
     assert!(ok);
@@ -393,4 +397,95 @@ fn wrong_passwords_are_counted_on_disk_and_slow_down() {
     assert_eq!(result(&unlock(&mut h, 5, PASSWORD))["locked"], false);
     assert!(!counter.exists());
     assert_eq!(h.close(), Some(0));
+}
+
+/// Every vault file but the lock, by name.
+fn vault_files(home: &host::Home) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = Paths::under(home.path()).data_dir.join("vault");
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_str().unwrap().ends_with(".lock"))
+        .map(|e| (e.path(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn put_back(home: &host::Home, files: &[(std::path::PathBuf, Vec<u8>)]) {
+    for (p, _) in vault_files(home) {
+        std::fs::remove_file(p).unwrap();
+    }
+    for (p, b) in files {
+        std::fs::write(p, b).unwrap();
+    }
+}
+
+#[test]
+fn a_rolled_back_vault_is_refused_by_a_running_host_and_a_new_one() {
+    let home = home_with_vault();
+    let backup = vault_files(&home);
+    let mut h = home.spawn(&[]);
+    let r = req(&mut h, 1, "vault.unlock", json!({"password": PASSWORD}));
+    assert_eq!(result(&r)["entries"], 3);
+    let r = req(&mut h, 2, "vault.delete", json!({"uid": "u-bank"}));
+    result(&r);
+    // The older copy comes back: the running host refuses it and locks.
+    put_back(&home, &backup);
+    let r = req(&mut h, 3, "vault.list", json!({}));
+    assert_eq!(err_code(&r), "vault_rolled_back");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("accept-restore"),
+        "{r}"
+    );
+    let r = req(&mut h, 4, "vault.status", json!({}));
+    assert_eq!(result(&r)["locked"], true);
+    // A new host refuses it too.
+    let mut fresh = home.spawn(&[]);
+    let r = req(&mut fresh, 1, "vault.unlock", json!({"password": PASSWORD}));
+    assert_eq!(err_code(&r), "vault_rolled_back");
+    // Accepted deliberately from the command line, it opens again, with the restored entry.
+    let (_, err, ok) = cli(&home, &["accept-restore"], "");
+    assert!(!ok && err.contains("--yes"), "{err}");
+    let (out, err, ok) = cli(&home, &["accept-restore", "--yes"], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("accepted"), "{out}");
+    let r = req(&mut fresh, 2, "vault.unlock", json!({"password": PASSWORD}));
+    assert_eq!(result(&r)["entries"], 3);
+    let r = req(&mut fresh, 3, "vault.accept_restore", json!({}));
+    assert_eq!(err_code(&r), "invalid_params");
+}
+
+#[test]
+fn rekey_through_the_host_and_the_cli() {
+    let home = home_with_vault();
+    // Without the agent, a process holding the old key locks (tests/agent.rs: with it, the
+    // new key reaches every process).
+    home.write_config(&json!({"agent": false, "vault": {"argon2_memory_kib": 1024}}));
+    let before = vault_files(&home);
+    let mut h = home.spawn(&[]);
+    let r = req(&mut h, 1, "vault.rekey", json!({}));
+    assert_eq!(err_code(&r), "vault_locked");
+    req(&mut h, 2, "vault.unlock", json!({"password": PASSWORD}));
+    let r = req(&mut h, 3, "vault.rekey", json!({}));
+    assert_eq!(*result(&r), json!({"rekeyed": true, "entries": 3}));
+    let after = vault_files(&home);
+    assert!(
+        after.iter().all(
+            |(p, b)| !before.iter().any(|(q, c)| p == q && b == c) || p.ends_with("lock-epoch")
+        ),
+        "every file was rewritten"
+    );
+    let pw = format!("{PASSWORD}\n");
+    let (out, err, ok) = cli(&home, &["rekey", "--password-stdin"], &pw);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 credential(s) were re-sealed"), "{out}");
+    // The host held the previous key: it locks and unlocks again with the same password.
+    let r = req(&mut h, 4, "vault.list", json!({}));
+    assert_eq!(err_code(&r), "vault_locked");
+    let r = req(&mut h, 5, "vault.unlock", json!({"password": PASSWORD}));
+    assert_eq!(result(&r)["entries"], 3);
 }

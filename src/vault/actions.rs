@@ -1,7 +1,6 @@
 //! The `vault.*` actions: parameters in, JSON results out. The CLI calls the same functions.
 
 use super::error::VaultError;
-use super::format::PBKDF2_ITERATIONS;
 use super::operation;
 use super::search::Query;
 use super::session::{Listing, Status, Summary};
@@ -71,6 +70,16 @@ pub fn all() -> Vec<Action> {
             "vault.clear_password",
             clear_password,
             "Remove the local password.",
+        ),
+        a(
+            "vault.rekey",
+            rekey,
+            "Replace the data key and re-seal every credential (after a suspected leak).",
+        ),
+        a(
+            "vault.accept_restore",
+            accept_restore,
+            "Accept a vault older than one seen before, e.g. restored from a backup ({confirm: true}).",
         ),
         a(
             "vault.reset",
@@ -288,7 +297,7 @@ pub fn set_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     // Open, or the reason it is not (before anyone is asked for a password).
     super::state(ctx).touch()?;
     require_current_password(ctx, params, "changing it")?;
-    super::state(ctx).set_password(&pw, PBKDF2_ITERATIONS)?;
+    super::state(ctx).set_password(&pw, super::settings(ctx).password_kdf())?;
     Ok(json!({"password_set": true}))
 }
 
@@ -298,6 +307,25 @@ pub fn clear_password(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
     require_current_password(ctx, params, "removing it")?;
     super::state(ctx).clear_password()?;
     Ok(json!({"password_set": false}))
+}
+
+pub fn rekey(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
+    // Vault-wide like a reset: every process must unlock again without an agent.
+    gate_open(ctx, operation::VAULT_RESET)?;
+    let n = super::state(ctx).rekey()?;
+    Ok(json!({"rekeyed": true, "entries": n}))
+}
+
+pub fn accept_restore(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
+    if params::opt_bool(params, "confirm")? != Some(true) {
+        return Err(ApiError::invalid_params(
+            "vault.accept_restore accepts the vault on disk although it is older than one this computer used (only right after a deliberate restore from a backup); send {\"confirm\": true} to do it.",
+        ));
+    }
+    // Trusting an older vault again undoes the rollback check: as guarded as moving it aside.
+    ctx.state.gate().require(ctx, operation::VAULT_RESET)?;
+    super::state(ctx).accept_restore()?;
+    Ok(json!({"accepted": true}))
 }
 
 pub fn reset(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {

@@ -88,6 +88,18 @@ pub enum Command {
         #[command(flatten)]
         unlock: Unlock,
     },
+    /// Replace the vault's data key and re-seal every credential (after a suspected leak).
+    Rekey {
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Accept the vault on disk although it is older than one this computer used: only after
+    /// a deliberate restore from a backup.
+    AcceptRestore {
+        /// Confirm: without it nothing happens.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Move the vault aside (it is kept, not deleted) so a new one can start.
     Reset {
         /// Confirm: without it nothing happens.
@@ -339,6 +351,30 @@ pub fn run_with_prompt(
             with_secret(params, actions::clear_password, ctx)?;
             (Value::Null, false, |_| {
                 "The local password is removed.".into()
+            })
+        }
+        Command::Rekey { unlock: u } => {
+            unlock(ctx, &u, input, ask)?;
+            let v = actions::rekey(ctx, &json!({}))?;
+            (v, false, |v| {
+                format!(
+                    "The vault has a new data key; {} credential(s) were re-sealed. Running \
+                     passbridge hosts take it from the agent (without one they lock and need \
+                     to be unlocked again).",
+                    v["entries"]
+                )
+            })
+        }
+        Command::AcceptRestore { yes } => {
+            if !yes {
+                return Err(ApiError::invalid_params(
+                    "accept-restore accepts a vault older than one this computer used (after a \
+                     deliberate restore from a backup); add --yes to do it.",
+                ));
+            }
+            actions::accept_restore(ctx, &json!({"confirm": true}))?;
+            (Value::Null, false, |_| {
+                "The vault on disk is accepted as it is. Unlock it again.".into()
             })
         }
         Command::Reset { yes } => {

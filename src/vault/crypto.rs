@@ -1,9 +1,9 @@
-//! The vault's cryptographic primitives: randomness, HKDF and PBKDF2 (aws-lc-rs), HMAC,
-//! and AES-256-GCM in place (aes-gcm), so plaintext only ever lives in buffers we zeroize.
+//! The vault's cryptographic primitives: randomness, HKDF, PBKDF2, X25519, HMAC and
+//! AES-256-GCM in place (aws-lc-rs: its AES-GCM runs about 4× faster than a portable one, and
+//! in place means plaintext only ever lives in buffers we zeroize), and Argon2id (argon2).
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
-use aws_lc_rs::{hkdf, hmac, pbkdf2};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::{agreement, hkdf, hmac, pbkdf2};
 use std::num::NonZeroU32;
 use zeroize::Zeroizing;
 
@@ -17,6 +17,8 @@ pub enum CryptoError {
     Random,
     #[error("authentication failed")]
     Auth,
+    #[error("invalid key derivation parameters")]
+    Params,
 }
 
 pub fn random<const N: usize>() -> Result<[u8; N], CryptoError> {
@@ -62,6 +64,63 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Ke
     out
 }
 
+/// Argon2id (RFC 9106) with a 32-byte output; `m_kib` KiB of memory, `t` passes, `p` lanes.
+pub fn argon2id(
+    password: &[u8],
+    salt: &[u8],
+    m_kib: u32,
+    t: u32,
+    p: u32,
+) -> Result<Key32, CryptoError> {
+    let params = argon2::Params::new(m_kib, t, p, Some(32)).map_err(|_| CryptoError::Params)?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = Zeroizing::new([0u8; 32]);
+    a.hash_password_into(password, salt, &mut *out)
+        .map_err(|_| CryptoError::Params)?;
+    Ok(out)
+}
+
+/// The X25519 public key of the private key `secret` (any 32 bytes; X25519 clamps them).
+pub fn x25519_public(secret: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
+    let private = agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
+        .map_err(|_| CryptoError::Params)?;
+    let public = private
+        .compute_public_key()
+        .map_err(|_| CryptoError::Params)?;
+    public.as_ref().try_into().map_err(|_| CryptoError::Params)
+}
+
+/// X25519 with a fresh ephemeral key towards `peer`: (ephemeral public key, shared secret).
+/// This seals a key for a slot whose secret we do not hold, only its public key.
+pub fn x25519_ephemeral(peer: &[u8; 32]) -> Result<([u8; 32], Key32), CryptoError> {
+    let eph =
+        agreement::PrivateKey::generate(&agreement::X25519).map_err(|_| CryptoError::Random)?;
+    let eph_pub: [u8; 32] = eph
+        .compute_public_key()
+        .map_err(|_| CryptoError::Random)?
+        .as_ref()
+        .try_into()
+        .map_err(|_| CryptoError::Params)?;
+    let shared = x25519_agree(&eph, peer)?;
+    Ok((eph_pub, shared))
+}
+
+/// X25519 of the private key `secret` with `peer`.
+pub fn x25519_shared(secret: &[u8; 32], peer: &[u8; 32]) -> Result<Key32, CryptoError> {
+    let private = agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
+        .map_err(|_| CryptoError::Params)?;
+    x25519_agree(&private, peer)
+}
+
+fn x25519_agree(private: &agreement::PrivateKey, peer: &[u8; 32]) -> Result<Key32, CryptoError> {
+    let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, peer);
+    agreement::agree(private, peer, CryptoError::Auth, |s| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(s.get(..32).ok_or(CryptoError::Auth)?);
+        Ok(out)
+    })
+}
+
 /// An HMAC-SHA-256 key, prepared once for many messages.
 pub struct HmacKey(hmac::Key);
 
@@ -84,14 +143,20 @@ pub fn seal_in_place(
     aad: &[u8],
     buf: &mut [u8],
 ) -> Result<[u8; TAG_LEN], CryptoError> {
-    let cipher = Aes256Gcm::new(key.into());
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf)
+    let tag = aes_key(key)?
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
         .map_err(|_| CryptoError::Auth)?;
-    Ok(tag.into())
+    tag.as_ref().try_into().map_err(|_| CryptoError::Auth)
 }
 
-/// Decrypts `buf` in place; on a tag mismatch `buf` is left as ciphertext.
+fn aes_key(key: &[u8; 32]) -> Result<LessSafeKey, CryptoError> {
+    Ok(LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::Params)?,
+    ))
+}
+
+/// Decrypts `buf` in place. On a tag mismatch `buf` holds unspecified bytes: callers keep it
+/// in a zeroizing buffer and discard it.
 pub fn open_in_place(
     key: &[u8; 32],
     nonce: &[u8; NONCE_LEN],
@@ -99,9 +164,14 @@ pub fn open_in_place(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<(), CryptoError> {
-    let cipher = Aes256Gcm::new(key.into());
-    cipher
-        .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, buf, Tag::from_slice(tag))
+    aes_key(key)?
+        .open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            tag,
+            buf,
+        )
+        .map(|_| ())
         .map_err(|_| CryptoError::Auth)
 }
 
@@ -171,6 +241,38 @@ mod tests {
         );
         open_in_place(&key, &nonce, b"", &mut buf, &tag).unwrap();
         assert_eq!(buf, pt);
+    }
+
+    #[test]
+    fn argon2id_rfc9106_shape_and_x25519_agreement() {
+        // Deterministic, salt- and cost-sensitive.
+        let a = argon2id(b"pw", b"saltsaltsaltsalt", 1024, 1, 1).unwrap();
+        assert_eq!(
+            *a,
+            *argon2id(b"pw", b"saltsaltsaltsalt", 1024, 1, 1).unwrap()
+        );
+        assert_ne!(
+            *a,
+            *argon2id(b"pw", b"saltsaltsaltsalX", 1024, 1, 1).unwrap()
+        );
+        assert_ne!(
+            *a,
+            *argon2id(b"pw", b"saltsaltsaltsalt", 1024, 2, 1).unwrap()
+        );
+        assert_eq!(
+            argon2id(b"pw", b"s", 1024, 1, 1).err(),
+            Some(CryptoError::Params)
+        );
+        // RFC 7748 §6.1: Alice's private and public key.
+        let alice: [u8; 32] =
+            hex_to("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+        assert_eq!(
+            hex(&x25519_public(&alice).unwrap()),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
+        let bob = [42u8; 32];
+        let (eph, s1) = x25519_ephemeral(&x25519_public(&bob).unwrap()).unwrap();
+        assert_eq!(*s1, *x25519_shared(&bob, &eph).unwrap());
     }
 
     fn hex_vec(s: &str) -> Vec<u8> {

@@ -13,6 +13,8 @@ pub const VAULT_NOT_FOUND: &str = "vault_not_found";
 pub const VAULT_CORRUPT: &str = "vault_corrupt";
 pub const VAULT_UNSUPPORTED_VERSION: &str = "vault_unsupported_version";
 pub const VAULT_TOO_MANY_ATTEMPTS: &str = "vault_too_many_attempts";
+pub const VAULT_ROLLED_BACK: &str = "vault_rolled_back";
+pub const VAULT_UPGRADE_NEEDED: &str = "vault_upgrade_needed";
 
 /// Every code the vault returns besides the host's own (append-only).
 pub const CODES: &[&str] = &[
@@ -25,6 +27,8 @@ pub const CODES: &[&str] = &[
     VAULT_CORRUPT,
     VAULT_UNSUPPORTED_VERSION,
     VAULT_TOO_MANY_ATTEMPTS,
+    VAULT_ROLLED_BACK,
+    VAULT_UPGRADE_NEEDED,
 ];
 
 const HOW_TO_UNLOCK: &str = "Unlock it with vault.unlock (approve on your phone), or with \
@@ -75,6 +79,20 @@ pub enum VaultError {
     )]
     UnsupportedVersion { dir: PathBuf, found: u16 },
     #[error(
+        "The vault in {dir} is older than a version this computer already used (commit {found}, \
+         but commit {seen} was seen): its files were replaced by an older copy, by a restore from \
+         a backup or by someone undoing changes such as a new or removed password. passbridge \
+         refuses to use it. If you restored it on purpose, accept it with \
+         `passbridge vault accept-restore --yes` (or vault.accept_restore {{\"confirm\": true}}) \
+         and unlock again; otherwise restore the newer files."
+    )]
+    RolledBack { dir: PathBuf, found: u64, seen: u64 },
+    #[error(
+        "The vault was written by an older passbridge and its key cannot change yet: unlock it \
+         once with {0} so it moves to the current format, then try again."
+    )]
+    UpgradeNeeded(&'static str),
+    #[error(
         "Cannot read or write {path}: {source}. Check the permissions and free space of that directory."
     )]
     Io {
@@ -99,6 +117,8 @@ impl VaultError {
             Self::NotFound(_) => VAULT_NOT_FOUND,
             Self::Corrupt { .. } => VAULT_CORRUPT,
             Self::UnsupportedVersion { .. } => VAULT_UNSUPPORTED_VERSION,
+            Self::RolledBack { .. } => VAULT_ROLLED_BACK,
+            Self::UpgradeNeeded(_) => VAULT_UPGRADE_NEEDED,
             Self::Io { .. } => codes::STORAGE,
             Self::Invalid(_) => codes::INVALID_PARAMS,
             Self::Internal(_) => codes::INTERNAL,
@@ -158,6 +178,12 @@ mod tests {
                 dir: "/v".into(),
                 found: 2,
             },
+            VaultError::RolledBack {
+                dir: "/v".into(),
+                found: 1,
+                seen: 2,
+            },
+            VaultError::UpgradeNeeded("the phone"),
         ];
         for e in &all {
             assert!(CODES.contains(&e.code()), "{}", e.code());

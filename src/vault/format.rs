@@ -1,4 +1,4 @@
-//! The on-disk vault format, version 1 (documented in docs/vault-format.md). Pure: bytes in,
+//! The on-disk vault format, version 2; version 1 is still read (docs/vault-format.md). Pure: bytes in,
 //! bytes out; files and locks are in [`super::store`].
 //!
 //! A vault is a manifest (a plaintext header with the key slots, then the encrypted segment
@@ -16,21 +16,38 @@ use zeroize::Zeroizing;
 
 pub const MAGIC: [u8; 8] = *b"PBVAULT\0";
 pub const SEGMENT_MAGIC: [u8; 8] = *b"PBVSEG\0\0";
-pub const VERSION: u16 = 1;
+/// Written by this passbridge. Version 1 (the first release) is still read; see
+/// docs/vault-format.md for what version 2 changed.
+pub const VERSION: u16 = 2;
 pub const MAX_SEGMENTS: u16 = 4096;
-/// As the official extension (anotherpass.md §6.2).
-pub const PBKDF2_ITERATIONS: u32 = 200_361;
+/// For new PBKDF2 slots: OWASP's guidance for PBKDF2-HMAC-SHA-256 (2023). New slots use
+/// Argon2id ([`Kdf::ARGON2ID`]) unless told otherwise.
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
 /// Accepted iteration range when reading, so a crafted file cannot make unlock hang or go weak.
 pub const MIN_ITERATIONS: u32 = 100_000;
 pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// Accepted Argon2id costs when reading (same reason): 1 MiB–1 GiB, 1–16 passes, 1–8 lanes.
+pub const ARGON2_MIN_KIB: u32 = 1024;
+pub const ARGON2_MAX_KIB: u32 = 1 << 20;
+pub const ARGON2_MAX_T: u32 = 16;
+pub const ARGON2_MAX_P: u32 = 8;
 /// Cap on each credential field; far above any real password, name or otpauth URI.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Byte length of a wrapped 32-byte key: ciphertext + GCM tag.
 pub const WRAPPED_LEN: usize = 32 + TAG_LEN;
+/// Segment plaintexts are padded to at least this many bytes (see [`padded_len`]).
+pub const MIN_PADDED: usize = 4096;
 
+const SEAL_DIRECT: u8 = 1;
+const SEAL_TO_PUBLIC: u8 = 2;
 const KDF_NONE: u8 = 0;
-const KDF_PBKDF2_SHA256: u8 = 1;
+const SLOT_PBKDF2_DIRECT: u8 = 1;
+const SLOT_PBKDF2_TO_PUBLIC: u8 = 2;
+const SLOT_ARGON2ID_DIRECT: u8 = 3;
+const SLOT_ARGON2ID_TO_PUBLIC: u8 = 4;
 const INFO_CLIENT_WRAP: &[u8] = b"passbridge vault v1 client wrap";
+const INFO_CLIENT_X25519: &[u8] = b"passbridge vault v2 client x25519";
+const INFO_SLOT_KEK: &[u8] = b"passbridge vault v2 slot kek";
 const INFO_DATA: &[u8] = b"passbridge vault v1 data";
 const INFO_INDEX: &[u8] = b"passbridge vault v1 segment index";
 const AAD_CLIENT_SLOT: &[u8] = b"passbridge vault v1 client slot";
@@ -65,21 +82,110 @@ pub struct Wrapped {
     pub sealed: [u8; WRAPPED_LEN],
 }
 
+/// How a key slot holds the DEK.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Seal {
+    /// Format 1: sealed under a key derived from the slot's secret. Re-sealing a new DEK
+    /// needs the secret.
+    Direct(Wrapped),
+    /// Sealed to the X25519 public key of the slot's secret (with a fresh ephemeral key), so a
+    /// new DEK can be sealed for a slot whose secret is not at hand: a password change can
+    /// rotate the DEK without the phone, and a rekey without the password.
+    ToPublic {
+        public: [u8; 32],
+        ephemeral: [u8; 32],
+        wrapped: Wrapped,
+    },
+}
+
+impl Seal {
+    /// The slot's public key, when the slot has one.
+    pub fn public(&self) -> Option<[u8; 32]> {
+        match self {
+            Seal::Direct(_) => None,
+            Seal::ToPublic { public, .. } => Some(*public),
+        }
+    }
+}
+
+/// The password key derivation of a slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kdf {
+    Pbkdf2 { iterations: u32 },
+    Argon2id { m_kib: u32, t: u32, p: u32 },
+}
+
+impl Kdf {
+    /// The default for new password slots: Argon2id, 64 MiB, 3 passes, 1 lane.
+    pub const ARGON2ID: Kdf = Kdf::Argon2id {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
+    /// The cheapest cost readers accept. Only for tests (like `anotherpass.rsa_bits`).
+    pub const TEST: Kdf = Kdf::Argon2id {
+        m_kib: ARGON2_MIN_KIB,
+        t: 1,
+        p: 1,
+    };
+
+    fn check(&self) -> Result<(), FormatError> {
+        let ok = match *self {
+            Kdf::Pbkdf2 { iterations } => (MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations),
+            Kdf::Argon2id { m_kib, t, p } => {
+                (ARGON2_MIN_KIB..=ARGON2_MAX_KIB).contains(&m_kib)
+                    && (1..=ARGON2_MAX_T).contains(&t)
+                    && (1..=ARGON2_MAX_P).contains(&p)
+            }
+        };
+        ok.then_some(()).ok_or(FormatError::Damaged(
+            "the password key derivation cost is out of range",
+        ))
+    }
+
+    fn derive(&self, password: &str, salt: &[u8; 16]) -> Result<Key32, FormatError> {
+        self.check()?;
+        match *self {
+            Kdf::Pbkdf2 { iterations } => {
+                let n =
+                    NonZeroU32::new(iterations).ok_or(FormatError::Damaged("zero iterations"))?;
+                Ok(crypto::pbkdf2_sha256(password.as_bytes(), salt, n))
+            }
+            Kdf::Argon2id { m_kib, t, p } => {
+                Ok(crypto::argon2id(password.as_bytes(), salt, m_kib, t, p)?)
+            }
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordSlot {
-    pub iterations: u32,
+    pub kdf: Kdf,
     pub salt: [u8; 16],
-    pub wrapped: Wrapped,
+    pub seal: Seal,
+}
+
+/// What it takes to seal a DEK for a password slot without the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordPublic {
+    pub kdf: Kdf,
+    pub salt: [u8; 16],
+    pub public: [u8; 32],
 }
 
 /// The plaintext part of the manifest. Authenticated (as AAD of the body), never secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The format version of the file it was read from (writers write [`VERSION`]).
+    pub version: u16,
     pub vault_id: [u8; 16],
     /// New for every commit, so other processes notice a change by reading the header.
     pub commit_id: [u8; 16],
+    /// New whenever the DEK is replaced (zero in version 1 files), so other processes notice
+    /// that their key no longer opens the vault.
+    pub key_id: [u8; 16],
     pub segment_count: u16,
-    pub client: Wrapped,
+    pub client: Seal,
     pub password: Option<PasswordSlot>,
 }
 
@@ -94,6 +200,9 @@ pub struct SegmentRef {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Body {
     pub created_ms: u64,
+    /// Grows by one at every commit (0 in version 1 files): an older copy restored over the
+    /// vault has a smaller one.
+    pub counter: u64,
     pub segments: Vec<SegmentRef>,
     /// Registrable domain → the uid the user chose there last.
     pub remembered: BTreeMap<String, String>,
@@ -184,84 +293,187 @@ fn unwrap(
     Ok(dek)
 }
 
-fn client_kek(client_key: &[u8; 32], vault_id: &[u8; 16]) -> Key32 {
-    crypto::hkdf32(client_key, vault_id, INFO_CLIENT_WRAP)
-}
-
-pub fn wrap_client(
+/// The key that seals a DEK to `public` with the ephemeral key `ephemeral`.
+fn slot_kek(
+    shared: &[u8; 32],
     vault_id: &[u8; 16],
-    dek: &[u8; 32],
-    client_key: &[u8; 32],
-) -> Result<Wrapped, CryptoError> {
-    wrap(
-        &client_kek(client_key, vault_id),
-        AAD_CLIENT_SLOT,
+    public: &[u8; 32],
+    ephemeral: &[u8; 32],
+) -> Key32 {
+    crypto::hkdf32(
+        shared,
         vault_id,
-        dek,
+        &[INFO_SLOT_KEK, public, ephemeral].concat(),
     )
 }
 
-/// The DEK, if `client_key` is the one this vault was sealed for. The header checksum has
-/// already ruled out damage, so a tag mismatch here means a different key.
-pub fn unwrap_client(header: &Header, client_key: &[u8; 32]) -> Result<Key32, FormatError> {
-    let kek = client_kek(client_key, &header.vault_id);
-    unwrap(&kek, AAD_CLIENT_SLOT, &header.vault_id, &header.client)
-        .map_err(|_| FormatError::WrongKey)
+/// Seals `dek` to a slot's public key; only the slot's secret opens it.
+pub fn seal_to(
+    public: &[u8; 32],
+    aad_label: &[u8],
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+) -> Result<Seal, CryptoError> {
+    let (ephemeral, shared) = crypto::x25519_ephemeral(public)?;
+    let kek = slot_kek(&shared, vault_id, public, &ephemeral);
+    Ok(Seal::ToPublic {
+        public: *public,
+        ephemeral,
+        wrapped: wrap(&kek, aad_label, vault_id, dek)?,
+    })
 }
 
-pub fn wrap_password(
+/// Opens a slot: `direct_kek` for [`Seal::Direct`], `secret` (an X25519 private key) otherwise.
+fn open_seal(
+    seal: &Seal,
+    aad_label: &[u8],
+    vault_id: &[u8; 16],
+    direct_kek: impl FnOnce() -> Key32,
+    secret: &[u8; 32],
+) -> Result<Key32, CryptoError> {
+    match seal {
+        Seal::Direct(w) => unwrap(&direct_kek(), aad_label, vault_id, w),
+        Seal::ToPublic {
+            public,
+            ephemeral,
+            wrapped,
+        } => {
+            let shared = crypto::x25519_shared(secret, ephemeral)?;
+            let kek = slot_kek(&shared, vault_id, public, ephemeral);
+            unwrap(&kek, aad_label, vault_id, wrapped)
+        }
+    }
+}
+
+fn client_kek_v1(client_key: &[u8; 32], vault_id: &[u8; 16]) -> Key32 {
+    crypto::hkdf32(client_key, vault_id, INFO_CLIENT_WRAP)
+}
+
+fn client_secret(client_key: &[u8; 32], vault_id: &[u8; 16]) -> Key32 {
+    crypto::hkdf32(client_key, vault_id, INFO_CLIENT_X25519)
+}
+
+/// The public key of the client slot for `client_key`.
+pub fn client_public(vault_id: &[u8; 16], client_key: &[u8; 32]) -> Result<[u8; 32], FormatError> {
+    Ok(crypto::x25519_public(&client_secret(client_key, vault_id))?)
+}
+
+/// A client slot holding `dek`, sealed to the clientKey's public key.
+pub fn seal_client(
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+    public: &[u8; 32],
+) -> Result<Seal, CryptoError> {
+    seal_to(public, AAD_CLIENT_SLOT, vault_id, dek)
+}
+
+/// A client slot in the format of version 1 (for tests of reading old vaults).
+pub fn wrap_client_v1(
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+    client_key: &[u8; 32],
+) -> Result<Seal, CryptoError> {
+    let kek = client_kek_v1(client_key, vault_id);
+    Ok(Seal::Direct(wrap(&kek, AAD_CLIENT_SLOT, vault_id, dek)?))
+}
+
+/// The DEK and the client slot's public key, if `client_key` is the one this vault was sealed
+/// for. The header checksum has already ruled out damage, so a tag mismatch here means a
+/// different key.
+pub fn unwrap_client(
+    header: &Header,
+    client_key: &[u8; 32],
+) -> Result<(Key32, [u8; 32]), FormatError> {
+    let id = &header.vault_id;
+    let secret = client_secret(client_key, id);
+    let dek = open_seal(
+        &header.client,
+        AAD_CLIENT_SLOT,
+        id,
+        || client_kek_v1(client_key, id),
+        &secret,
+    )
+    .map_err(|_| FormatError::WrongKey)?;
+    Ok((dek, crypto::x25519_public(&secret)?))
+}
+
+/// Derives a new password slot's public key (fresh salt): the slow part of setting a password.
+pub fn password_public(password: &str, kdf: Kdf) -> Result<PasswordPublic, FormatError> {
+    let salt = crypto::random::<16>()?;
+    let secret = kdf.derive(password, &salt)?;
+    Ok(PasswordPublic {
+        kdf,
+        salt,
+        public: crypto::x25519_public(&secret)?,
+    })
+}
+
+/// A password slot holding `dek`, for the password behind `p`.
+pub fn seal_password(
+    vault_id: &[u8; 16],
+    dek: &[u8; 32],
+    p: &PasswordPublic,
+) -> Result<PasswordSlot, CryptoError> {
+    Ok(PasswordSlot {
+        kdf: p.kdf,
+        salt: p.salt,
+        seal: seal_to(&p.public, AAD_PASSWORD_SLOT, vault_id, dek)?,
+    })
+}
+
+/// A password slot in the format of version 1: PBKDF2, sealed directly (for tests of reading
+/// old vaults).
+pub fn wrap_password_v1(
     vault_id: &[u8; 16],
     dek: &[u8; 32],
     password: &str,
     iterations: u32,
 ) -> Result<PasswordSlot, FormatError> {
     let salt = crypto::random::<16>()?;
-    let kek = password_kek(password, &salt, iterations)?;
+    let kdf = Kdf::Pbkdf2 { iterations };
+    let kek = kdf.derive(password, &salt)?;
     Ok(PasswordSlot {
-        iterations,
+        kdf,
         salt,
-        wrapped: wrap(&kek, AAD_PASSWORD_SLOT, vault_id, dek)?,
+        seal: Seal::Direct(wrap(&kek, AAD_PASSWORD_SLOT, vault_id, dek)?),
     })
 }
 
-pub fn unwrap_password(header: &Header, password: &str) -> Result<Key32, FormatError> {
+/// The DEK and what re-sealing the slot needs, if `password` opens the vault.
+pub fn unwrap_password(
+    header: &Header,
+    password: &str,
+) -> Result<(Key32, PasswordPublic), FormatError> {
     let slot = header.password.as_ref().ok_or(FormatError::NoPassword)?;
-    let kek = password_kek(password, &slot.salt, slot.iterations)?;
-    unwrap(&kek, AAD_PASSWORD_SLOT, &header.vault_id, &slot.wrapped)
-        .map_err(|_| FormatError::WrongPassword)
-}
-
-fn password_kek(password: &str, salt: &[u8; 16], iterations: u32) -> Result<Key32, FormatError> {
-    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
-        return Err(FormatError::Damaged(
-            "the password iteration count is out of range",
-        ));
-    }
-    let n = NonZeroU32::new(iterations).ok_or(FormatError::Damaged("zero iterations"))?;
-    Ok(crypto::pbkdf2_sha256(password.as_bytes(), salt, n))
+    let secret = slot.kdf.derive(password, &slot.salt)?;
+    let dek = open_seal(
+        &slot.seal,
+        AAD_PASSWORD_SLOT,
+        &header.vault_id,
+        || secret.clone(),
+        &secret,
+    )
+    .map_err(|_| FormatError::WrongPassword)?;
+    let public = crypto::x25519_public(&secret)?;
+    Ok((
+        dek,
+        PasswordPublic {
+            kdf: slot.kdf,
+            salt: slot.salt,
+            public,
+        },
+    ))
 }
 
 // ---- manifest ----
 
 const CHECKSUM_LEN: usize = 16;
-
-fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let d = Sha256::digest(bytes);
-    let mut out = [0u8; CHECKSUM_LEN];
-    out.copy_from_slice(&d[..CHECKSUM_LEN]);
-    out
-}
-
-fn header_len(h: &Header) -> usize {
-    let password = match h.password {
-        Some(_) => 4 + 16 + NONCE_LEN + WRAPPED_LEN,
-        None => 0,
-    };
-    8 + 2 + 16 + 16 + 2 + NONCE_LEN + WRAPPED_LEN + 1 + password + NONCE_LEN + 4 + CHECKSUM_LEN
-}
+/// More than the longest header (about 300 bytes).
+const MAX_HEADER_LEN: usize = 512;
 
 fn body_len(b: &Body) -> usize {
-    8 + b.segments.len() * 20
+    8 + 8
+        + b.segments.len() * 20
         + 4
         + b.remembered
             .iter()
@@ -269,36 +481,95 @@ fn body_len(b: &Body) -> usize {
             .sum::<usize>()
 }
 
-/// Serializes and seals a manifest. `header.segment_count` must match `body.segments`.
+fn write_seal(w: &mut Writer<'_>, seal: &Seal) {
+    match seal {
+        Seal::Direct(x) => {
+            w.bytes(&x.nonce);
+            w.bytes(&x.sealed);
+        }
+        Seal::ToPublic {
+            public,
+            ephemeral,
+            wrapped,
+        } => {
+            w.bytes(public);
+            w.bytes(ephemeral);
+            w.bytes(&wrapped.nonce);
+            w.bytes(&wrapped.sealed);
+        }
+    }
+}
+
+fn read_seal(r: &mut Reader<'_>, to_public: bool) -> Result<Seal, CodecError> {
+    Ok(if to_public {
+        Seal::ToPublic {
+            public: r.array()?,
+            ephemeral: r.array()?,
+            wrapped: Wrapped {
+                nonce: r.array()?,
+                sealed: r.array()?,
+            },
+        }
+    } else {
+        Seal::Direct(Wrapped {
+            nonce: r.array()?,
+            sealed: r.array()?,
+        })
+    })
+}
+
+/// Serializes and seals a manifest in the current format. `header.segment_count` must match
+/// `body.segments`.
 pub fn seal_manifest(
     header: &Header,
     body: &Body,
     keys: &DataKeys,
 ) -> Result<Vec<u8>, FormatError> {
     debug_assert_eq!(header.segment_count as usize, body.segments.len());
-    let hlen = header_len(header);
     let blen = body_len(body);
     let ct_len = u32::try_from(blen + TAG_LEN)
         .map_err(|_| FormatError::Damaged("the manifest is too large"))?;
     let nonce = crypto::random::<NONCE_LEN>()?;
-    let mut out = Zeroizing::new(Vec::with_capacity(hlen + blen + TAG_LEN));
+    let mut out = Zeroizing::new(Vec::with_capacity(MAX_HEADER_LEN + blen + TAG_LEN));
     {
         let mut w = Writer::new(&mut out);
         w.bytes(&MAGIC);
         w.u16(VERSION);
         w.bytes(&header.vault_id);
         w.bytes(&header.commit_id);
+        w.bytes(&header.key_id);
         w.u16(header.segment_count);
-        w.bytes(&header.client.nonce);
-        w.bytes(&header.client.sealed);
+        w.u8(match header.client {
+            Seal::Direct(_) => SEAL_DIRECT,
+            Seal::ToPublic { .. } => SEAL_TO_PUBLIC,
+        });
+        write_seal(&mut w, &header.client);
         match &header.password {
             None => w.u8(KDF_NONE),
             Some(p) => {
-                w.u8(KDF_PBKDF2_SHA256);
-                w.u32(p.iterations);
+                let direct = matches!(p.seal, Seal::Direct(_));
+                match p.kdf {
+                    Kdf::Pbkdf2 { iterations } => {
+                        w.u8(if direct {
+                            SLOT_PBKDF2_DIRECT
+                        } else {
+                            SLOT_PBKDF2_TO_PUBLIC
+                        });
+                        w.u32(iterations);
+                    }
+                    Kdf::Argon2id { m_kib, t, p } => {
+                        w.u8(if direct {
+                            SLOT_ARGON2ID_DIRECT
+                        } else {
+                            SLOT_ARGON2ID_TO_PUBLIC
+                        });
+                        w.u32(m_kib);
+                        w.u32(t);
+                        w.u32(p);
+                    }
+                }
                 w.bytes(&p.salt);
-                w.bytes(&p.wrapped.nonce);
-                w.bytes(&p.wrapped.sealed);
+                write_seal(&mut w, &p.seal);
             }
         }
         w.bytes(&nonce);
@@ -306,10 +577,11 @@ pub fn seal_manifest(
     }
     let sum = checksum(&out);
     Writer::new(&mut out).bytes(&sum);
-    debug_assert_eq!(out.len(), hlen);
+    let hlen = out.len();
     {
         let mut w = Writer::new(&mut out);
         w.u64(body.created_ms);
+        w.u64(body.counter);
         for s in &body.segments {
             w.bytes(&s.id.unwrap_or_default());
             w.u32(s.count);
@@ -326,6 +598,13 @@ pub fn seal_manifest(
     Ok(std::mem::take(&mut *out))
 }
 
+fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let d = Sha256::digest(bytes);
+    let mut out = [0u8; CHECKSUM_LEN];
+    out.copy_from_slice(&d[..CHECKSUM_LEN]);
+    out
+}
+
 /// A manifest whose header was parsed and checksummed; the body is still sealed.
 pub struct SealedManifest<'a> {
     pub header: Header,
@@ -334,14 +613,14 @@ pub struct SealedManifest<'a> {
     sealed: &'a [u8],
 }
 
-/// Reads just the magic and version, for a useful error before anything else.
-fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<(), FormatError> {
+/// Reads the magic and version, for a useful error before anything else; returns the version.
+fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<u16, FormatError> {
     let m = r.array::<8>().map_err(|_| FormatError::NotAVault)?;
     if &m != magic {
         return Err(FormatError::NotAVault);
     }
     match r.u16().map_err(damaged("it ends inside the header"))? {
-        VERSION => Ok(()),
+        v @ 1..=VERSION => Ok(v),
         v if v > VERSION => Err(FormatError::UnsupportedVersion(v)),
         _ => Err(FormatError::Damaged("the format version is invalid")),
     }
@@ -349,25 +628,52 @@ fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<(), Format
 
 pub fn parse_manifest(bytes: &[u8]) -> Result<SealedManifest<'_>, FormatError> {
     let mut r = Reader::new(bytes);
-    check_magic_version(&mut r, &MAGIC)?;
+    let version = check_magic_version(&mut r, &MAGIC)?;
     let short = damaged("it ends inside the header");
     let vault_id = r.array().map_err(&short)?;
     let commit_id = r.array().map_err(&short)?;
-    let segment_count = r.u16().map_err(&short)?;
-    let client = Wrapped {
-        nonce: r.array().map_err(&short)?,
-        sealed: r.array().map_err(&short)?,
+    let key_id = match version {
+        1 => [0; 16],
+        _ => r.array().map_err(&short)?,
     };
-    let password = match r.u8().map_err(&short)? {
+    let segment_count = r.u16().map_err(&short)?;
+    let client_kind = match version {
+        1 => SEAL_DIRECT,
+        _ => r.u8().map_err(&short)?,
+    };
+    let client = match client_kind {
+        SEAL_DIRECT | SEAL_TO_PUBLIC => {
+            read_seal(&mut r, client_kind == SEAL_TO_PUBLIC).map_err(&short)?
+        }
+        _ => return Err(FormatError::Damaged("the client slot type is unknown")),
+    };
+    let kind = r.u8().map_err(&short)?;
+    let password = match kind {
         KDF_NONE => None,
-        KDF_PBKDF2_SHA256 => Some(PasswordSlot {
-            iterations: r.u32().map_err(&short)?,
-            salt: r.array().map_err(&short)?,
-            wrapped: Wrapped {
-                nonce: r.array().map_err(&short)?,
-                sealed: r.array().map_err(&short)?,
-            },
-        }),
+        SLOT_PBKDF2_DIRECT
+        | SLOT_PBKDF2_TO_PUBLIC
+        | SLOT_ARGON2ID_DIRECT
+        | SLOT_ARGON2ID_TO_PUBLIC
+            if version > 1 || kind == SLOT_PBKDF2_DIRECT =>
+        {
+            let kdf = match kind {
+                SLOT_PBKDF2_DIRECT | SLOT_PBKDF2_TO_PUBLIC => Kdf::Pbkdf2 {
+                    iterations: r.u32().map_err(&short)?,
+                },
+                _ => Kdf::Argon2id {
+                    m_kib: r.u32().map_err(&short)?,
+                    t: r.u32().map_err(&short)?,
+                    p: r.u32().map_err(&short)?,
+                },
+            };
+            let salt = r.array().map_err(&short)?;
+            let to_public = matches!(kind, SLOT_PBKDF2_TO_PUBLIC | SLOT_ARGON2ID_TO_PUBLIC);
+            Some(PasswordSlot {
+                kdf,
+                salt,
+                seal: read_seal(&mut r, to_public).map_err(&short)?,
+            })
+        }
         _ => return Err(FormatError::Damaged("the password slot type is unknown")),
     };
     let nonce = r.array().map_err(&short)?;
@@ -388,8 +694,10 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<SealedManifest<'_>, FormatError> {
     }
     Ok(SealedManifest {
         header: Header {
+            version,
             vault_id,
             commit_id,
+            key_id,
             segment_count,
             client,
             password,
@@ -415,6 +723,10 @@ impl SealedManifest<'_> {
         let short = damaged("the manifest contents are malformed");
         let mut r = Reader::new(&plain);
         let created_ms = r.u64().map_err(&short)?;
+        let counter = match self.header.version {
+            1 => 0,
+            _ => r.u64().map_err(&short)?,
+        };
         let mut segments = Vec::with_capacity(self.header.segment_count as usize);
         for _ in 0..self.header.segment_count {
             let id: [u8; 16] = r.array().map_err(&short)?;
@@ -434,6 +746,7 @@ impl SealedManifest<'_> {
         r.finish().map_err(&short)?;
         Ok(Body {
             created_ms,
+            counter,
             segments,
             remembered,
         })
@@ -453,12 +766,24 @@ pub struct SegmentSpec<'a> {
 
 const SEGMENT_HEADER_LEN: usize = 8 + 2 + 16 + 2 + 16 + NONCE_LEN + 4;
 
+/// The padded size of a segment plaintext of `n` bytes: at least [`MIN_PADDED`], then in
+/// steps of an eighth of the next power of two (at most 25% more), so file sizes follow the
+/// number of entries only coarsely and not the length of any field.
+pub fn padded_len(n: usize) -> usize {
+    if n <= MIN_PADDED {
+        return MIN_PADDED;
+    }
+    let step = n.next_power_of_two() / 8;
+    n.div_ceil(step) * step
+}
+
 pub fn seal_segment<'e>(
     spec: SegmentSpec<'_>,
     entries: impl Iterator<Item = &'e Entry> + Clone,
     keys: &DataKeys,
 ) -> Result<Vec<u8>, FormatError> {
-    let plain_len = 4 + entries.clone().map(Entry::encoded_len).sum::<usize>();
+    let used = 4 + entries.clone().map(Entry::encoded_len).sum::<usize>();
+    let plain_len = padded_len(used);
     let ct_len = u32::try_from(plain_len + TAG_LEN)
         .map_err(|_| FormatError::Damaged("a segment is too large"))?;
     let nonce = crypto::random::<NONCE_LEN>()?;
@@ -482,6 +807,7 @@ pub fn seal_segment<'e>(
         written += 1;
     }
     debug_assert_eq!(written, spec.count);
+    out.resize(SEGMENT_HEADER_LEN + plain_len, 0);
     let (aad, plain) = out.split_at_mut(SEGMENT_HEADER_LEN);
     let tag = crypto::seal_in_place(&keys.data, &nonce, aad, plain)?;
     Writer::new(&mut out).bytes(&tag);
@@ -495,7 +821,7 @@ pub fn open_segment(
     keys: &DataKeys,
 ) -> Result<Vec<Entry>, FormatError> {
     let mut r = Reader::new(bytes);
-    check_magic_version(&mut r, &SEGMENT_MAGIC)?;
+    let version = check_magic_version(&mut r, &SEGMENT_MAGIC)?;
     let short = damaged("a segment ends inside its header");
     let vault_id: [u8; 16] = r.array().map_err(&short)?;
     let index = r.u16().map_err(&short)?;
@@ -550,6 +876,13 @@ pub fn open_segment(
             updated_ms,
         });
     }
+    if version > 1 {
+        // Padding: zeros only, so the plaintext has exactly one reading.
+        let rest = r.take(r.remaining()).map_err(&bad)?;
+        if rest.iter().any(|&b| b != 0) {
+            return Err(FormatError::Damaged("a segment's padding is not zero"));
+        }
+    }
     r.finish().map_err(&bad)?;
     Ok(entries)
 }
@@ -577,16 +910,20 @@ mod tests {
     fn fixture() -> (Header, Body, Key32, DataKeys) {
         let dek = crypto::random_key().unwrap();
         let vault_id = [7u8; 16];
-        let client = wrap_client(&vault_id, &dek, &[9u8; 32]).unwrap();
+        let public = client_public(&vault_id, &[9u8; 32]).unwrap();
+        let client = seal_client(&vault_id, &dek, &public).unwrap();
         let header = Header {
+            version: VERSION,
             vault_id,
             commit_id: [1; 16],
+            key_id: [6; 16],
             segment_count: 4,
             client,
             password: None,
         };
         let mut body = Body {
             created_ms: 42,
+            counter: 9,
             segments: vec![SegmentRef::default(); 4],
             remembered: BTreeMap::new(),
         };
@@ -606,7 +943,9 @@ mod tests {
         let parsed = parse_manifest(&bytes).unwrap();
         assert!(parsed.header == header);
         assert!(parsed.open(&keys).unwrap() == body);
-        assert_eq!(*unwrap_client(&parsed.header, &[9u8; 32]).unwrap(), *dek);
+        let (got, public) = unwrap_client(&parsed.header, &[9u8; 32]).unwrap();
+        assert_eq!(*got, *dek);
+        assert_eq!(Some(public), parsed.header.client.public());
         assert_eq!(
             unwrap_client(&parsed.header, &[8u8; 32]).err(),
             Some(FormatError::WrongKey)
@@ -623,17 +962,50 @@ mod tests {
     #[test]
     fn password_slot_round_trip() {
         let (mut header, body, dek, keys) = fixture();
-        header.password = Some(
-            wrap_password(&header.vault_id, &dek, "correct horse", PBKDF2_ITERATIONS).unwrap(),
-        );
-        let bytes = seal_manifest(&header, &body, &keys).unwrap();
-        let parsed = parse_manifest(&bytes).unwrap();
+        let kdfs = [
+            Kdf::TEST,
+            Kdf::Pbkdf2 {
+                iterations: MIN_ITERATIONS,
+            },
+        ];
+        for kdf in kdfs {
+            let public = password_public("correct horse", kdf).unwrap();
+            header.password = Some(seal_password(&header.vault_id, &dek, &public).unwrap());
+            let bytes = seal_manifest(&header, &body, &keys).unwrap();
+            let parsed = parse_manifest(&bytes).unwrap();
+            assert!(parsed.header == header);
+            let (got, again) = unwrap_password(&parsed.header, "correct horse").unwrap();
+            assert_eq!(*got, *dek);
+            assert!(
+                again == public,
+                "the slot can be re-sealed without the password"
+            );
+            assert_eq!(
+                unwrap_password(&parsed.header, "correct hors").err(),
+                Some(FormatError::WrongPassword)
+            );
+        }
+    }
+
+    #[test]
+    fn new_slots_use_argon2id_64_mib_and_pbkdf2_at_least_600k() {
         assert_eq!(
-            *unwrap_password(&parsed.header, "correct horse").unwrap(),
-            *dek
+            Kdf::ARGON2ID,
+            Kdf::Argon2id {
+                m_kib: 65536,
+                t: 3,
+                p: 1
+            }
         );
+        const { assert!(PBKDF2_ITERATIONS >= 600_000) };
+        // The real cost, once: it derives, and differs from the test cost.
+        let (mut header, _, dek, _) = fixture();
+        let public = password_public("correct horse", Kdf::ARGON2ID).unwrap();
+        header.password = Some(seal_password(&header.vault_id, &dek, &public).unwrap());
+        assert_eq!(*unwrap_password(&header, "correct horse").unwrap().0, *dek);
+        header.password.as_mut().unwrap().kdf = Kdf::TEST;
         assert_eq!(
-            unwrap_password(&parsed.header, "correct hors").err(),
+            unwrap_password(&header, "correct horse").err(),
             Some(FormatError::WrongPassword)
         );
     }
@@ -641,9 +1013,25 @@ mod tests {
     #[test]
     fn crafted_iteration_counts_are_refused() {
         let (mut header, _, dek, _) = fixture();
-        let mut slot = wrap_password(&header.vault_id, &dek, "pw", PBKDF2_ITERATIONS).unwrap();
+        let mut slot = wrap_password_v1(&header.vault_id, &dek, "pw", MIN_ITERATIONS).unwrap();
         for bad in [0, 1, MIN_ITERATIONS - 1, MAX_ITERATIONS + 1, u32::MAX] {
-            slot.iterations = bad;
+            slot.kdf = Kdf::Pbkdf2 { iterations: bad };
+            header.password = Some(slot.clone());
+            assert!(matches!(
+                unwrap_password(&header, "pw"),
+                Err(FormatError::Damaged(_))
+            ));
+        }
+        let bad_argon = [
+            (ARGON2_MIN_KIB - 1, 1, 1),
+            (ARGON2_MAX_KIB + 1, 1, 1),
+            (ARGON2_MIN_KIB, 0, 1),
+            (ARGON2_MIN_KIB, ARGON2_MAX_T + 1, 1),
+            (ARGON2_MIN_KIB, 1, 0),
+            (ARGON2_MIN_KIB, 1, ARGON2_MAX_P + 1),
+        ];
+        for (m_kib, t, p) in bad_argon {
+            slot.kdf = Kdf::Argon2id { m_kib, t, p };
             header.password = Some(slot.clone());
             assert!(matches!(
                 unwrap_password(&header, "pw"),
@@ -652,14 +1040,79 @@ mod tests {
         }
     }
 
+    #[test]
+    fn version_1_slots_still_open() {
+        let (mut header, body, dek, keys) = fixture();
+        header.client = wrap_client_v1(&header.vault_id, &dek, &[9u8; 32]).unwrap();
+        header.password =
+            Some(wrap_password_v1(&header.vault_id, &dek, "pw", MIN_ITERATIONS).unwrap());
+        let bytes = seal_manifest(&header, &body, &keys).unwrap();
+        let parsed = parse_manifest(&bytes).unwrap();
+        assert!(parsed.header == header);
+        let (got, public) = unwrap_client(&parsed.header, &[9u8; 32]).unwrap();
+        assert_eq!(*got, *dek);
+        assert_eq!(public, client_public(&header.vault_id, &[9u8; 32]).unwrap());
+        assert_eq!(*unwrap_password(&parsed.header, "pw").unwrap().0, *dek);
+        assert_eq!(
+            unwrap_client(&parsed.header, &[8u8; 32]).err(),
+            Some(FormatError::WrongKey)
+        );
+    }
+
+    #[test]
+    fn padding_hides_field_lengths_within_a_bucket() {
+        assert_eq!(padded_len(0), MIN_PADDED);
+        assert_eq!(padded_len(MIN_PADDED), MIN_PADDED);
+        assert_eq!(padded_len(MIN_PADDED + 1), 5120);
+        assert_eq!(padded_len(40_000), 40_960);
+        for n in [1, 4095, 4097, 9000, 65_537, 1 << 20, 38_123_456] {
+            let p = padded_len(n);
+            assert!(
+                p >= n && p - n <= n.max(MIN_PADDED) / 4 + MIN_PADDED,
+                "{n} → {p}"
+            );
+        }
+        let (header, _, _, keys) = fixture();
+        let spec = SegmentSpec {
+            vault_id: &header.vault_id,
+            index: 2,
+            id: [3; 16],
+            count: 2,
+        };
+        let short = [entry("a", "A", "a.example"), entry("b", "B", "")];
+        let mut long = short.clone();
+        long[1].credential.password = "a much longer password than before".into();
+        let a = seal_segment(spec, short.iter(), &keys).unwrap();
+        let b = seal_segment(spec, long.iter(), &keys).unwrap();
+        assert_eq!(a.len(), b.len());
+        // Padding must be zeros.
+        let mut tampered = Vec::new();
+        let mut plain = a.clone();
+        open_segment(&mut plain, spec, &keys).unwrap();
+        let n = plain.len();
+        plain[n - TAG_LEN - 1] = 1;
+        let (aad, rest) = plain.split_at_mut(SEGMENT_HEADER_LEN);
+        let (body, _) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let nonce: [u8; NONCE_LEN] = aad[44..56].try_into().unwrap();
+        let tag = crypto::seal_in_place(&keys.data, &nonce, aad, body).unwrap();
+        tampered.extend_from_slice(&plain[..n - TAG_LEN]);
+        tampered.extend_from_slice(&tag);
+        assert_eq!(
+            open_segment(&mut tampered, spec, &keys).err(),
+            Some(FormatError::Damaged("a segment's padding is not zero"))
+        );
+    }
+
     /// Every flip is noticed, and reported as the damage it is: header damage must never look
     /// like a wrong key (that would send the user re-linking instead of restoring a backup).
     #[test]
     fn every_single_bit_flip_in_a_manifest_is_detected() {
         let (header, body, _, keys) = fixture();
         let bytes = seal_manifest(&header, &body, &keys).unwrap();
-        let hlen = header_len(&header);
-        let kdf_at = 8 + 2 + 16 + 16 + 2 + NONCE_LEN + WRAPPED_LEN;
+        let hlen = header_len(&bytes);
+        // The slot types (the fixture's client slot is sealed to a public key, no password).
+        let client_at = 8 + 2 + 16 + 16 + 16 + 2;
+        let kdf_at = client_at + 1 + 32 + 32 + NONCE_LEN + WRAPPED_LEN;
         let checksum_err = FormatError::Damaged("the header checksum does not match");
         for i in 0..bytes.len() {
             for bit in [0, 3, 7] {
@@ -678,7 +1131,10 @@ mod tests {
                         0 => e == FormatError::Damaged("the format version is invalid"),
                         v => e == FormatError::UnsupportedVersion(v),
                     },
-                    // The slot type is read before the checksum.
+                    // The slot types are read before the checksum.
+                    _ if i == client_at => {
+                        e == FormatError::Damaged("the client slot type is unknown")
+                    }
                     _ if i == kdf_at => {
                         e == checksum_err
                             || e == FormatError::Damaged("the password slot type is unknown")
@@ -689,6 +1145,11 @@ mod tests {
                 assert!(expected, "flip at byte {i} bit {bit}: {e:?}");
             }
         }
+    }
+
+    /// The length of a manifest's plaintext header, checksum included.
+    fn header_len(manifest: &[u8]) -> usize {
+        parse_manifest(manifest).unwrap().aad.len()
     }
 
     /// A manifest whose header declares `ct` as its sealed body, checksum recomputed: what a
@@ -707,7 +1168,7 @@ mod tests {
     fn a_manifest_ciphertext_shorter_than_a_tag_is_refused() {
         let (header, body, _, keys) = fixture();
         let bytes = seal_manifest(&header, &body, &keys).unwrap();
-        let hlen = header_len(&header);
+        let hlen = header_len(&bytes);
         // The helper reproduces the real file when given the real ciphertext.
         assert_eq!(with_ciphertext(&bytes, hlen, &bytes[hlen..]), bytes);
         for n in 0..TAG_LEN {
@@ -742,6 +1203,7 @@ mod tests {
             header.segment_count = n;
             let body = Body {
                 created_ms: 7,
+                counter: 3,
                 segments: vec![SegmentRef::default(); n.into()],
                 remembered: BTreeMap::new(),
             };
@@ -776,11 +1238,16 @@ mod tests {
     fn versions_and_magic() {
         let (header, body, _, keys) = fixture();
         let mut bytes = seal_manifest(&header, &body, &keys).unwrap();
-        bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+        bytes[8..10].copy_from_slice(&(VERSION + 1).to_le_bytes());
         assert_eq!(
             parse_manifest(&bytes).err(),
-            Some(FormatError::UnsupportedVersion(2))
+            Some(FormatError::UnsupportedVersion(VERSION + 1))
         );
+        bytes[8..10].copy_from_slice(&0u16.to_le_bytes());
+        assert!(matches!(
+            parse_manifest(&bytes).err(),
+            Some(FormatError::Damaged(_))
+        ));
         assert_eq!(
             parse_manifest(b"{\"json\": true}").err(),
             Some(FormatError::NotAVault)

@@ -22,6 +22,7 @@ pub mod error;
 pub mod format;
 pub mod provider;
 pub mod search;
+pub mod seen;
 pub mod session;
 pub mod sink;
 pub mod store;
@@ -43,6 +44,10 @@ pub struct Settings {
     pub save_credentials: bool,
     /// Minutes without use after which the vault locks itself (1–10080, like the extension).
     pub lock_timeout_minutes: u32,
+    /// TEST ONLY: Argon2id memory in KiB for new password slots (1024–65536, default 65536).
+    /// Smaller values only make tests faster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argon2_memory_kib: Option<u32>,
 }
 
 impl Default for Settings {
@@ -50,11 +55,25 @@ impl Default for Settings {
         Self {
             save_credentials: true,
             lock_timeout_minutes: 60,
+            argon2_memory_kib: None,
         }
     }
 }
 
 impl Settings {
+    /// The key derivation for new password slots: Argon2id at 64 MiB and 3 passes, unless a
+    /// test asked for less memory (then a single pass).
+    pub fn password_kdf(&self) -> format::Kdf {
+        match self.argon2_memory_kib {
+            Some(m) if m < 64 * 1024 => format::Kdf::Argon2id {
+                m_kib: m.max(format::ARGON2_MIN_KIB),
+                t: 1,
+                p: 1,
+            },
+            _ => format::Kdf::ARGON2ID,
+        }
+    }
+
     /// The timeout, with out-of-range settings brought into range.
     pub fn lock_timeout(&self) -> Duration {
         let m = self
@@ -79,7 +98,8 @@ pub mod operation {
     pub const VAULT_READ: &str = "vault_read";
     /// Removing a credential from the vault (`vault.delete`).
     pub const VAULT_DELETE: &str = "vault_delete";
-    /// Moving the vault aside (`vault.reset`).
+    /// The vault-wide changes: moving the vault aside (`vault.reset`), accepting an older one
+    /// (`vault.accept_restore`) and replacing its data key (`vault.rekey`).
     pub const VAULT_RESET: &str = "vault_reset";
     pub const ALL: &[Operation] = &[
         Operation {
@@ -104,7 +124,7 @@ pub mod operation {
         },
         Operation {
             name: VAULT_RESET,
-            purpose: "move the local vault aside and start a new one",
+            purpose: "move the local vault aside, accept a restored one or replace its key",
             implied_by: &[],
         },
     ];
@@ -147,6 +167,14 @@ pub const CODE_DOCS: &[ErrorCode] = &[
     ErrorCode {
         code: error::VAULT_TOO_MANY_ATTEMPTS,
         description: "Too many wrong local passwords in a row: wait the time the message gives.",
+    },
+    ErrorCode {
+        code: error::VAULT_ROLLED_BACK,
+        description: "The vault on disk is older than one this computer already used (restored or rolled back); accept it with vault.accept_restore if that was intended.",
+    },
+    ErrorCode {
+        code: error::VAULT_UPGRADE_NEEDED,
+        description: "A vault written by an older passbridge must be unlocked once with the phone or password named in the message before its key can change.",
     },
 ];
 

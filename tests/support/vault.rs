@@ -109,13 +109,20 @@ impl Proc {
     pub fn new(home: &Path, phone: Arc<FakePhone>) -> Self {
         Self::with_config(home, phone, Config::default())
     }
-    pub fn with_config(home: &Path, phone: Arc<FakePhone>, config: Config) -> Self {
+    pub fn with_config(home: &Path, phone: Arc<FakePhone>, mut config: Config) -> Self {
+        // New password slots at the cheapest Argon2id cost (the real one has its own test).
+        let section = config
+            .sections
+            .entry("vault".into())
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(o) = section.as_object_mut() {
+            o.entry("argon2_memory_kib").or_insert(1024.into());
+        }
         let paths = Paths::under(home);
         let clock = Arc::new(ManualClock::default());
         let gate = Arc::new(Gate::default());
         let settings: vault::Settings = config.section("vault").unwrap();
-        let vault =
-            vault::State::with_clock(&paths.data_dir, settings.lock_timeout(), clock.clone());
+        let vault = vault::State::with_clock(&paths, settings.lock_timeout(), clock.clone());
         let mut state = passbridge::backends::start(paths, config).unwrap();
         state.insert::<Arc<dyn CredentialSource>>(phone.clone());
         state.insert::<Arc<dyn ApprovalGate>>(gate.clone());

@@ -4,7 +4,7 @@
 
 use crate::vault::crypto::Key32;
 use crate::vault::format;
-use crate::vault::format::{Body, DataKeys, Entry, Header, PasswordSlot, Wrapped};
+use crate::vault::format::{Body, DataKeys, Entry, Header, PasswordPublic, Seal};
 use crate::vault::search::{Indexed, Match, Query, text_hash};
 use std::collections::BTreeMap;
 
@@ -15,6 +15,39 @@ pub(super) struct Loaded {
     pub(super) dek: Key32,
     pub(super) keys: DataKeys,
     pub(super) segments: Vec<Segment>,
+    /// The slots' public keys, to seal a new DEK without their secrets: from the header, or,
+    /// for a version 1 slot, learned when it was opened (None: not known in this process).
+    pub(super) client_pub: Option<[u8; 32]>,
+    pub(super) password_pub: Option<PasswordPublic>,
+}
+
+/// What opening a key slot yields: the DEK, and the opened slot's public key.
+pub(super) struct Opened {
+    pub(super) dek: Key32,
+    pub(super) client_pub: Option<[u8; 32]>,
+    pub(super) password_pub: Option<PasswordPublic>,
+}
+
+/// The public key of a client slot: its own, or `known` for a version 1 slot.
+pub(super) fn client_public(seal: &Seal, known: Option<[u8; 32]>) -> Option<[u8; 32]> {
+    seal.public().or(known)
+}
+
+/// What re-sealing the password slot of `header` needs: from the slot, or `known` for a
+/// version 1 slot.
+pub(super) fn password_public(
+    header: &Header,
+    known: Option<PasswordPublic>,
+) -> Option<PasswordPublic> {
+    let slot = header.password.as_ref()?;
+    match slot.seal.public() {
+        Some(public) => Some(PasswordPublic {
+            kdf: slot.kdf,
+            salt: slot.salt,
+            public,
+        }),
+        None => known.filter(|k| k.salt == slot.salt && k.kdf == slot.kdf),
+    }
 }
 
 impl Loaded {
@@ -118,8 +151,12 @@ pub(super) struct Draft<'a> {
     pub(super) base: &'a Loaded,
     pub(super) segments: BTreeMap<u16, BTreeMap<String, Indexed>>,
     pub(super) remembered: Option<BTreeMap<String, String>>,
-    pub(super) client: Option<Wrapped>,
-    pub(super) password: Option<Option<PasswordSlot>>,
+    /// A new client slot for this public key (a new link).
+    pub(super) client: Option<[u8; 32]>,
+    /// A new password slot (Some(None): remove it).
+    pub(super) password: Option<Option<PasswordPublic>>,
+    /// Replace the DEK and re-seal everything with the new one.
+    pub(super) rekey: bool,
 }
 
 impl<'a> Draft<'a> {
@@ -130,6 +167,7 @@ impl<'a> Draft<'a> {
             remembered: None,
             client: None,
             password: None,
+            rekey: false,
         }
     }
     pub(super) fn segment_of(&self, uid: &str) -> u16 {
@@ -185,14 +223,17 @@ impl<'a> Draft<'a> {
             && self.remembered.is_none()
             && self.client.is_none()
             && self.password.is_none()
+            && !self.rekey
     }
 }
 
-/// Every entry, redistributed over `count` segments (the `dirty` copies replace their originals).
+/// Every entry, redistributed over `count` segments by `keys` (the `dirty` copies replace their
+/// originals).
 pub(super) fn reshard(
     v: &Loaded,
     mut dirty: BTreeMap<u16, BTreeMap<String, Indexed>>,
     count: u16,
+    keys: &DataKeys,
 ) -> BTreeMap<u16, BTreeMap<String, Indexed>> {
     let mut out: BTreeMap<u16, BTreeMap<String, Indexed>> =
         (0..count).map(|i| (i, BTreeMap::new())).collect();
@@ -202,7 +243,7 @@ pub(super) fn reshard(
             None => v.segments[i as usize].entries.clone(),
         };
         for e in entries {
-            let j = v.keys.segment_of(e.uid(), count);
+            let j = keys.segment_of(e.uid(), count);
             out.entry(j).or_default().insert(e.uid().to_owned(), e);
         }
     }

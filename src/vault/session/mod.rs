@@ -12,15 +12,16 @@ mod shared_key;
 
 pub use ops::{Hit, Listing, SaveReport, Status, Summary, SyncReport};
 
-use super::crypto::{self, Key32};
+use super::crypto;
 use super::error::VaultError;
 use super::format::{self, Body, DataKeys, FormatError, Header, SegmentRef, SegmentSpec};
 use super::search::Indexed;
+use super::seen::Seen;
 use super::store::Store;
 use crate::anotherpass::seam::ClientKey;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Paths;
-use memory::{Draft, Loaded, Segment, reshard, wanted_segments};
+use memory::{Draft, Loaded, Opened, Segment, reshard, wanted_segments};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct State {
     store: Store,
+    /// The highest commit counter seen per vault, outside the vault directory.
+    seen: Seen,
     clock: Arc<dyn Clock>,
     lock_timeout: Duration,
     shared: Arc<Shared>,
@@ -65,16 +68,18 @@ fn wall_ms() -> u64 {
 impl State {
     pub fn new(paths: &Paths, settings: &super::Settings) -> Self {
         Self::with_clock(
-            &paths.data_dir,
+            paths,
             settings.lock_timeout(),
             Arc::new(SystemClock::default()),
         )
     }
 
-    /// A vault under `data_dir` whose timeout reads `clock` (tests pass a [`super::ManualClock`]).
-    pub fn with_clock(data_dir: &Path, lock_timeout: Duration, clock: Arc<dyn Clock>) -> Self {
+    /// The vault under `paths.data_dir` whose timeout reads `clock` (tests pass a
+    /// [`super::ManualClock`]); rollback marks go under `paths.config_dir`.
+    pub fn with_clock(paths: &Paths, lock_timeout: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
-            store: Store::new(data_dir.join(super::store::DIR_NAME)),
+            store: Store::new(paths.data_dir.join(super::store::DIR_NAME)),
+            seen: Seen::new(&paths.config_dir),
             clock,
             lock_timeout,
             shared: Arc::default(),
@@ -158,7 +163,11 @@ impl State {
         }
         match self.refresh(u, false) {
             Ok(()) => Ok(()),
-            Err(e @ (VaultError::Missing | VaultError::LockedBecause(_))) => Err((e, true)),
+            Err(
+                e @ (VaultError::Missing
+                | VaultError::LockedBecause(_)
+                | VaultError::RolledBack { .. }),
+            ) => Err((e, true)),
             Err(e) => Err((e, false)),
         }
     }
@@ -171,11 +180,7 @@ impl State {
         if sealed.header == u.vault.header {
             return Ok(());
         }
-        if sealed.header.vault_id != u.vault.header.vault_id {
-            return Err(VaultError::LockedBecause(
-                "because the vault on disk was replaced",
-            ));
-        }
+        self.same_vault(u, &sealed.header)?;
         if exclusive_held {
             return self.reload(u, &sealed);
         }
@@ -183,12 +188,41 @@ impl State {
         // Read again under the lock: the segments it names cannot vanish while we read them.
         let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
         let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
-        if sealed.header.vault_id != u.vault.header.vault_id {
+        self.same_vault(u, &sealed.header)?;
+        self.reload(u, &sealed)
+    }
+
+    /// Whether our key still opens the vault on disk: neither replaced nor re-keyed.
+    fn same_vault(&self, u: &Unlocked, header: &Header) -> Result<(), VaultError> {
+        if header.vault_id != u.vault.header.vault_id {
             return Err(VaultError::LockedBecause(
                 "because the vault on disk was replaced",
             ));
         }
-        self.reload(u, &sealed)
+        if header.key_id != u.vault.header.key_id {
+            return Err(VaultError::LockedBecause(
+                "because its key was changed (a new password, a new phone link or vault.rekey)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a vault older than one seen before (here or by any process of this user), and
+    /// records the counter otherwise. Call it holding the vault's lock (shared or exclusive).
+    fn check_counter(&self, header: &Header, body: &Body, ours: u64) -> Result<(), VaultError> {
+        let seen = self.seen.get(&header.vault_id)?.max(ours);
+        if body.counter < seen {
+            log::warn!(
+                "the vault on disk is older (commit {}) than one seen before (commit {seen})",
+                body.counter
+            );
+            return Err(VaultError::RolledBack {
+                dir: self.store.dir().to_path_buf(),
+                found: body.counter,
+                seen,
+            });
+        }
+        self.seen.record(&header.vault_id, body.counter)
     }
 
     fn reload(
@@ -198,6 +232,7 @@ impl State {
     ) -> Result<(), VaultError> {
         let v = &u.vault;
         let body = sealed.open(&v.keys).map_err(|e| self.fmt(e))?;
+        self.check_counter(&sealed.header, &body, v.body.counter)?;
         let same_shape = body.segments.len() == v.body.segments.len();
         let mut fresh = Vec::new();
         for (i, r) in body.segments.iter().enumerate() {
@@ -212,6 +247,11 @@ impl State {
         for (i, seg) in fresh {
             v.segments[i] = seg;
         }
+        // Another process may have changed a slot: keep only the public keys that still fit.
+        if sealed.header.client != v.header.client {
+            v.client_pub = sealed.header.client.public();
+        }
+        v.password_pub = memory::password_public(&sealed.header, v.password_pub.take());
         v.header = sealed.header.clone();
         v.body = body;
         Ok(())
@@ -235,17 +275,13 @@ impl State {
             count: r.count,
         };
         let entries = format::open_segment(&mut bytes, spec, keys).map_err(|e| self.fmt(e))?;
-        for (i, e) in entries.iter().enumerate() {
-            if keys.segment_of(e.uid(), header.segment_count) != index {
-                return Err(self.fmt(FormatError::Damaged(
-                    "an entry is stored in the wrong segment",
-                )));
-            }
-            if i > 0 && entries[i - 1].uid() >= e.uid() {
-                return Err(self.fmt(FormatError::Damaged(
-                    "a segment's entries are out of order or repeated",
-                )));
-            }
+        // No per-entry HMAC to re-check each entry's segment (about a tenth of unlock time):
+        // the segment's AEAD under the DEK, bound to its index by its AAD and to its id and
+        // count by the manifest, already proves our own writer placed them.
+        if entries.windows(2).any(|w| w[0].uid() >= w[1].uid()) {
+            return Err(self.fmt(FormatError::Damaged(
+                "a segment's entries are out of order or repeated",
+            )));
         }
         Ok(Segment::build(
             entries.into_iter().map(Indexed::new).collect(),
@@ -298,29 +334,33 @@ impl State {
     /// Reads and decrypts the whole vault with the DEK `unwrap` recovers from its header.
     fn load(
         &self,
-        unwrap: impl FnOnce(&Header) -> Result<Key32, FormatError>,
+        unwrap: impl FnOnce(&Header) -> Result<Opened, FormatError>,
     ) -> Result<Loaded, VaultError> {
-        // Unwrap first, without the lock: a password takes PBKDF2 time and must not hold
-        // writers back. The DEK of a vault never changes, so it stays valid.
+        // Unwrap first, without the lock: a password takes Argon2 or PBKDF2 time and must not
+        // hold writers back. The DEK stays valid while the key id does.
         let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
         let first = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
-        let dek = unwrap(&first.header).map_err(|e| self.fmt(e))?;
-        let vault_id = first.header.vault_id;
+        let opened = unwrap(&first.header).map_err(|e| self.fmt(e))?;
+        let (vault_id, key_id) = (first.header.vault_id, first.header.key_id);
         let _guard = self.store.lock_shared()?;
         let bytes = self.store.read_manifest()?.ok_or(VaultError::Missing)?;
         let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
-        if sealed.header.vault_id != vault_id {
+        if (sealed.header.vault_id, sealed.header.key_id) != (vault_id, key_id) {
             return Err(VaultError::LockedBecause(
-                "because the vault was replaced while unlocking; try again",
+                "because the vault or its key was replaced while unlocking; try again",
             ));
         }
-        let keys = DataKeys::derive(&dek, &vault_id);
+        let keys = DataKeys::derive(&opened.dek, &vault_id);
         let body = sealed.open(&keys).map_err(|e| self.fmt(e))?;
+        self.check_counter(&sealed.header, &body, 0)?;
         let segments = self.load_segments(&sealed.header, &keys, &body.segments)?;
+        let header = sealed.header.clone();
         Ok(Loaded {
-            header: sealed.header.clone(),
+            client_pub: memory::client_public(&header.client, opened.client_pub),
+            password_pub: memory::password_public(&header, opened.password_pub),
+            header,
             body,
-            dek,
+            dek: opened.dek,
             keys,
             segments,
         })
@@ -334,21 +374,26 @@ impl State {
         }
         let dek = crypto::random_key()?;
         let vault_id = crypto::random::<16>()?;
+        let client_pub = format::client_public(&vault_id, key.bytes()).map_err(|e| self.fmt(e))?;
         let header = Header {
+            version: format::VERSION,
             vault_id,
             commit_id: crypto::random::<16>()?,
+            key_id: crypto::random::<16>()?,
             segment_count: 1,
-            client: format::wrap_client(&vault_id, &dek, key.bytes())?,
+            client: format::seal_client(&vault_id, &dek, &client_pub)?,
             password: None,
         };
         let body = Body {
             created_ms: wall_ms(),
+            counter: 1,
             segments: vec![SegmentRef::default()],
             remembered: BTreeMap::new(),
         };
         let keys = DataKeys::derive(&dek, &vault_id);
         let bytes = format::seal_manifest(&header, &body, &keys).map_err(|e| self.fmt(e))?;
         self.store.write_manifest(&bytes)?;
+        self.seen.record(&vault_id, body.counter)?;
         log::info!("created a new vault in {}", self.store.dir().display());
         Ok(Some(Loaded {
             header,
@@ -356,15 +401,25 @@ impl State {
             dek,
             keys,
             segments: vec![Segment::default()],
+            client_pub: Some(client_pub),
+            password_pub: None,
         }))
     }
 
     /// Reads the vault with the ANOTHERpass `key`; with `create`, a missing vault is created.
     fn open_with_key(&self, key: &ClientKey, create: bool) -> Result<Loaded, VaultError> {
-        match self.load(|h| format::unwrap_client(h, key.bytes())) {
+        let unwrap = |h: &Header| {
+            let (dek, public) = format::unwrap_client(h, key.bytes())?;
+            Ok(Opened {
+                dek,
+                client_pub: Some(public),
+                password_pub: None,
+            })
+        };
+        match self.load(unwrap) {
             Err(VaultError::Missing) if create => match self.create(key)? {
                 Some(v) => Ok(v),
-                None => self.load(|h| format::unwrap_client(h, key.bytes())),
+                None => self.load(unwrap),
             },
             other => other,
         }
@@ -462,10 +517,27 @@ impl State {
             remembered,
             client,
             password,
+            rekey,
             ..
         } = draft;
         let mut header = v.header.clone();
         let mut body = v.body.clone();
+        let id = header.vault_id;
+        // A new DEK makes new subkeys, which also place every uid anew: everything is
+        // redistributed and re-sealed, and no old key slot opens what this commit writes.
+        let new_key = match rekey {
+            true => {
+                let dek = crypto::random_key()?;
+                let keys = DataKeys::derive(&dek, &id);
+                header.key_id = crypto::random::<16>()?;
+                Some((dek, keys))
+            }
+            false => None,
+        };
+        let (dek, keys) = match &new_key {
+            Some((d, k)) => (d, k),
+            None => (&v.dek, &v.keys),
+        };
         let total: u64 = (0..v.header.segment_count)
             .map(|i| match segments.get(&i) {
                 Some(copy) => copy.len() as u64,
@@ -473,17 +545,42 @@ impl State {
             })
             .sum();
         let count = wanted_segments(total, v.header.segment_count);
-        if count != v.header.segment_count {
-            segments = reshard(v, segments, count);
+        if count != v.header.segment_count || rekey {
+            segments = reshard(v, segments, count, keys);
             header.segment_count = count;
             body.segments = vec![SegmentRef::default(); count as usize];
         }
+        header.version = format::VERSION;
         header.commit_id = crypto::random::<16>()?;
-        if let Some(c) = client {
-            header.client = c;
+        body.counter = v.body.counter.max(self.seen.get(&id)?) + 1;
+        // Slots: new ones as asked; the others re-sealed for a new DEK, and version 1 slots
+        // moved to public-key sealing as soon as their public key is known.
+        let client_pub = client.or(v.client_pub);
+        let client_direct = matches!(header.client, format::Seal::Direct(_));
+        if rekey || client.is_some() || client_direct {
+            match client_pub {
+                Some(p) => header.client = format::seal_client(&id, dek, &p)?,
+                None if rekey => return Err(VaultError::UpgradeNeeded("the phone")),
+                None => {}
+            }
         }
-        if let Some(p) = password {
-            header.password = p;
+        let password_pub = match &password {
+            Some(p) => p.clone(),
+            None => v.password_pub.clone(),
+        };
+        match (&password, &header.password) {
+            (Some(None), _) => header.password = None,
+            (Some(Some(p)), _) => header.password = Some(format::seal_password(&id, dek, p)?),
+            (None, Some(slot)) if rekey || matches!(slot.seal, format::Seal::Direct(_)) => {
+                match &password_pub {
+                    Some(p) => header.password = Some(format::seal_password(&id, dek, p)?),
+                    None if rekey => {
+                        return Err(VaultError::UpgradeNeeded("its local password"));
+                    }
+                    None => {}
+                }
+            }
+            (None, _) => {}
         }
         if let Some(r) = remembered {
             body.remembered = r;
@@ -501,7 +598,7 @@ impl State {
                         id,
                         count: seg.len() as u32,
                     };
-                    let bytes = format::seal_segment(spec, seg.values().map(|x| &x.entry), &v.keys)
+                    let bytes = format::seal_segment(spec, seg.values().map(|x| &x.entry), keys)
                         .map_err(|e| self.fmt(e))?;
                     self.store.write_segment(&id, &bytes)?;
                     written.push(id);
@@ -511,7 +608,7 @@ impl State {
                     }
                 };
             }
-            let bytes = format::seal_manifest(&header, &body, &v.keys).map_err(|e| self.fmt(e))?;
+            let bytes = format::seal_manifest(&header, &body, keys).map_err(|e| self.fmt(e))?;
             self.store.write_manifest(&bytes)
         })();
         if let Err(e) = result {
@@ -532,10 +629,22 @@ impl State {
             }
             log::warn!("vault commit landed but may not be durable yet: {e}");
         }
+        if let Err(e) = self.seen.record(&id, body.counter) {
+            log::warn!("the vault's rollback mark could not be updated: {e}");
+        }
         let v = &mut u.vault;
         if v.segments.len() != body.segments.len() {
             v.segments = body.segments.iter().map(|_| Segment::default()).collect();
         }
+        if let Some((d, k)) = new_key {
+            v.dek = d;
+            v.keys = k;
+        }
+        v.client_pub = client_pub;
+        v.password_pub = match &header.password {
+            Some(_) => password_pub,
+            None => None,
+        };
         v.header = header;
         v.body = body;
         for (i, seg) in segments {
@@ -560,7 +669,22 @@ impl State {
     ) -> Result<T, VaultError> {
         let mut slot = self.slot();
         let u = self.live(&mut slot, true)?;
-        self.commit(u, f)
+        self.commit_shared(u, f)
+    }
+
+    /// [`Self::commit`] on this process's unlocked vault: a new data key it made goes to the
+    /// agent, replacing the old one there, so other processes do not stay locked out.
+    fn commit_shared<T>(
+        &self,
+        u: &mut Unlocked,
+        f: impl FnOnce(&mut Draft<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let key_id = u.vault.header.key_id;
+        let out = self.commit(u, f)?;
+        if u.vault.header.key_id != key_id {
+            self.offer(&u.vault);
+        }
+        Ok(out)
     }
 }
 

@@ -1,13 +1,13 @@
 //! What the vault does for its callers: status, unlock and lock, save and delete, get, list
 //! and search, sync, remembered choices, the local password and reset.
 
-use super::memory::Draft;
+use super::memory::{Draft, Opened};
 use super::{State, wall_ms};
 use crate::anotherpass::seam::{ClientKey, Credential};
 use crate::api::params::Page;
 use crate::vault::crypto;
 use crate::vault::error::VaultError;
-use crate::vault::format::{self, Entry, FormatError};
+use crate::vault::format::{self, Entry, FormatError, Kdf};
 use crate::vault::search::{Indexed, Match, Query};
 use serde::Serialize;
 use std::cmp::Ordering as CmpOrdering;
@@ -189,23 +189,27 @@ impl State {
 
     /// Unlocks with the ANOTHERpass clientKey. With `create`, a missing vault is created.
     /// When the vault is already open and `key` is a new one (the phone was linked again),
-    /// the vault is re-sealed for the new key.
+    /// the vault gets a new data key sealed for the new link (and the local password).
     pub fn unlock_with_key(&self, key: &ClientKey, create: bool) -> Result<(), VaultError> {
         {
             let mut slot = self.slot();
             match self.live(&mut slot, true) {
                 Ok(u) => {
                     return match format::unwrap_client(&u.vault.header, key.bytes()) {
-                        Ok(_) => Ok(()),
+                        Ok((_, public)) => {
+                            u.vault.client_pub = Some(public);
+                            Ok(())
+                        }
                         Err(FormatError::WrongKey) => {
-                            self.commit(u, |d| {
-                                let v = d.base;
-                                let w =
-                                    format::wrap_client(&v.header.vault_id, &v.dek, key.bytes())?;
-                                d.client = Some(w);
+                            let public =
+                                format::client_public(&u.vault.header.vault_id, key.bytes())
+                                    .map_err(|e| self.fmt(e))?;
+                            self.commit_shared(u, |d| {
+                                d.client = Some(public);
+                                d.rekey = true;
                                 Ok(())
                             })?;
-                            log::info!("vault re-sealed for a new ANOTHERpass link key");
+                            log::info!("vault re-keyed for a new ANOTHERpass link");
                             Ok(())
                         }
                         Err(e) => Err(self.fmt(e)),
@@ -230,7 +234,14 @@ impl State {
             }
         }
         let epoch = self.store.read_epoch();
-        let vault = self.load(|h| format::unwrap_password(h, password))?;
+        let vault = self.load(|h| {
+            let (dek, public) = format::unwrap_password(h, password)?;
+            Ok(Opened {
+                dek,
+                client_pub: None,
+                password_pub: Some(public),
+            })
+        })?;
         self.install(vault, epoch);
         Ok(())
     }
@@ -505,29 +516,56 @@ impl State {
     }
 
     /// Seals the data key under a local password too, so the vault opens without the phone.
-    pub fn set_password(&self, password: &str, iterations: u32) -> Result<(), VaultError> {
-        let (vault_id, dek) = self.with(|v| (v.header.vault_id, v.dek.clone()))?;
-        // PBKDF2 runs outside the lock: other requests need not wait for it.
-        let slot = format::wrap_password(&vault_id, &dek, password, iterations)
-            .map_err(|e| self.fmt(e))?;
+    /// Replacing a password also replaces the data key: the old password and an old copy of
+    /// the manifest together open nothing written afterwards.
+    pub fn set_password(&self, password: &str, kdf: Kdf) -> Result<(), VaultError> {
+        let vault_id = self.with(|v| v.header.vault_id)?;
+        // The key derivation runs outside the lock: other requests need not wait for it.
+        let public = format::password_public(password, kdf).map_err(|e| self.fmt(e))?;
         self.change(|d| {
             if d.base.header.vault_id != vault_id {
                 return Err(VaultError::LockedBecause(
                     "because the vault on disk was replaced",
                 ));
             }
-            d.password = Some(Some(slot));
+            d.rekey = d.base.header.password.is_some();
+            d.password = Some(Some(public));
             Ok(())
         })
     }
 
+    /// Removes the local password, and with it the data key it opened.
     pub fn clear_password(&self) -> Result<(), VaultError> {
         self.change(|d| {
             if d.base.header.password.is_some() {
                 d.password = Some(None);
+                d.rekey = true;
             }
             Ok(())
         })
+    }
+
+    /// Replaces the data key and re-seals every credential with the new one (for a person
+    /// who suspects a leak). Returns how many credentials were re-sealed.
+    pub fn rekey(&self) -> Result<u64, VaultError> {
+        self.change(|d| {
+            d.rekey = true;
+            Ok(d.base.count())
+        })
+    }
+
+    /// Accepts the vault on disk as it is, although it is older than one seen before (a
+    /// deliberate restore from a backup). Locks this process; the next unlock adopts it.
+    /// Whether there was a mark to forget.
+    pub fn accept_restore(&self) -> Result<bool, VaultError> {
+        self.lock();
+        let Some(bytes) = self.store.read_manifest()? else {
+            return Err(VaultError::Missing);
+        };
+        let sealed = format::parse_manifest(&bytes).map_err(|e| self.fmt(e))?;
+        let forgot = self.seen.forget(&sealed.header.vault_id)?;
+        log::warn!("the vault on disk was accepted as restored; its rollback mark was reset");
+        Ok(forgot)
     }
 
     /// Locks and moves the vault directory aside (never deletes it); returns where it went.

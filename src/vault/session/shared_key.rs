@@ -6,7 +6,7 @@
 //! Without an agent (`agent: false`, Windows, a library user) every function here is a no-op
 //! and each process keeps its own key, as before.
 
-use super::{Loaded, State, Unlocked};
+use super::{Loaded, Opened, State, Unlocked};
 use crate::agent::AgentError;
 use crate::agent::client::Client;
 use crate::vault::error::VaultError;
@@ -25,7 +25,9 @@ impl State {
         self
     }
 
-    /// After an unlock here: the other processes may use it too.
+    /// After an unlock here, or a new data key made here (password change, new phone link,
+    /// rekey): the other processes may use it too. They notice a new key id on disk, lock, and
+    /// recall the new key from here.
     pub(super) fn offer(&self, v: &Loaded) {
         let Some(a) = &self.agent else { return };
         let put = a.put(&name(&v.header.vault_id), &v.dek[..], self.lock_timeout);
@@ -54,8 +56,14 @@ impl State {
         let mut dek = zeroize::Zeroizing::new([0u8; 32]);
         dek.copy_from_slice(&secret);
         let epoch = self.store.read_epoch();
+        // The slots' public keys come from the header (format 2); a version 1 vault opened
+        // this way cannot change its key here until opened with the phone or password.
         let loaded = self.load(|h| match h.vault_id == vault_id {
-            true => Ok(dek),
+            true => Ok(Opened {
+                dek,
+                client_pub: None,
+                password_pub: None,
+            }),
             false => Err(FormatError::WrongKey),
         });
         match loaded {
@@ -65,12 +73,15 @@ impl State {
                 epoch,
             }),
             Err(e) => {
-                // A key that no longer opens the vault (replaced, re-keyed) is useless to all.
+                // A key that no longer opens the vault (replaced, re-keyed) is useless to all,
+                // unless the process that re-keyed has offered the new one meanwhile.
                 log::warn!(
                     "vault: the agent's key does not open the vault ({}); dropping it",
                     e.code()
                 );
-                let _ = a.forget(&n);
+                if matches!(a.get(&n, false), Ok(Some(now)) if now[..] == secret[..]) {
+                    let _ = a.forget(&n);
+                }
                 None
             }
         }
