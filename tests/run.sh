@@ -75,11 +75,13 @@ extension_tests() {
   (cd extension && step npm test && step sh pack.sh && step npm run test:browser)
 }
 
+# Runs one step and passes its exit status on, also inside `a && b` chains (where set -e is off).
 step() {
-  local t0=$SECONDS
+  local t0=$SECONDS rc=0
   echo "--- $*"
-  "$@"
+  "$@" || rc=$?
   echo "--- $* ($((SECONDS - t0)) s)"
+  return "$rc"
 }
 
 deps

@@ -65,6 +65,8 @@ const HOST = {
   vault_not_found: "That login is no longer in the vault. Search again.",
   vault_corrupt: "The vault files are damaged. They were left untouched for recovery; see `passbridge doctor`.",
   vault_unsupported_version: "The vault was written by a newer passbridge. Update passbridge.",
+  vault_rolled_back: "The vault on disk is older than one this computer already used (restored from a backup, or rolled back by someone). Nothing was read. If you restored it yourself, accept it with `passbridge vault accept-restore --yes`.",
+  vault_upgrade_needed: "This vault is from an older passbridge. Unlock it once with the phone or your local password, then try again.",
 
   // credentials.search/get (the backend seam) and the Passman and PassWeaver backends.
   source_unreachable: "One of your password sources did not answer in time; its logins are missing from this list.",
