@@ -9,8 +9,6 @@ mod passman_fake;
 use host::{Home, Host};
 use passman_fake::{APP_PASSWORD, FakePassman, LOGIN, Vault, field_value};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::Stdio;
 
 const VAULT_KEY: &str = "correct horse vault";
 // RFC 6238's SHA-1 secret in base32.
@@ -526,23 +524,7 @@ fn a_vault_without_credentials_is_unlisted_and_cannot_be_unlocked() {
 fn cli_setup_then_get_reads_secrets_from_stdin() {
     let w = World::new();
     let run = |args: &[&str], stdin: &str| {
-        let mut child = w
-            .home
-            .command()
-            .arg("passman")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = w.home.run_cli(&[&["passman"], args].concat(), stdin);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

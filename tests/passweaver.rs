@@ -674,24 +674,7 @@ fn the_schema_lists_every_error_code() {
 
 /// Runs `passbridge passweaver <args>` with `stdin`; (stdout JSON, success, stderr).
 fn cli(home: &Home, args: &[&str], stdin: &str) -> (Value, bool, String) {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = home
-        .command()
-        .arg("passweaver")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = home.run_cli(&[&["passweaver"], args].concat(), stdin);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (v, out.status.success(), stderr)

@@ -8,8 +8,6 @@ mod vault_support;
 use passbridge::config::Paths;
 use passbridge::vault::{self, ManualClock, format};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use vault_support::{cred, key};
@@ -250,22 +248,7 @@ fn call_runs_one_vault_request() {
 
 /// Runs `passbridge vault <args>` with `stdin`; returns (stdout, stderr, success).
 fn cli(home: &host::Home, args: &[&str], stdin: &str) -> (String, String, bool) {
-    let mut child = home
-        .command()
-        .arg("vault")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = home.run_cli(&[&["vault"], args].concat(), stdin);
     (
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),

@@ -108,6 +108,24 @@ impl Home {
             .env_remove("PASSBRIDGE_LOG_FILE");
         c
     }
+    /// Runs `passbridge <args>` in this home with `stdin` written to it, to the end.
+    pub fn run_cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
     /// `passbridge call '<json>'`: (reply, exit success).
     pub fn call(&self, request: &Value) -> (Value, bool) {
         let child = self
