@@ -4,7 +4,6 @@
 mod vault_support;
 
 use passbridge::config::Config;
-use passbridge::vault::actions;
 use passbridge::vault::operation;
 use serde_json::{Value, json};
 use std::sync::Arc;

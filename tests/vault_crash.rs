@@ -4,7 +4,6 @@
 #[path = "support/vault.rs"]
 mod vault_support;
 
-use passbridge::vault::actions;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -154,9 +154,9 @@ fn a_newer_format_is_refused_and_left_alone() {
     let e = open.receive(&key(1), &[cred("y", "Y", "")]).unwrap_err();
     assert_eq!(e.code, "vault_unsupported_version");
     assert_eq!(
-        passbridge::vault::actions::status(&fresh.ctx, &serde_json::json!({}))
+        passbridge::vault::actions::status(&fresh.ctx, passbridge::api::params::NoParams {})
             .unwrap_err()
-            .code,
+            .code(),
         "vault_unsupported_version"
     );
     assert_eq!(snapshot(home.path()), before);

@@ -5,7 +5,6 @@
 #[path = "support/vault.rs"]
 mod vault_support;
 
-use passbridge::vault::actions;
 use passbridge::vault::format::{self, DataKeys, Kdf, SegmentSpec};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

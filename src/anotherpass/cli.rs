@@ -2,9 +2,11 @@
 //! extension uses; this file only talks to the person (prompts and spinner on stderr, results on
 //! stdout). Ctrl-C cancels a waiting request, which also withdraws it on the phone.
 
-use super::{commands, link};
+use super::commands::{self, OtpResult, UrlParams};
+use super::link::{self, CompleteParams, ConfirmParams, ConfirmReply, StartParams, UnlinkParams};
+use crate::api::params::NoParams;
 use crate::api::{ApiError, CancelToken, Ctx, EventSink, Shared};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,8 +71,8 @@ pub fn run(cmd: Command, state: Arc<Shared>) -> Result<(), ApiError> {
         Command::Get { url, user, json } => get(&ctx, &spinner, &url, user, json),
         Command::Status => status(&ctx),
         Command::Unlink { forget } => {
-            let r = link::unlink(&ctx, &json!({"forget": forget}))?;
-            if r["unlinked"] == json!(true) {
+            let forget = Some(forget);
+            if link::unlink(&ctx, UnlinkParams { forget })?.unlinked {
                 eprintln!("Unlinked. Also delete this computer's link in ANOTHERpass.");
             } else {
                 eprintln!("No phone was linked.");
@@ -90,54 +92,60 @@ fn get(
     raw: bool,
 ) -> Result<(), ApiError> {
     spinner.start("Asking the phone…");
-    let mut params = json!({"website": url});
-    if let Some(u) = user {
-        params["user"] = json!(u);
-    }
-    let r = commands::fetch_credential_for_url(ctx, &params);
+    let params = UrlParams {
+        website: Some(url.to_owned()),
+        user,
+        ..Default::default()
+    };
+    let r = commands::fetch_credential_for_url(ctx, params);
     spinner.stop();
     let r = r?;
     let mut out = std::io::stdout().lock();
     if raw {
+        // Through a `Value`, so the keys come out sorted as in a reply.
+        let v = serde_json::to_value(&r).map_err(|e| ApiError::internal(e.to_string()))?;
         let _ = writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&r).unwrap_or_default()
+            serde_json::to_string_pretty(&v).unwrap_or_default()
         );
         return Ok(());
     }
-    let c = &r["credential"];
-    let line = |out: &mut dyn Write, label: &str, v: &Value| {
-        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+    let c = &r.credential.credential;
+    let line = |out: &mut dyn Write, label: &str, s: &str| {
+        if !s.is_empty() {
             let _ = writeln!(out, "{label:<9} {s}");
         }
     };
-    line(&mut out, "Name:", &c["name"]);
-    line(&mut out, "User:", &c["user"]);
-    line(&mut out, "Website:", &c["website"]);
-    line(&mut out, "Password:", &c["password"]);
-    if let Some(code) = c["otp_code"]["code"].as_str() {
-        let left = c["otp_code"]["seconds_left"]
-            .as_u64()
+    line(&mut out, "Name:", &c.name);
+    line(&mut out, "User:", &c.user);
+    line(&mut out, "Website:", &c.website);
+    line(&mut out, "Password:", &c.password);
+    if let Some(OtpResult::Code(code)) = &r.credential.otp_code {
+        let left = code
+            .seconds_left
             .map(|s| format!(" ({s} s left)"))
             .unwrap_or_default();
-        let _ = writeln!(out, "{:<9} {code}{left}", "OTP:");
+        let _ = writeln!(out, "{:<9} {}{left}", "OTP:", code.code);
     }
     Ok(())
 }
 
 fn status(ctx: &Ctx) -> Result<(), ApiError> {
-    let s = link::status(ctx, &json!({}))?;
+    let s = link::status(ctx, NoParams {})?;
     let mut out = std::io::stdout().lock();
-    if s["linked"] == json!(true) {
+    if s.linked {
+        let port = s.port.map_or("?".to_owned(), |p| p.to_string());
         let _ = writeln!(
             out,
-            "Linked to {}:{} (vault {}, this computer is {}).\nApp key fingerprint: {}",
-            s["server"].as_str().unwrap_or("?"),
-            s["port"],
-            s["vault_id"].as_str().unwrap_or("?"),
-            s["web_client_id"].as_str().unwrap_or("?"),
-            s["app_key_fingerprint"].as_str().unwrap_or("?"),
+            "Linked to {}:{port} (vault {}, this computer is {}).\nApp key fingerprint: {}",
+            s.server.as_deref().unwrap_or("?"),
+            s.vault_id
+                .as_ref()
+                .and_then(Option::as_deref)
+                .unwrap_or("?"),
+            s.web_client_id.as_deref().unwrap_or("?"),
+            s.app_key_fingerprint.as_deref().unwrap_or("?"),
         );
     } else {
         let _ = writeln!(
@@ -145,11 +153,11 @@ fn status(ctx: &Ctx) -> Result<(), ApiError> {
             "No phone is linked. Run `passbridge anotherpass link`."
         );
     }
-    if let Some(stage) = s["linking"]["stage"].as_str() {
+    if let Some(l) = &s.linking {
         let _ = writeln!(
             out,
-            "A linking is in progress ({stage}, {} s left).",
-            s["linking"]["expires_in_s"]
+            "A linking is in progress ({}, {} s left).",
+            l.stage, l.expires_in_s
         );
     }
     Ok(())
@@ -165,17 +173,16 @@ fn link_flow(
 ) -> Result<(), ApiError> {
     // No text of its own: the `generating_key` event says it, once, when a key is made.
     spinner.start("");
-    let started = link::start(ctx, &json!({"fresh": fresh}));
+    let started = link::start(ctx, StartParams { fresh: Some(fresh) });
     spinner.stop();
     let started = started?;
-    let payload = started["qr_payload"].as_str().unwrap_or_default();
-    let qr = super::qr::terminal(payload, dark_terminal)
+    let qr = super::qr::terminal(&started.qr_payload, dark_terminal)
         .map_err(|e| ApiError::internal(format!("cannot draw the QR code: {e}")))?;
     eprintln!("{qr}");
     eprintln!(
         "In ANOTHERpass on your phone, open the screen to link a new device, give this computer a name\n\
          and scan the code above. {}",
-        if started["relink"] == json!(true) {
+        if started.relink {
             "(Relinking: delete the old link in the app first.)"
         } else {
             ""
@@ -191,7 +198,12 @@ fn link_flow(
             .map(|l| l.trim().to_owned())
     };
     let abort = |ctx: &Ctx| {
-        let _ = link::confirm(ctx, &json!({"matches": false}));
+        let _ = link::confirm(
+            ctx,
+            ConfirmParams {
+                matches: Some(false),
+            },
+        );
     };
     let mut server = server;
     let completed = loop {
@@ -228,7 +240,11 @@ fn link_flow(
             },
         };
         spinner.start("Waiting for ANOTHERpass (it creates its own key now)…");
-        let r = link::complete(ctx, &json!({"server": addr, "port": port}));
+        let target = CompleteParams {
+            server: Some(addr),
+            port: Some(port),
+        };
+        let r = link::complete(ctx, target);
         spinner.stop();
         match r {
             Ok(v) => break v,
@@ -239,7 +255,7 @@ fn link_flow(
             }
         }
     };
-    let fp = completed["fingerprint"].as_str().unwrap_or("?");
+    let fp = &completed.fingerprint;
     eprintln!("\nANOTHERpass now shows a fingerprint for this link.\n\n    {fp}\n");
     let yes = loop {
         match ask("Does the phone show exactly this fingerprint? [y/n] ")
@@ -251,11 +267,10 @@ fn link_flow(
             _ => {}
         }
     };
-    let r = link::confirm(ctx, &json!({"matches": yes}))?;
-    if yes {
+    let r = link::confirm(ctx, ConfirmParams { matches: Some(yes) })?;
+    if let ConfirmReply::Linked { vault_id, .. } = &r {
         eprintln!(
-            "Linked to vault {}. Tap accept in ANOTHERpass too, if you have not yet.",
-            r["vault_id"].as_str().unwrap_or("?")
+            "Linked to vault {vault_id}. Tap accept in ANOTHERpass too, if you have not yet."
         );
         Ok(())
     } else {

@@ -20,9 +20,10 @@ use super::store::{self, LinkFile, LinkSecrets, PendingAnswer, PendingFile};
 use super::transport::NetError;
 use super::{b64, wire};
 use crate::api::Ctx;
-use crate::api::params;
-use serde_json::{Value, json};
-use zeroize::Zeroizing;
+use crate::api::params::NoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Bodies of link answers are a few KiB.
 const LINK_REPLY_CAP: u64 = 64 * 1024;
@@ -35,13 +36,33 @@ fn settings(ctx: &Ctx) -> super::Settings {
     super::settings(ctx)
 }
 
-/// `anotherpass.link.start {fresh?: bool}` → `{qr_payload, qr_svg, web_client_id, relink,
-/// vault_id?, key_bits, expires_in_s}`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct StartParams {
+    /// Make a new identity instead of relinking.
+    #[serde(default)]
+    pub fresh: Option<bool>,
+}
+
+/// The QR code to scan. Its payload carries the session key: wiped from memory when dropped.
+#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+pub struct StartReply {
+    pub qr_payload: String,
+    /// The QR code as an SVG `data:` URL.
+    pub qr_svg: String,
+    pub web_client_id: String,
+    pub relink: bool,
+    /// The vault a relink expects (null for a new identity).
+    pub vault_id: Option<String>,
+    pub key_bits: usize,
+    pub expires_in_s: u64,
+}
+
+/// `anotherpass.link.start {fresh?: bool}` → [`StartReply`].
 ///
 /// Relinking (a link or a kept identity exists, `fresh` not set) keeps the webClientId and sends
 /// the vault id, so the clientKey stays the same. `fresh: true` makes a new identity.
-pub fn start(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
-    let fresh = params::opt_bool(p, "fresh")?.unwrap_or(false);
+pub fn start(ctx: &Ctx, p: StartParams) -> Result<StartReply, Error> {
+    let fresh = p.fresh.unwrap_or(false);
     ctx.state.gate().require(ctx, operation::ANOTHERPASS_LINK)?;
     let paths = &ctx.state.paths;
     let identity = store::load_link_file(paths).map_err(storage)?;
@@ -92,21 +113,33 @@ pub fn start(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     ));
     let svg = qr::svg_data_url(&payload)
         .map_err(|e| Error::Internal(format!("cannot draw the QR code: {e}")))?;
-    Ok(json!({
-        "qr_payload": *payload,
-        "qr_svg": svg,
-        "web_client_id": web_client_id,
-        "relink": relink_vault_id.is_some(),
-        "vault_id": relink_vault_id,
-        "key_bits": client.bits(),
-        "expires_in_s": store::PENDING_LIFETIME.as_secs(),
-    }))
+    Ok(StartReply {
+        qr_payload: payload.to_string(),
+        qr_svg: svg,
+        web_client_id,
+        relink: relink_vault_id.is_some(),
+        vault_id: relink_vault_id,
+        key_bits: client.bits(),
+        expires_in_s: store::PENDING_LIFETIME.as_secs(),
+    })
 }
 
-fn link_target(ctx: &Ctx, p: &Value) -> Result<(Server, u16, String, String), Error> {
-    let server = params::req_str(p, "server")?;
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CompleteParams {
+    /// The phone's address as ANOTHERpass shows it (IP, host name or @handle).
+    #[serde(default)]
+    pub server: Option<String>,
+    #[serde(default)]
+    pub port: Option<u64>,
+}
+
+fn link_target(ctx: &Ctx, p: &CompleteParams) -> Result<(Server, u16, String, String), Error> {
+    let server = p
+        .server
+        .as_deref()
+        .ok_or_else(|| Error::InvalidParams("\"server\" is required.".into()))?;
     let server = Server::parse(server).map_err(|e| Error::InvalidParams(e.to_string()))?;
-    let port = match params::opt_u64(p, "port")? {
+    let port = match p.port {
         Some(port) => address::check_port(port).map_err(|e| Error::InvalidParams(e.to_string()))?,
         None => address::DEFAULT_PORT,
     };
@@ -120,12 +153,22 @@ fn not_started() -> Error {
     )
 }
 
-/// `anotherpass.link.complete {server, port?}` → `{fingerprint, vault_id, server, port, relink}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompleteReply {
+    /// What the phone must show too.
+    pub fingerprint: String,
+    pub vault_id: String,
+    pub server: String,
+    pub port: u16,
+    pub relink: bool,
+}
+
+/// `anotherpass.link.complete {server, port?}` → [`CompleteReply`].
 ///
 /// Sends `link_app` (up to 3 minutes: the phone generates its keystore key meanwhile). The user
 /// must then compare `fingerprint` with the one ANOTHERpass shows and call `link.confirm`.
-pub fn complete(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
-    let (server, port, url, display) = link_target(ctx, p)?;
+pub fn complete(ctx: &Ctx, p: CompleteParams) -> Result<CompleteReply, Error> {
+    let (server, port, url, display) = link_target(ctx, &p)?;
     let paths = &ctx.state.paths;
     let pending = store::load_pending(paths)
         .map_err(storage)?
@@ -247,13 +290,36 @@ pub fn complete(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
         });
         store::save_pending(paths, &current).map_err(storage)?;
     }
-    Ok(json!({
-        "fingerprint": fingerprint,
-        "vault_id": answer.vault_id,
-        "server": server.as_str(),
-        "port": port,
-        "relink": pending.relink_vault_id.is_some(),
-    }))
+    Ok(CompleteReply {
+        fingerprint,
+        vault_id: answer.vault_id.clone(),
+        server: server.as_str().to_owned(),
+        port,
+        relink: pending.relink_vault_id.is_some(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct ConfirmParams {
+    /// Whether the phone shows the same fingerprint (required).
+    #[serde(default)]
+    pub matches: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ConfirmReply {
+    /// The link is saved (`linked` is true).
+    Linked {
+        linked: bool,
+        web_client_id: String,
+        vault_id: String,
+        server: String,
+        port: u16,
+        fingerprint: String,
+    },
+    /// The linking in progress was dropped; `linked` says whether a previous link is active.
+    Discarded { linked: bool, discarded: bool },
 }
 
 /// `anotherpass.link.confirm {matches: bool}`.
@@ -261,8 +327,9 @@ pub fn complete(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
 /// `true` → saves the link: `{linked: true, web_client_id, vault_id, server, port, fingerprint}`.
 /// `false` → drops the linking in progress and keeps any previous link:
 /// `{linked: <previous link still active>, discarded: true}`.
-pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
-    let matches = params::opt_bool(p, "matches")?
+pub fn confirm(ctx: &Ctx, p: ConfirmParams) -> Result<ConfirmReply, Error> {
+    let matches = p
+        .matches
         .ok_or_else(|| Error::InvalidParams("\"matches\" (true or false) is required.".into()))?;
     let paths = &ctx.state.paths;
     let _lock = store::lock(paths).map_err(storage)?;
@@ -271,7 +338,7 @@ pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
         let linked = store::load_link_file(paths)
             .map_err(storage)?
             .is_some_and(|f| f.link.is_some());
-        return Ok(json!({"linked": linked, "discarded": discarded}));
+        return Ok(ConfirmReply::Discarded { linked, discarded });
     }
     let pending = store::load_pending(paths)
         .map_err(storage)?
@@ -298,23 +365,41 @@ pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
     };
     store::save_link_file(paths, &file).map_err(storage)?;
     store::remove_pending(paths).map_err(storage)?;
-    Ok(json!({
-        "linked": true,
-        "web_client_id": file.web_client_id,
-        "vault_id": answer.vault_id,
-        "server": answer.server,
-        "port": answer.port,
-        "fingerprint": ids::link_fingerprint(&answer.app_n),
-    }))
+    Ok(ConfirmReply::Linked {
+        linked: true,
+        web_client_id: file.web_client_id.clone(),
+        vault_id: answer.vault_id.clone(),
+        server: answer.server.clone(),
+        port: answer.port,
+        fingerprint: ids::link_fingerprint(&answer.app_n),
+    })
 }
 
-/// `anotherpass.unlink {forget?: bool}` → `{unlinked, identity_kept}`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct UnlinkParams {
+    /// Also forget this computer's identity.
+    #[serde(default)]
+    pub forget: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UnlinkReply {
+    /// Whether there was a link to remove.
+    pub unlinked: bool,
+    pub identity_kept: bool,
+}
+
+/// `anotherpass.unlink {forget?: bool}` → [`UnlinkReply`].
 ///
 /// Deletes the link keys. The webClientId and vault id are kept (so linking the same vault again
 /// gives the same clientKey and the local vault stays readable) unless `forget: true`.
 /// The phone is not told (the protocol has no message for it): delete the link in the app too.
-pub fn unlink(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
-    let forget = params::opt_bool(p, "forget")?.unwrap_or(false);
+pub fn unlink(ctx: &Ctx, p: UnlinkParams) -> Result<UnlinkReply, Error> {
+    let forget = p.forget.unwrap_or(false);
+    let reply = |unlinked, identity_kept| UnlinkReply {
+        unlinked,
+        identity_kept,
+    };
     ctx.state.gate().require(ctx, operation::ANOTHERPASS_LINK)?;
     let paths = &ctx.state.paths;
     let _lock = store::lock(paths).map_err(storage)?;
@@ -324,54 +409,137 @@ pub fn unlink(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
         Ok(f) => f,
         Err(store::StoreError::Corrupt { .. }) => {
             store::remove_link_file(paths).map_err(storage)?;
-            return Ok(json!({"unlinked": true, "identity_kept": false}));
+            return Ok(reply(true, false));
         }
         Err(e) => return Err(storage(e)),
     };
     let Some(mut file) = file else {
-        return Ok(json!({"unlinked": false, "identity_kept": false}));
+        return Ok(reply(false, false));
     };
     let had_link = file.link.is_some();
     if forget {
         store::remove_link_file(paths).map_err(storage)?;
-        return Ok(json!({"unlinked": had_link, "identity_kept": false}));
+        return Ok(reply(had_link, false));
     }
     file.link = None;
     store::save_link_file(paths, &file).map_err(storage)?;
-    Ok(json!({"unlinked": had_link, "identity_kept": true}))
+    Ok(reply(had_link, true))
 }
 
-/// `anotherpass.status` → `{linked, web_client_id?, vault_id?, server?, port?, linked_at?,
-/// app_key_fingerprint?, key_bits?, override?, linking: null | {stage, expires_in_s, fingerprint?}}`.
-pub fn status(ctx: &Ctx, _p: &Value) -> Result<Value, Error> {
+/// What `anotherpass.status` reports. Fields of a missing link are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatusReply {
+    pub linked: bool,
+    /// This computer's identity, kept across unlinking unless forgotten.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_client_id: Option<String>,
+    /// With an identity: the vault it belongs to, null before the first link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linked_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_key_fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_bits: Option<usize>,
+    /// The connection override of the settings, when one is set.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<Override>,
+    /// A linking in progress (null when none).
+    pub linking: Option<Linking>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Override {
+    pub server: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Linking {
+    /// `scan_qr`, then `confirm_fingerprint`.
+    pub stage: &'static str,
+    pub expires_in_s: u64,
+    /// The fingerprint to compare, once the phone answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// `anotherpass.status` → [`StatusReply`].
+pub fn status(ctx: &Ctx, _: NoParams) -> Result<StatusReply, Error> {
     let paths = &ctx.state.paths;
     let s = settings(ctx);
-    let mut out = json!({"linked": false, "linking": null});
+    let mut out = StatusReply::default();
     if let Some(f) = store::load_link_file(paths).map_err(storage)? {
-        out["web_client_id"] = json!(f.web_client_id);
-        out["vault_id"] = json!(f.vault_id);
+        out.web_client_id = Some(f.web_client_id.clone());
+        out.vault_id = Some(f.vault_id.clone());
         if let Some(link) = store::load_link(paths).map_err(storage)? {
-            out["linked"] = json!(true);
-            out["server"] = json!(link.server.as_str());
-            out["port"] = json!(link.port);
-            out["linked_at"] = json!(link.linked_at);
-            out["app_key_fingerprint"] = json!(ids::link_fingerprint(link.app_key.n()));
-            out["key_bits"] = json!(link.client.bits());
+            out.linked = true;
+            out.server = Some(link.server.as_str().to_owned());
+            out.port = Some(link.port);
+            out.linked_at = Some(link.linked_at);
+            out.app_key_fingerprint = Some(ids::link_fingerprint(link.app_key.n()));
+            out.key_bits = Some(link.client.bits());
         }
     }
     if s.server.is_some() || s.port.is_some() {
-        out["override"] = json!({"server": s.server, "port": s.port});
+        out.overridden = Some(Override {
+            server: s.server.clone(),
+            port: s.port,
+        });
     }
     if let Some(p) = store::load_pending(paths).map_err(storage)? {
         let now = store::now_secs();
-        out["linking"] = match &p.answer {
-            None => json!({"stage": "scan_qr", "expires_in_s": p.expires_in(now)}),
-            Some(a) => json!({
-                "stage": "confirm_fingerprint",
-                "expires_in_s": p.expires_in(now),
-                "fingerprint": ids::link_fingerprint(&a.app_n),
-            }),
-        };
+        out.linking = Some(match &p.answer {
+            None => Linking {
+                stage: "scan_qr",
+                expires_in_s: p.expires_in(now),
+                fingerprint: None,
+            },
+            Some(a) => Linking {
+                stage: "confirm_fingerprint",
+                expires_in_s: p.expires_in(now),
+                fingerprint: Some(ids::link_fingerprint(&a.app_n)),
+            },
+        });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::params::{assert_names_field as names_field, parse};
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        names_field::<StartParams>(json!({"fresh": "yes"}), "fresh");
+        names_field::<CompleteParams>(json!({"server": 5}), "server");
+        names_field::<CompleteParams>(json!({"server": "10.0.0.5", "port": "8787"}), "port");
+        names_field::<CompleteParams>(json!({"server": "10.0.0.5", "port": -1}), "port");
+        names_field::<ConfirmParams>(json!({"matches": 1}), "matches");
+        names_field::<UnlinkParams>(json!({"forget": []}), "forget");
+        let p: ConfirmParams = parse(&json!({"matches": null, "x": 1})).unwrap();
+        assert_eq!(p.matches, None);
+    }
+
+    #[test]
+    fn status_leaves_out_what_there_is_not() {
+        let v = serde_json::to_value(StatusReply::default()).unwrap();
+        assert_eq!(v, json!({"linked": false, "linking": null}));
+        let identity_only = StatusReply {
+            web_client_id: Some("w".into()),
+            vault_id: Some(None),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(identity_only).unwrap();
+        assert_eq!(
+            v,
+            json!({"linked": false, "linking": null, "web_client_id": "w", "vault_id": null})
+        );
+    }
 }

@@ -265,18 +265,13 @@ impl CredentialSink for NoSink {
     fn remember_uid(&self, _: &Ctx, _: &str, _: &str) {}
 }
 
-/// Turns a backend result into a handler result.
-fn handler(r: Result<Value, Error>) -> Result<Value, ApiError> {
-    r.map_err(ApiError::from)
-}
-
 /// This backend's actions.
 pub fn actions() -> Vec<Action> {
     macro_rules! action {
         ($name:literal, $f:path, $summary:literal) => {
             Action {
                 name: $name,
-                handler: |ctx, params| handler($f(ctx, params)),
+                handler: crate::typed!($f),
                 summary: $summary,
             }
         };
@@ -357,8 +352,9 @@ pub fn actions() -> Vec<Action> {
 
 /// A short summary for the host's `status` action.
 pub fn summary(ctx: &Ctx) -> Value {
-    match link::status(ctx, &json!({})) {
-        Ok(mut v) => {
+    match link::status(ctx, crate::api::params::NoParams {}) {
+        Ok(s) => {
+            let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
             v["available"] = json!(true);
             v
         }

@@ -5,17 +5,16 @@
 //! calling back into it from inside its own call would re-enter it. They do not ask the approval
 //! gate either: the calling operation carries its own policy. Timing comes from the settings.
 
-use super::commands::{load_link, poll_options, run_command};
+use super::commands::{Timing, load_link, poll_options, run_command};
 use super::error::Error;
 use super::seam::{ClientKey, Credential, CredentialSource};
 use super::wire::Command;
 use crate::api::{ApiError, Ctx};
-use serde_json::json;
 
 pub struct AnotherpassSource;
 
 fn run(ctx: &Ctx, command: Command) -> Result<super::wire::CommandAnswer, Error> {
-    let opts = poll_options(&super::settings(ctx), &json!({}))?;
+    let opts = poll_options(&super::settings(ctx), Timing::default())?;
     let link = load_link(ctx)?;
     Ok(run_command(ctx, &link, &command, &opts)?.answer)
 }

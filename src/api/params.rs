@@ -48,6 +48,62 @@ macro_rules! typed {
     };
 }
 
+/// Params of an action that takes none: anything is accepted and ignored (as the JSON
+/// handlers always did).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub struct NoParams {}
+
+/// `#[serde(default, deserialize_with = "params::secret")]` for an optional secret string
+/// (a password): copied straight into a zeroizing string, and a value of the wrong type is
+/// named by its kind only, never echoed into the error message.
+pub fn secret<'de, D>(d: D) -> Result<Option<zeroize::Zeroizing<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::{Error, MapAccess, SeqAccess, Unexpected, Visitor};
+    struct SecretVisitor;
+    fn wrong<E: Error>(kind: &'static str) -> E {
+        E::invalid_type(Unexpected::Other(kind), &SecretVisitor)
+    }
+    impl<'de> Visitor<'de> for SecretVisitor {
+        type Value = Option<zeroize::Zeroizing<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(zeroize::Zeroizing::new(v.to_owned())))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(zeroize::Zeroizing::new(v)))
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(wrong("boolean"))
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(wrong("number"))
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(wrong("number"))
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(wrong("number"))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(wrong("list"))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(wrong("object"))
+        }
+    }
+    d.deserialize_any(SecretVisitor)
+}
+
 pub fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
     match params.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -117,6 +173,23 @@ impl Page {
     }
 }
 
+/// For unit tests of typed actions: `params` fails to parse as `P` with an `invalid_params`
+/// error that names `field` first, as the dispatcher would answer.
+#[cfg(test)]
+pub(crate) fn assert_names_field<P: DeserializeOwned>(params: Value, field: &str) {
+    match parse::<P>(&params) {
+        Ok(_) => panic!("{params} was accepted"),
+        Err(e) => {
+            assert_eq!(e.code, super::codes::INVALID_PARAMS, "{params}");
+            assert!(
+                e.message.starts_with(&format!("\"{field}\": invalid ")),
+                "{params}: {}",
+                e.message
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +217,37 @@ mod tests {
         );
         assert!(Page::from_params(&json!({"limit": 0})).is_err());
         assert!(Page::from_params(&json!({"offset": -1})).is_err());
+    }
+
+    #[test]
+    fn secrets_never_echo_a_wrong_value() {
+        #[derive(serde::Deserialize)]
+        struct P {
+            #[serde(default, deserialize_with = "secret")]
+            password: Option<zeroize::Zeroizing<String>>,
+        }
+        let pw = |v| parse::<P>(&v).map(|p| p.password.map(|s| s.to_string()));
+        assert_eq!(
+            pw(json!({"password": "hunter22"})).unwrap().as_deref(),
+            Some("hunter22")
+        );
+        assert_eq!(pw(json!({"password": null})).unwrap(), None);
+        assert_eq!(pw(json!({})).unwrap(), None);
+        for (bad, kind) in [
+            (json!(12345678), "number"),
+            (json!(-7), "number"),
+            (json!(1.5), "number"),
+            (json!(true), "boolean"),
+            (json!(["hunter22"]), "list"),
+            (json!({"p": "hunter22"}), "object"),
+        ] {
+            let e = pw(json!({ "password": bad })).unwrap_err();
+            assert_eq!(e.code, "invalid_params");
+            assert_eq!(
+                e.message,
+                format!("\"password\": invalid type: {kind}, expected a string.")
+            );
+        }
     }
 
     #[test]

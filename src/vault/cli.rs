@@ -3,10 +3,17 @@
 //! agent); otherwise commands that need it open unlock it first: with `--password-stdin`, with
 //! the local password typed at the terminal (when one is set), or with the phone.
 
-use super::actions;
+use super::actions::{
+    self, ClearPasswordParams, ConfirmParams, ListParams, SearchParams, SetPasswordParams,
+    StatusReply, SyncReply, UidParams, UnlockParams,
+};
+use super::error::VaultError;
+use super::session::Listing;
 use crate::api::context::EventSink;
+use crate::api::params::{DEFAULT_PAGE_LIMIT, NoParams, Page};
 use crate::api::{ApiError, CancelToken, Ctx, Shared, codes};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
@@ -36,9 +43,9 @@ pub enum Command {
     /// Credentials by name, without passwords.
     List {
         #[arg(long, default_value_t = 0)]
-        offset: u64,
-        #[arg(long, default_value_t = 100)]
-        limit: u64,
+        offset: usize,
+        #[arg(long, default_value_t = DEFAULT_PAGE_LIMIT)]
+        limit: usize,
         #[command(flatten)]
         unlock: Unlock,
         #[command(flatten)]
@@ -199,18 +206,6 @@ fn read_secret_line(input: &mut dyn BufRead, what: &str) -> Result<Zeroizing<Str
 /// Attempts at the local password before giving up.
 const PASSWORD_TRIES: usize = 3;
 
-/// Runs an action whose params carry a secret, then wipes the params' strings.
-fn with_secret(
-    params: Value,
-    action: fn(&Ctx, &Value) -> Result<Value, ApiError>,
-    ctx: &Ctx,
-) -> Result<Value, ApiError> {
-    let mut params = params;
-    let r = action(ctx, &params);
-    crate::api::request::scrub(&mut params);
-    r
-}
-
 /// Unlocks as asked; returns the password read, for an action that needs it again.
 fn unlock(
     ctx: &Ctx,
@@ -220,30 +215,36 @@ fn unlock(
 ) -> Result<Option<Zeroizing<String>>, ApiError> {
     if how.password_stdin {
         let pw = read_secret_line(input, "vault password")?;
-        with_secret(json!({"password": pw.as_str()}), actions::unlock, ctx)?;
+        actions::unlock(
+            ctx,
+            UnlockParams {
+                password: Some(pw.clone()),
+            },
+        )?;
         return Ok(Some(pw));
     }
     // Open already (here or in a browser, through the agent) or no password: as before.
-    let status = actions::status(ctx, &json!({}))?;
-    if let Some(ask) = ask.filter(|_| status["locked"] == true && status["password_set"] == true) {
+    let status = actions::status(ctx, NoParams {})?.status;
+    if let Some(ask) = ask.filter(|_| status.locked && status.password_set) {
         for attempt in 1..=PASSWORD_TRIES {
             let pw = ask("Vault password (Enter to ask the phone instead): ")
                 .map_err(|e| ApiError::invalid_params(format!("Cannot read the password: {e}.")))?;
             if pw.is_empty() {
                 break;
             }
-            match with_secret(json!({"password": pw.as_str()}), actions::unlock, ctx) {
-                Err(e)
-                    if e.code == super::error::VAULT_WRONG_PASSWORD && attempt < PASSWORD_TRIES =>
-                {
+            let tried = UnlockParams {
+                password: Some(pw.clone()),
+            };
+            match actions::unlock(ctx, tried) {
+                Err(VaultError::WrongPassword) if attempt < PASSWORD_TRIES => {
                     eprintln!("passbridge: that password is wrong; try again.");
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
                 Ok(_) => return Ok(Some(pw)),
             }
         }
     }
-    actions::unlock(ctx, &json!({}))?;
+    actions::unlock(ctx, UnlockParams::default())?;
     Ok(None)
 }
 
@@ -265,8 +266,8 @@ pub fn run_with_prompt(
     out: &mut dyn Write,
     ask: Option<&Ask<'_>>,
 ) -> Result<(), ApiError> {
-    let (value, json, render): (Value, bool, fn(&Value) -> String) = match cmd {
-        Command::Status { out: o } => (actions::status(ctx, &json!({}))?, o.json, render_status),
+    let text = match cmd {
+        Command::Status { out: o } => show(&actions::status(ctx, NoParams {})?, o, render_status)?,
         Command::List {
             offset,
             limit,
@@ -274,8 +275,11 @@ pub fn run_with_prompt(
             out: o,
         } => {
             unlock(ctx, &u, input, ask)?;
-            let v = actions::list(ctx, &json!({"offset": offset, "limit": limit}))?;
-            (v, o.json, render_list)
+            let page = ListParams {
+                offset: Some(offset),
+                limit: Some(limit),
+            };
+            show(&actions::list(ctx, page)?, o, render_list)?
         }
         Command::Search {
             url,
@@ -283,14 +287,18 @@ pub fn run_with_prompt(
             out: o,
         } => {
             unlock(ctx, &u, input, ask)?;
-            let found = if is_plain_word(&url) {
-                let page = crate::api::params::Page::from_params(&json!({}))?;
-                let listing = super::actions::find_text(ctx, &url, page)?;
-                serde_json::to_value(listing).map_err(|e| ApiError::internal(e.to_string()))?
+            if is_plain_word(&url) {
+                let page = Page::new(0, DEFAULT_PAGE_LIMIT)?;
+                show(&actions::find_text(ctx, &url, page)?, o, render_list)?
             } else {
-                actions::search(ctx, &json!({"url": url}))?
-            };
-            (found, o.json, render_list)
+                let params = SearchParams {
+                    url: Some(url),
+                    ..Default::default()
+                };
+                show(&actions::search(ctx, params)?, o, |r| {
+                    render_list(&r.listing)
+                })?
+            }
         }
         Command::Get {
             uid,
@@ -298,29 +306,27 @@ pub fn run_with_prompt(
             out: o,
         } => {
             unlock(ctx, &u, input, ask)?;
-            (
-                actions::get(ctx, &json!({"uid": uid}))?,
-                o.json,
+            show(
+                &actions::get(ctx, UidParams::new(uid))?,
+                o,
                 render_credential,
-            )
+            )?
         }
         Command::Delete { uid, unlock: u } => {
             unlock(ctx, &u, input, ask)?;
-            actions::delete(ctx, &json!({"uid": uid}))?;
-            (Value::Null, false, |_| "Deleted.".into())
+            actions::delete(ctx, UidParams::new(uid))?;
+            "Deleted.".into()
         }
         Command::Sync { unlock: u, out: o } => {
             unlock(ctx, &u, input, ask)?;
-            (actions::sync(ctx, &json!({}))?, o.json, render_sync)
+            show(&actions::sync(ctx, NoParams {})?, o, render_sync)?
         }
         Command::Lock => {
-            if actions::status(ctx, &json!({}))?["exists"] != true {
+            if !actions::status(ctx, NoParams {})?.status.exists {
                 return write_line(out, "There is no vault yet: nothing to lock.");
             }
-            actions::lock(ctx, &json!({}))?;
-            (Value::Null, false, |_| {
-                "Locked in every browser and terminal.".into()
-            })
+            actions::lock(ctx, NoParams {})?;
+            "Locked in every browser and terminal.".into()
         }
         Command::SetPassword {
             current_password_stdin,
@@ -333,37 +339,28 @@ pub fn run_with_prompt(
                 input,
                 ask,
             )?;
-            let pw = read_secret_line(input, "new vault password")?;
-            let mut params = json!({"password": pw.as_str()});
-            if let Some(c) = &current {
-                params["current_password"] = json!(c.as_str());
-            }
-            with_secret(params, actions::set_password, ctx)?;
-            (Value::Null, false, |_| {
-                "The local password is set: the vault now also opens with it.".into()
-            })
+            let password = read_secret_line(input, "new vault password")?;
+            let params = SetPasswordParams {
+                password: Some(password),
+                current_password: current,
+            };
+            actions::set_password(ctx, params)?;
+            "The local password is set: the vault now also opens with it.".into()
         }
         Command::ClearPassword { unlock: u } => {
-            let params = match unlock(ctx, &u, input, ask)? {
-                Some(c) => json!({"current_password": c.as_str()}),
-                None => json!({}),
-            };
-            with_secret(params, actions::clear_password, ctx)?;
-            (Value::Null, false, |_| {
-                "The local password is removed.".into()
-            })
+            let current_password = unlock(ctx, &u, input, ask)?;
+            actions::clear_password(ctx, ClearPasswordParams { current_password })?;
+            "The local password is removed.".into()
         }
         Command::Rekey { unlock: u } => {
             unlock(ctx, &u, input, ask)?;
-            let v = actions::rekey(ctx, &json!({}))?;
-            (v, false, |v| {
-                format!(
-                    "The vault has a new data key; {} credential(s) were re-sealed. Running \
-                     passbridge hosts take it from the agent (without one they lock and need \
-                     to be unlocked again).",
-                    v["entries"]
-                )
-            })
+            let r = actions::rekey(ctx, NoParams {})?;
+            format!(
+                "The vault has a new data key; {} credential(s) were re-sealed. Running \
+                 passbridge hosts take it from the agent (without one they lock and need \
+                 to be unlocked again).",
+                r.entries
+            )
         }
         Command::AcceptRestore { yes } => {
             if !yes {
@@ -372,10 +369,8 @@ pub fn run_with_prompt(
                      deliberate restore from a backup); add --yes to do it.",
                 ));
             }
-            actions::accept_restore(ctx, &json!({"confirm": true}))?;
-            (Value::Null, false, |_| {
-                "The vault on disk is accepted as it is. Unlock it again.".into()
-            })
+            actions::accept_restore(ctx, ConfirmParams::YES)?;
+            "The vault on disk is accepted as it is. Unlock it again.".into()
         }
         Command::Reset { yes } => {
             if !yes {
@@ -383,21 +378,26 @@ pub fn run_with_prompt(
                     "reset moves the vault aside and starts an empty one; add --yes to do it.",
                 ));
             }
-            let v = actions::reset(ctx, &json!({"confirm": true}))?;
-            (v, false, |v| match v["moved_to"].as_str() {
+            match actions::reset(ctx, ConfirmParams::YES)?.moved_to {
                 Some(p) => {
                     format!("The old vault was moved to {p}. A new one starts with the next fetch.")
                 }
                 None => "There was no vault.".into(),
-            })
+            }
         }
     };
-    let text = if json {
-        serde_json::to_string_pretty(&value).unwrap_or_default()
-    } else {
-        render(&value)
-    };
     write_line(out, &text)
+}
+
+/// A result as text for a person, or with `--json` as the action's JSON result (the same
+/// object the extension gets).
+fn show<T: Serialize>(r: &T, o: Output, render: impl Fn(&T) -> String) -> Result<String, ApiError> {
+    if !o.json {
+        return Ok(render(r));
+    }
+    // Through a `Value`, so the keys come out sorted as in a reply.
+    let v = serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
 }
 
 /// A word that is not a web address (`github`, not `github.com` or `https://…`): searched as
@@ -415,67 +415,69 @@ fn write_line(out: &mut dyn Write, text: &str) -> Result<(), ApiError> {
     }
 }
 
-fn render_sync(v: &Value) -> String {
-    let mut out = format!("{} updated, {} unchanged.", v["updated"], v["unchanged"]);
-    let count = v["missing_count"].as_u64().unwrap_or(0);
-    if count == 0 {
+fn render_sync(r: &SyncReply) -> String {
+    let mut out = format!("{} updated, {} unchanged.", r.updated, r.unchanged);
+    if r.missing_count == 0 {
         return out;
     }
-    let listed = v["missing"].as_array().map_or(&[][..], Vec::as_slice);
     out.push_str(&format!(
-        "\n{count} stored credential(s) were not returned by the phone: deleted there, or hidden (veiled). \
-         They are kept here; `passbridge vault delete UID` removes one:"
+        "\n{} stored credential(s) were not returned by the phone: deleted there, or hidden (veiled). \
+         They are kept here; `passbridge vault delete UID` removes one:",
+        r.missing_count
     ));
-    for uid in listed {
-        out.push_str(&format!("\n  {}", uid.as_str().unwrap_or_default()));
+    for uid in &r.missing {
+        out.push_str(&format!("\n  {uid}"));
     }
-    let more = count.saturating_sub(listed.len() as u64);
+    let more = r.missing_count.saturating_sub(r.missing.len());
     if more > 0 {
         out.push_str(&format!("\n  … and {more} more"));
     }
     out
 }
 
-fn render_status(v: &Value) -> String {
-    if v["exists"] != true {
+fn render_status(r: &StatusReply) -> String {
+    let s = &r.status;
+    if !s.exists {
         return "No vault yet: it is created when credentials first arrive from ANOTHERpass."
             .into();
     }
-    let mut s = match (v["locked"].as_bool(), v["entries"].as_u64()) {
-        (Some(false), Some(n)) => format!(
+    let mut text = match (s.locked, s.entries) {
+        (false, Some(n)) => format!(
             "Vault unlocked, {n} credential(s), locks after {} min without use.",
-            v["ttl_remaining_seconds"]
-                .as_u64()
-                .unwrap_or(0)
-                .div_ceil(60)
+            s.ttl_remaining_seconds.unwrap_or(0).div_ceil(60)
         ),
         _ => "Vault locked.".to_owned(),
     };
-    s.push_str(if v["password_set"] == true {
+    text.push_str(if s.password_set {
         " A local password is set."
     } else {
         " No local password: it opens with the phone only."
     });
-    s
+    text
 }
 
-fn render_list(v: &Value) -> String {
-    let items = v["items"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if items.is_empty() {
+/// The columns a list shows of one item.
+trait Row {
+    fn cells(&self) -> [String; 4];
+}
+
+impl Row for super::session::Summary {
+    fn cells(&self) -> [String; 4] {
+        [&self.name, &self.user, &self.website, &self.uid].map(String::clone)
+    }
+}
+
+impl Row for super::session::Hit {
+    fn cells(&self) -> [String; 4] {
+        self.summary.cells()
+    }
+}
+
+fn render_list<T: Row>(v: &Listing<T>) -> String {
+    if v.items.is_empty() {
         return "No credentials.".into();
     }
-    let col = |i: &Value, k: &str| i[k].as_str().unwrap_or("").to_owned();
-    let rows: Vec<[String; 4]> = items
-        .iter()
-        .map(|i| {
-            [
-                col(i, "name"),
-                col(i, "user"),
-                col(i, "website"),
-                col(i, "uid"),
-            ]
-        })
-        .collect();
+    let rows: Vec<[String; 4]> = v.items.iter().map(Row::cells).collect();
     let header = ["NAME", "USER", "WEBSITE", "UID"].map(String::from);
     let widths: Vec<usize> = (0..4)
         .map(|c| {
@@ -497,22 +499,29 @@ fn render_list(v: &Value) -> String {
     };
     let mut out = vec![line(&header)];
     out.extend(rows.iter().map(line));
-    if let Some(next) = v["next_offset"].as_u64() {
+    if let Some(next) = v.next_offset {
         out.push(format!(
             "… {} in all; next page with --offset {next}",
-            v["total"]
+            v.total
         ));
     }
     out.join("\n")
 }
 
-fn render_credential(v: &Value) -> String {
-    ["name", "user", "password", "website", "otp", "uid"]
-        .iter()
-        .filter(|k| v[**k].as_str().is_some_and(|s| !s.is_empty()))
-        .map(|k| format!("{k}: {}", v[*k].as_str().unwrap_or("")))
-        .collect::<Vec<_>>()
-        .join("\n")
+fn render_credential(c: &actions::CredentialReply) -> String {
+    [
+        ("name", &c.name),
+        ("user", &c.user),
+        ("password", &c.password),
+        ("website", &c.website),
+        ("otp", &c.otp),
+        ("uid", &c.uid),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}: {v}"))
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 #[cfg(test)]
@@ -521,10 +530,21 @@ mod tests {
 
     #[test]
     fn sync_output_names_the_missing_uids_and_how_many_more() {
-        let quiet =
-            json!({"updated": 1, "unchanged": 2, "missing": [], "missing_count": 0, "asked": 3});
+        let quiet = SyncReply {
+            updated: 1,
+            unchanged: 2,
+            missing: vec![],
+            missing_count: 0,
+            asked: 3,
+        };
         assert_eq!(render_sync(&quiet), "1 updated, 2 unchanged.");
-        let v = json!({"updated": 0, "unchanged": 1, "missing": ["a-1", "b-2"], "missing_count": 5, "asked": 6});
+        let v = SyncReply {
+            updated: 0,
+            unchanged: 1,
+            missing: vec!["a-1".into(), "b-2".into()],
+            missing_count: 5,
+            asked: 6,
+        };
         let text = render_sync(&v);
         assert!(
             text.starts_with("0 updated, 1 unchanged.\n5 stored credential(s)"),

@@ -103,6 +103,10 @@ pub enum VaultError {
     Invalid(String),
     #[error("passbridge hit an internal error in the vault: {0}. Nothing was changed.")]
     Internal(String),
+    /// An error from another part of passbridge (the approval gate, the phone, a cancel, the
+    /// paging params), passed on unchanged.
+    #[error("{}", .0.message)]
+    Passthrough(ApiError),
 }
 
 impl VaultError {
@@ -122,6 +126,7 @@ impl VaultError {
             Self::Io { .. } => codes::STORAGE,
             Self::Invalid(_) => codes::INVALID_PARAMS,
             Self::Internal(_) => codes::INTERNAL,
+            Self::Passthrough(e) => e.code,
         }
     }
 
@@ -151,7 +156,16 @@ impl From<super::crypto::CryptoError> for VaultError {
 
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
-        ApiError::new(e.code(), e.to_string())
+        match e {
+            VaultError::Passthrough(e) => e,
+            e => ApiError::new(e.code(), e.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for VaultError {
+    fn from(e: ApiError) -> Self {
+        Self::Passthrough(e)
     }
 }
 
@@ -200,5 +214,9 @@ mod tests {
             "{}",
             locked.message
         );
+        let gate = ApiError::new("approval_required", "Touch your key");
+        let passed = VaultError::from(gate.clone());
+        assert_eq!(passed.code(), "approval_required");
+        assert_eq!(ApiError::from(passed), gate);
     }
 }

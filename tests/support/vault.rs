@@ -180,3 +180,46 @@ pub fn segment_files(home: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The `vault.*` actions as the host runs them, taken from the vault's own action table: JSON
+/// params in, JSON result out, so these tests check them on the wire's terms. (The terminal
+/// calls the typed functions in `passbridge::vault::actions` directly.)
+pub mod actions {
+    use passbridge::api::{ApiError, Ctx};
+    use serde_json::Value;
+
+    #[allow(unused_imports)]
+    pub use passbridge::vault::actions::MAX_MISSING_LISTED;
+
+    fn run(name: &str, ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
+        let action = passbridge::vault::actions::all()
+            .into_iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("the vault has no action {name}"));
+        (action.handler)(ctx, params)
+    }
+
+    macro_rules! wire {
+        ($($f:ident),*) => {$(
+            pub fn $f(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
+                run(concat!("vault.", stringify!($f)), ctx, params)
+            }
+        )*};
+    }
+
+    wire!(
+        status,
+        unlock,
+        lock,
+        search,
+        get,
+        list,
+        delete,
+        sync,
+        set_password,
+        clear_password,
+        rekey,
+        accept_restore,
+        reset
+    );
+}
