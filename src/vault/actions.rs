@@ -20,7 +20,7 @@ pub fn all() -> Vec<Action> {
         handler,
         summary,
     };
-    vec![
+    let mut all = vec![
         a(
             "vault.status",
             status,
@@ -86,7 +86,9 @@ pub fn all() -> Vec<Action> {
             reset,
             "Move the vault aside and start afresh ({confirm: true}).",
         ),
-    ]
+    ];
+    all.extend(super::lock_timeout::actions());
+    all
 }
 
 fn status_json(ctx: &Ctx, s: &Status) -> Value {
