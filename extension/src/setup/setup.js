@@ -374,7 +374,7 @@ function passweaverSetupForm(again, out) {
   const fields = {
     server: named(field("passweaver-server", "PassWeaver API address", { placeholder: "https://passweaver.example.org" }), "server"),
     username: named(field("passweaver-username", "User name"), "username"),
-    api_key: named(field("passweaver-api-key", "API key (PassWeaver: your profile → API keys)"), "api_key"),
+    api_key: named(field("passweaver-api-key", "API key (given by your PassWeaver administrator)"), "api_key"),
     secret: named(field("passweaver-secret", "API key secret", { type: "password", autocomplete: "new-password" }), "secret"),
     gui_url: named(field("passweaver-gui", "Web interface address (optional)"), "gui_url"),
     allow_insecure_http: insecure,
