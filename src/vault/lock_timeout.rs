@@ -73,20 +73,25 @@ fn on_disk(ctx: &Ctx) -> Result<Settings, ApiError> {
         .map_err(storage)
 }
 
-fn view(ctx: &Ctx, s: &Settings) -> Result<View, ApiError> {
-    let status = super::state(ctx).status()?;
-    Ok(View {
+/// The settings with the open session's time left. A vault that cannot be read (damaged, rolled
+/// back) still has settings: its problem is `vault.status`'s to report.
+fn view(ctx: &Ctx, s: &Settings) -> View {
+    let left = super::state(ctx)
+        .status()
+        .ok()
+        .and_then(|st| st.ttl_remaining_seconds);
+    View {
         lock_timeout_minutes: minutes(s),
         min_lock_timeout_minutes: MIN_LOCK_TIMEOUT_MINUTES,
         max_lock_timeout_minutes: MAX_LOCK_TIMEOUT_MINUTES,
         save_credentials: s.save_credentials,
-        ttl_remaining_seconds: status.ttl_remaining_seconds,
+        ttl_remaining_seconds: left,
         approval_used: None,
-    })
+    }
 }
 
 pub fn get(ctx: &Ctx, _p: NoParams) -> Result<View, ApiError> {
-    view(ctx, &on_disk(ctx)?)
+    Ok(view(ctx, &on_disk(ctx)?))
 }
 
 /// The requested timeout, or the error that names the range.
@@ -117,7 +122,7 @@ pub fn set(ctx: &Ctx, p: SetParams) -> Result<View, ApiError> {
         }
     };
     super::state(ctx).set_lock_timeout(Duration::from_secs(u64::from(new) * 60));
-    let mut v = view(ctx, &saved)?;
+    let mut v = view(ctx, &saved);
     v.approval_used = Some(approved.unwrap_or(false));
     Ok(v)
 }
