@@ -679,6 +679,7 @@ fn policy_needs_a_key() {
             "vault_read",
             "vault_delete",
             "vault_reset",
+            "vault_settings",
             "passman_unlock",
             "passman_get",
             "credential_get"
@@ -1424,4 +1425,44 @@ fn an_approval_covers_only_the_operation_approved() {
     fake.verify(&authn, KEY1, 2);
     assert_eq!(t.join().unwrap(), Ok(()));
     assert_eq!(fake.authn_count(), 2);
+}
+
+/// A policy guarding the vault's unlock also guards lengthening its lock timeout
+/// (`vault_settings`): the extension gets the Clarion page in a progress event, and the new
+/// timeout is saved only once the key is touched. Shortening asks nobody.
+#[test]
+fn a_longer_vault_lock_timeout_needs_an_approval_when_unlocking_does() {
+    let (fake, home) = registered();
+    ok(&call(
+        &home,
+        "clarion.policy.set",
+        json!({"require": ["vault_unlock"]}),
+    ));
+    let mut h = home.spawn(&[]);
+    let (authn, event) = send_until_approval(
+        &mut h,
+        "longer",
+        "vault.settings.set",
+        json!({"lock_timeout_minutes": 480}),
+    );
+    assert_eq!(event["operation"], json!("vault_settings"));
+    assert_eq!(config(&home)["vault"]["lock_timeout_minutes"], json!(null));
+    fake.verify(&authn, KEY1, 1);
+    let r = final_reply(&h, "longer");
+    assert_eq!(ok(&r)["lock_timeout_minutes"], json!(480));
+    assert_eq!(ok(&r)["approval_used"], json!(true));
+    assert_eq!(config(&home)["vault"]["lock_timeout_minutes"], json!(480));
+    let asked = fake.authn_requests().len();
+    h.send(&json!({"id": "shorter", "action": "vault.settings.set",
+                   "params": {"lock_timeout_minutes": 10}, "progress": true}));
+    let (r, events, _) = h.reply_for(&json!("shorter"));
+    assert_eq!(ok(&r)["approval_used"], json!(false));
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        fake.authn_requests().len(),
+        asked,
+        "nobody asked to shorten it"
+    );
+    assert_eq!(config(&home)["vault"]["lock_timeout_minutes"], json!(10));
+    assert_eq!(h.close(), Some(0));
 }

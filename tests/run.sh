@@ -71,7 +71,7 @@ extension_tests() {
     echo "--- extension tests skipped: node or extension/node_modules missing (tests/run.sh deps)"
     return 0
   fi
-  step cargo build --locked --bin passbridge --example anotherpass-sim
+  step cargo build --locked --bin passbridge --example anotherpass-sim --example clarion-fake
   (cd extension && step npm test && step sh pack.sh && step npm run test:browser)
 }
 

@@ -472,3 +472,129 @@ fn rekey_through_the_host_and_the_cli() {
     let r = req(&mut h, 5, "vault.unlock", json!({"password": PASSWORD}));
     assert_eq!(result(&r)["entries"], 3);
 }
+
+/// `vault.settings.set`: bounded, saved in config.json (0600, the rest of the section kept),
+/// applied to the open session and to the next process; a longer timeout passes the approval
+/// gate when the policy guards unlocking, a shorter one never needs it.
+#[test]
+fn lock_timeout_is_changed_through_the_host() {
+    let home = home_with_vault();
+    let cfg_file = home.path().join("config/config.json");
+    let on_disk =
+        || -> Value { serde_json::from_slice(&std::fs::read(&cfg_file).unwrap()).unwrap() };
+    let mut h = home.spawn(&[]);
+    let r = req(&mut h, 1, "vault.settings", json!({}));
+    host::assert_schema("vaultSettings", result(&r));
+    assert_eq!(
+        *result(&r),
+        json!({"lock_timeout_minutes": 60, "min_lock_timeout_minutes": 1,
+               "max_lock_timeout_minutes": 10080, "save_credentials": true,
+               "ttl_remaining_seconds": null})
+    );
+    for bad in [
+        json!({"lock_timeout_minutes": 0}),
+        json!({"lock_timeout_minutes": 10081}),
+        json!({"lock_timeout_minutes": 4294967356u64}),
+        json!({"lock_timeout_minutes": -5}),
+        json!({"lock_timeout_minutes": "30"}),
+        json!({"lock_timeout_secs": 1800}),
+        json!({}),
+    ] {
+        let r = req(&mut h, 2, "vault.settings.set", bad.clone());
+        assert_eq!(err_code(&r), "invalid_params", "{bad}");
+    }
+    let r = req(
+        &mut h,
+        3,
+        "vault.settings.set",
+        json!({"lock_timeout_minutes": 0}),
+    );
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from 1 to 10080"),
+        "{r}"
+    );
+    assert_eq!(
+        on_disk()["vault"]["lock_timeout_minutes"],
+        json!(null),
+        "nothing saved"
+    );
+
+    let r = req(&mut h, 4, "vault.unlock", json!({"password": PASSWORD}));
+    let before = result(&r)["ttl_remaining_seconds"].as_u64().unwrap();
+    assert!(before > 300 && before <= 3600, "{before}");
+    let r = req(
+        &mut h,
+        5,
+        "vault.settings.set",
+        json!({"lock_timeout_minutes": 5}),
+    );
+    host::assert_schema("vaultSettings", result(&r));
+    assert_eq!(result(&r)["lock_timeout_minutes"], json!(5));
+    assert_eq!(result(&r)["approval_used"], json!(false));
+    let left = result(&r)["ttl_remaining_seconds"].as_u64().unwrap();
+    assert!(
+        left <= 300 && left > 0,
+        "the open session now locks within 5 minutes: {left}"
+    );
+    let s = req(&mut h, 6, "vault.status", json!({}));
+    assert_eq!(result(&s)["lock_timeout_minutes"], json!(5));
+    assert!(result(&s)["ttl_remaining_seconds"].as_u64().unwrap() <= 300);
+    // Saved beside what was there, private to the user.
+    let cfg = on_disk();
+    assert_eq!(
+        cfg["vault"],
+        json!({"argon2_memory_kib": 1024, "lock_timeout_minutes": 5})
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cfg_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(h.close(), Some(0));
+    let mut h = home.spawn(&[]);
+    let s = req(&mut h, 1, "vault.status", json!({}));
+    assert_eq!(
+        result(&s)["lock_timeout_minutes"],
+        json!(5),
+        "a new process reads it"
+    );
+    assert_eq!(h.close(), Some(0));
+
+    // A policy guarding the unlock (no key registered, so no approval can be given): shorter
+    // still works, longer is refused and nothing changes.
+    let mut cfg = on_disk();
+    cfg["clarion"] = json!({"policy": {"require": ["vault_unlock"]}});
+    home.write_config(&cfg);
+    let mut h = home.spawn(&[]);
+    let r = req(
+        &mut h,
+        1,
+        "vault.settings.set",
+        json!({"lock_timeout_minutes": 3}),
+    );
+    assert_eq!(result(&r)["lock_timeout_minutes"], json!(3));
+    let r = req(
+        &mut h,
+        2,
+        "vault.settings.set",
+        json!({"lock_timeout_minutes": 120}),
+    );
+    assert_eq!(err_code(&r), "approval_required");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vault_settings"),
+        "{r}"
+    );
+    assert_eq!(on_disk()["vault"]["lock_timeout_minutes"], json!(3));
+    assert_eq!(
+        result(&req(&mut h, 3, "vault.settings", json!({})))["lock_timeout_minutes"],
+        json!(3)
+    );
+    assert_eq!(h.close(), Some(0));
+}

@@ -26,7 +26,7 @@ pub fn all() -> Vec<Action> {
         handler,
         summary,
     };
-    vec![
+    let mut all = vec![
         a(
             "vault.status",
             typed!(status),
@@ -92,7 +92,9 @@ pub fn all() -> Vec<Action> {
             typed!(reset),
             "Move the vault aside and start afresh ({confirm: true}).",
         ),
-    ]
+    ];
+    all.extend(super::lock_timeout::actions());
+    all
 }
 
 /// What `vault.status` and `vault.unlock` answer.

@@ -99,6 +99,12 @@ pub enum VaultError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "The lock timeout must be a whole number of minutes from {} to {} (a week); {given} is not.",
+        super::MIN_LOCK_TIMEOUT_MINUTES,
+        super::MAX_LOCK_TIMEOUT_MINUTES
+    )]
+    LockTimeoutOutOfRange { given: u64 },
     #[error("{0}")]
     Invalid(String),
     #[error("passbridge hit an internal error in the vault: {0}. Nothing was changed.")]
@@ -124,7 +130,7 @@ impl VaultError {
             Self::RolledBack { .. } => VAULT_ROLLED_BACK,
             Self::UpgradeNeeded(_) => VAULT_UPGRADE_NEEDED,
             Self::Io { .. } => codes::STORAGE,
-            Self::Invalid(_) => codes::INVALID_PARAMS,
+            Self::Invalid(_) | Self::LockTimeoutOutOfRange { .. } => codes::INVALID_PARAMS,
             Self::Internal(_) => codes::INTERNAL,
             Self::Passthrough(e) => e.code,
         }

@@ -20,6 +20,7 @@ pub mod codec;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod lock_timeout;
 pub mod provider;
 pub mod search;
 pub mod seen;
@@ -98,6 +99,8 @@ pub mod operation {
     pub const VAULT_READ: &str = "vault_read";
     /// Removing a credential from the vault (`vault.delete`).
     pub const VAULT_DELETE: &str = "vault_delete";
+    /// Lengthening the lock timeout (`vault.settings.set`): the vault then stays open longer.
+    pub const VAULT_SETTINGS: &str = "vault_settings";
     /// The vault-wide changes: moving the vault aside (`vault.reset`), accepting an older one
     /// (`vault.accept_restore`) and replacing its data key (`vault.rekey`).
     pub const VAULT_RESET: &str = "vault_reset";
@@ -126,6 +129,12 @@ pub mod operation {
             name: VAULT_RESET,
             purpose: "move the local vault aside, accept a restored one or replace its key",
             implied_by: &[],
+        },
+        Operation {
+            name: VAULT_SETTINGS,
+            purpose: "keep the local vault unlocked longer",
+            // Guarding the unlock means little if an unlock can be made to last a week.
+            implied_by: &[VAULT_UNLOCK],
         },
     ];
 }

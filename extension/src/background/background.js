@@ -11,6 +11,7 @@ import { totpNow } from "../shared/totp.js";
 import { ACCOUNT_ACTIONS } from "../shared/accounts.js";
 import { CLIPBOARD_CLEAR_MS } from "../shared/timing.js";
 import { fillPlanError, chooseFrame } from "./frames.js";
+import { fillBest } from "./command.js";
 
 const host = new HostClient(
   () => api.runtime.connectNative(HOST_NAME),
@@ -31,6 +32,8 @@ const PASSTHROUGH = new Set([
   "vault.lock",
   "vault.set_password",
   "vault.clear_password",
+  "vault.settings",
+  "vault.settings.set",
   "clarion.policy",
   "clarion.policy.set",
   "clarion.keys",
@@ -380,25 +383,27 @@ api.runtime.onConnect.addListener((port) => {
 });
 
 // The keyboard shortcut: fill the best match of the active tab, if it needs no question.
-api.commands?.onCommand.addListener(async (command, tab) => {
-  if (command !== "fill-best") return;
-  try {
-    const tabId = tab?.id ?? (await api.tabs.query({ active: true, currentWindow: true }))[0]?.id;
-    if (tabId === undefined) return;
-    const t = twoStep.get(tabId);
-    if (t && t.expires > Date.now()) {
-      await fillTab(tabId, t.cred, { expectedOrigin: t.origin });
-      return;
-    }
-    const { items } = await searchTab(tabId);
-    const best = items.find((i) => i.verdict === "match");
-    if (!best) {
-      await api.action.setBadgeText({ tabId, text: "?" });
-      return;
-    }
-    const res = await fillTab(tabId, await getCredential(best.source, best.id));
-    await api.action.setBadgeText({ tabId, text: res.ok ? "" : "!" });
-  } catch {
-    await api.action.setBadgeText({ tabId: tab?.id, text: "!" }).catch(() => {});
-  }
-});
+async function onCommand(command, tab) {
+  if (command !== "fill-best") return "ignored";
+  const tabId = tab?.id ?? (await api.tabs.query({ active: true, currentWindow: true }))[0]?.id;
+  if (tabId === undefined) return "no_tab";
+  return fillBest(tabId, {
+    pending: (id) => {
+      const t = twoStep.get(id);
+      return Boolean(t && t.expires > Date.now());
+    },
+    continueFill: (id) => {
+      const t = twoStep.get(id);
+      return fillTab(id, t.cred, { expectedOrigin: t.origin });
+    },
+    search: searchTab,
+    getCredential,
+    fill: (id, cred) => fillTab(id, cred),
+    badge: (id, text) => api.action.setBadgeText({ tabId: id, text }),
+  });
+}
+
+api.commands?.onCommand.addListener(onCommand);
+// Headless browsers cannot press a shortcut: the browser tests call the same handler here, in the
+// background's own context (no page can reach it).
+globalThis.passbridgeOnCommand = onCommand;

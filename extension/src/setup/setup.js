@@ -2,7 +2,8 @@
 // policy. Everything goes through the background's host connection.
 import { host, h, sentence } from "../shared/ui.js";
 import { INSTALL_COMMAND } from "../shared/errors.js";
-import { ACCOUNT_BACKENDS, accountBackends, describeAccount, passmanSetup, passmanUnlock, passweaverSetup, passweaverLogin, passweaverPersonalUnlock } from "../shared/accounts.js";
+import { bounds, lockTimeoutRequest, savedLine } from "../shared/vault_settings.js";
+import { ACCOUNT_BACKENDS, accountBackends, describeAccount, passmanSetup, passmanUnlock, passweaverSetupFromForm, passweaverSetupFields, PASSWEAVER_AUTH, passweaverLogin, passweaverPersonalUnlock } from "../shared/accounts.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -125,9 +126,46 @@ async function renderVault() {
     parts.push(h("p.muted", { text: "A local password lets you unlock the vault without the phone." }), form);
     parts.push(h("div.row", { style: "margin-top:8px" }, h("button", { text: "Lock now", onclick: async () => { await host("vault.lock").catch(() => {}); renderVault(); } })));
   }
-  // The host has no action that changes the lock timeout (docs/protocol.md): say where it lives.
-  parts.push(h("p.muted", { id: "vault-timeout-note", text: "To change the lock timeout, set vault.lock_timeout_minutes in passbridge's config.json; passbridge has no setting for it that the extension could change." }));
+  parts.push(await lockTimeoutForm(v));
   body.replaceChildren(...parts);
+}
+
+/// The lock timeout: vault.settings for the current value and bounds, vault.settings.set to
+/// change it (a longer one may need a touch of a security key: the Clarion page opens).
+async function lockTimeoutForm(status) {
+  let current;
+  try {
+    current = await host("vault.settings");
+  } catch (e) {
+    // An older passbridge has no such action: say where the setting lives.
+    if (e.code === "unknown_action") return h("p.muted", { id: "vault-timeout-note", text: "To change the lock timeout, set vault.lock_timeout_minutes in passbridge's config.json (this passbridge cannot change it from here)." });
+    const out = h("div");
+    fail(out, e);
+    return out;
+  }
+  const limits = bounds(current);
+  const minutes = current.lock_timeout_minutes ?? status.lock_timeout_minutes ?? 60;
+  const input = h("input", { type: "number", id: "lock-timeout", min: String(limits.min), max: String(limits.max), step: "1", value: String(minutes), inputmode: "numeric" });
+  const out = h("div", { id: "lock-timeout-out" });
+  // novalidate: the browser would refuse 0 silently; lockTimeoutRequest says what is allowed.
+  const form = h("form", { id: "lock-timeout-form", novalidate: true },
+    h("div.row", {},
+      h("label", { for: "lock-timeout", text: "Lock the vault after this many minutes without use" }),
+      input,
+      h("button", { type: "submit", id: "save-lock-timeout", text: "Save" })),
+    h("p.muted", { id: "lock-timeout-hint", text: `${limits.min} to ${limits.max} minutes (a week). A longer time can need your security key's approval.` }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const { action, params } = lockTimeoutRequest(input.value, limits);
+      const r = await host(action, params, { onProgress: approvalNote(out) });
+      await renderVault();
+      $("lock-timeout-out")?.replaceChildren(h("p.ok", { id: "lock-timeout-saved", text: savedLine(r) }));
+    } catch (err) {
+      fail(out, err);
+    }
+  });
+  return h("div", {}, form, out);
 }
 
 // ---- Clarion: the server (given with the first key), keys, and what needs a touch. ----
@@ -144,6 +182,7 @@ const OPERATION_NAMES = {
   vault_delete: "Deleting a login from the local vault",
   vault_reset: "Resetting the local vault",
   anotherpass_reveal_key: "Showing the phone link's key",
+  vault_settings: "Keeping the local vault unlocked longer",
 };
 
 /// Progress of a request that may need a touch: the background opens the Clarion page.
@@ -307,11 +346,7 @@ async function renderAccount(backend) {
     }
   } else {
     if (d.next === "setup") {
-      parts.push(actionForm("passweaver-setup", [
-        named(field("passweaver-server", "PassWeaver API address", { placeholder: "https://passweaver.example.org" }), "server"),
-        named(field("passweaver-username", "User name"), "username"),
-        named(field("passweaver-gui", "Web interface address (optional)"), "gui_url"),
-      ], "Add account", (v) => passweaverSetup({ ...v, auth: "password" }), again, out));
+      parts.push(passweaverSetupForm(again, out));
     } else if (d.next === "login") {
       parts.push(actionForm("passweaver-login", st.auth === "api_key" ? [] : [named(field("passweaver-password", "Password", { type: "password", autocomplete: "current-password" }), "password")], "Log in", (v) => passweaverLogin(v, st), again, out));
     } else {
@@ -326,6 +361,31 @@ async function renderAccount(backend) {
   }
   parts.push(out);
   body.replaceChildren(...parts);
+}
+
+/// PassWeaver's account form: log in with a user name (password at each login) or with an API
+/// key and its secret, which the host keeps (0600) and logs in with by itself.
+function passweaverSetupForm(again, out) {
+  const auth = h("select", { id: "passweaver-auth", name: "auth" },
+    Object.entries(PASSWEAVER_AUTH).map(([value, a]) => h("option", { value, text: a.label })));
+  const authField = { input: auth, node: h("div.field", {}, h("label", { for: "passweaver-auth", text: "Log in with" }), auth) };
+  const insecure = named(field("passweaver-insecure", "Allow plain http (only on a trusted network)", { type: "checkbox" }), "allow_insecure_http");
+  insecure.node.className = "field check";
+  const fields = {
+    server: named(field("passweaver-server", "PassWeaver API address", { placeholder: "https://passweaver.example.org" }), "server"),
+    username: named(field("passweaver-username", "User name"), "username"),
+    api_key: named(field("passweaver-api-key", "API key (given by your PassWeaver administrator)"), "api_key"),
+    secret: named(field("passweaver-secret", "API key secret", { type: "password", autocomplete: "new-password" }), "secret"),
+    gui_url: named(field("passweaver-gui", "Web interface address (optional)"), "gui_url"),
+    allow_insecure_http: insecure,
+  };
+  const show = () => {
+    const shown = passweaverSetupFields(auth.value);
+    for (const [name, f] of Object.entries(fields)) f.node.hidden = !shown.includes(name);
+  };
+  auth.addEventListener("change", show);
+  show();
+  return actionForm("passweaver-setup", [authField, ...Object.values(fields)], "Add account", passweaverSetupFromForm, again, out);
 }
 
 function accountSections(hello) {

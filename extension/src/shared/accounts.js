@@ -82,6 +82,26 @@ export function passweaverSetup(form) {
   return { action: "passweaver.setup", params };
 }
 
+/// Which fields of the PassWeaver form are shown for each way of logging in (the others are
+/// hidden and not sent): a user name (the password is asked at each login) or an API key with its
+/// secret (stored by the host, which then logs in by itself).
+export const PASSWEAVER_AUTH = {
+  password: { label: "User name and password", fields: ["server", "username", "gui_url", "allow_insecure_http"] },
+  api_key: { label: "API key and secret", fields: ["server", "api_key", "secret", "gui_url", "allow_insecure_http"] },
+};
+
+export function passweaverSetupFields(auth) {
+  return (PASSWEAVER_AUTH[auth] || PASSWEAVER_AUTH.password).fields;
+}
+
+/// passweaver.setup from the whole form: only the fields shown for the chosen way of logging in
+/// count (a user name typed before switching to an API key is not sent).
+export function passweaverSetupFromForm(values) {
+  const auth = PASSWEAVER_AUTH[values?.auth] ? values.auth : "password";
+  const shown = passweaverSetupFields(auth);
+  return passweaverSetup({ ...Object.fromEntries(Object.entries(values || {}).filter(([k]) => shown.includes(k))), auth });
+}
+
 /// passweaver.login: the password, unless the account uses an API key.
 export function passweaverLogin(form, status) {
   if (status?.auth === "api_key") return { action: "passweaver.login", params: {} };

@@ -1,13 +1,15 @@
 // The real extension in real headless Chromium and Firefox ESR, with the built host and the
 // ANOTHERpass simulator: first run without the host, linking through the setup page, asking the
 // phone, filling every fixture page from the popup, and the fills that must not happen.
-// `npm run test:browser` (after `cargo build --bin passbridge --example anotherpass-sim` and
-// `npm ci`). Screenshots of the popup land in test/screenshots/. PB_ONLY=chromium (or firefox)
-// runs one browser; PB_KEEP=1 keeps the sandbox (host log, profiles).
+// `npm run test:browser` (after `cargo build --bin passbridge --example anotherpass-sim --example clarion-fake` and
+// `npm ci`). Screenshots land in target/extension-screenshots/ (`npm run screenshots`: in
+// test/screenshots/, the README's). PB_ONLY=chromium (or firefox) runs one browser; PB_KEEP=1
+// keeps the sandbox (host log, profiles).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { gotoExtension, Sandbox, Sim, fixtureServer, launch, openPopup, requirements, testExtension, waitView, text, shot, values, readClipboard, writeClipboard, WAIT_MS } from "./harness.js";
+import { createServer } from "node:net";
+import { gotoExtension, Sandbox, Sim, Clarion, fixtureServer, launch, openPopup, requirements, testExtension, waitView, text, shot, values, readClipboard, writeClipboard, tabIdOf, waitForTab, runCommand, WAIT_MS } from "./harness.js";
 
 // RFC 6238's SHA-1 secret ("12345678901234567890" in base32) and an independent TOTP for it.
 const OTP_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -23,6 +25,14 @@ function totpCodes(nowMs) {
   return [code(step - 1), code(step)];
 }
 
+/// Waits until the settings page says the lock timeout was saved with exactly `line` (an earlier
+/// save's line may still be shown right after the click).
+async function savedTimeout(setup, line) {
+  await setup.waitForFunction((l) => document.getElementById("lock-timeout-saved")?.textContent === l, { timeout: WAIT_MS }, line).catch(async (e) => {
+    throw new Error(`"${line}" not shown (${e.message}); page: ${await setup.evaluate(() => document.getElementById("vault-body")?.innerText).catch(() => "?")}`);
+  });
+}
+
 async function clipboardNotice(popup, state) {
   await popup.waitForFunction((s) => document.getElementById("notice")?.dataset.clipboard === s, { timeout: WAIT_MS }, state).catch(async (e) => {
     throw new Error(`clipboard ${state}: ${e.message}; notice: ${await popup.evaluate(() => document.getElementById("notice")?.textContent).catch(() => "?")}`);
@@ -34,6 +44,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
   describe(`${kind}: the passbridge extension`, { skip: req.skip }, () => {
     let sb;
     let sim;
+    let clarion;
     let site;
     let browser;
     let base;
@@ -51,6 +62,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
     after(async () => {
       await browser?.close().catch(() => {});
       sim?.stop();
+      clarion?.stop();
       await site?.close();
       if (process.env.PB_KEEP) console.log(`kept ${sb.home}`);
       else sb?.remove();
@@ -107,8 +119,93 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       // The settings as a person sees them: linked phone, vault, Clarion's editable policy.
       await setup.waitForSelector("#linked", { timeout: WAIT_MS });
       await setup.waitForSelector("#clarion-policy #clarion-save-policy", { timeout: WAIT_MS });
-      assert.match(await text(setup, "#vault-timeout-note"), /vault\.lock_timeout_minutes/);
+      assert.equal(await setup.$eval("#lock-timeout", (e) => e.value), "60");
       await shot(setup, kind, "settings");
+      // The lock timeout, changed here: saved in the host's config.json.
+      await setup.$eval("#lock-timeout", (e) => (e.value = ""));
+      await setup.type("#lock-timeout", "0");
+      await setup.click("#save-lock-timeout");
+      assert.match(await text(setup, "#lock-timeout-out .error"), /whole number of minutes from 1 to 10080/);
+      await setup.$eval("#lock-timeout", (e) => (e.value = ""));
+      await setup.type("#lock-timeout", "15");
+      await setup.click("#save-lock-timeout");
+      await savedTimeout(setup, "Saved: the vault locks after 15 minutes without use.");
+      assert.equal(sb.config().vault?.lock_timeout_minutes, 15);
+      assert.equal(await setup.$eval("#lock-timeout", (e) => e.value), "15");
+      await shot(setup, kind, "settings-lock-timeout");
+      await setup.close();
+    });
+
+    it("opens the Clarion page in a tab and shows it waits when a longer lock timeout needs a touch", async () => {
+      const KEY = "a2V5LW9uZS1jcmVkZW50aWFsLWlk";
+      clarion = await Clarion.start(sb.env);
+      // A registered key and a policy guarding vault_settings, as clarion.policy.set leaves them.
+      sb.editConfig((cfg) => {
+        cfg.clarion = {
+          server: `${clarion.base}/`,
+          keys: [{ type: "webauthn", handle: KEY, name: "test key", public_key: "AQID", registered_at: 0 }],
+          policy: { require: ["vault_settings"], approval_ttl_seconds: 0 },
+        };
+      });
+      const setup = await browser.newPage();
+      await setup.setViewport({ width: 900, height: 900 });
+      await gotoExtension(setup, `${base}src/setup/setup.html`);
+      await setup.waitForSelector("#lock-timeout", { timeout: WAIT_MS });
+      await setup.$eval("#lock-timeout", (e) => (e.value = ""));
+      await setup.type("#lock-timeout", "480");
+      const m = clarion.mark();
+      await setup.click("#save-lock-timeout");
+      const authn = await clarion.nextAuthn(m);
+      // The page the host named, in a tab of its own; the settings page says it waits.
+      const tabId = await waitForTab(setup, `${clarion.base}/authn/${authn}`);
+      assert.ok(Number.isInteger(tabId));
+      // The Clarion tab took the front; a background page gets no frames to evaluate or shoot.
+      await setup.bringToFront();
+      assert.match(await text(setup, "#lock-timeout-out #clarion-waiting"), /Waiting for your security key: approve on the Clarion page that just opened/);
+      assert.equal(sb.config().vault?.lock_timeout_minutes, 15, "nothing saved before the touch");
+      await shot(setup, kind, "clarion-waiting");
+      await clarion.verify(authn, KEY, 1);
+      await savedTimeout(setup, "Saved: the vault locks after 8 hours without use (approved with your security key).");
+      assert.equal(sb.config().vault?.lock_timeout_minutes, 480);
+      // Shorter again: nobody is asked.
+      const m2 = clarion.mark();
+      await setup.$eval("#lock-timeout", (e) => (e.value = ""));
+      await setup.type("#lock-timeout", "15");
+      await setup.click("#save-lock-timeout");
+      await savedTimeout(setup, "Saved: the vault locks after 15 minutes without use.");
+      assert.doesNotMatch(clarion.out.slice(m2), /authn /);
+      const clarionTab = (await browser.pages()).find((p) => p.url().startsWith(`${clarion.base}/authn/`));
+      await clarionTab?.close();
+      await setup.close();
+    });
+
+    it("adds a PassWeaver account with an API key from the settings page", async () => {
+      // A port nothing listens on: the host must try it with the key (and say it is unreachable).
+      const closed = await new Promise((r) => {
+        const srv = createServer().listen(0, "127.0.0.1", () => {
+          const { port } = srv.address();
+          srv.close(() => r(port));
+        });
+      });
+      const setup = await browser.newPage();
+      await setup.setViewport({ width: 900, height: 1400 });
+      await gotoExtension(setup, `${base}src/setup/setup.html`);
+      await setup.waitForSelector("#passweaver-setup #passweaver-auth", { timeout: WAIT_MS });
+      const shown = () => setup.evaluate(() => ["passweaver-username", "passweaver-api-key", "passweaver-secret"].map((id) => !document.getElementById(id).closest(".field").hidden));
+      assert.deepEqual(await shown(), [true, false, false], "a user name by default");
+      await setup.select("#passweaver-auth", "api_key");
+      assert.deepEqual(await shown(), [false, true, true]);
+      await setup.type("#passweaver-server", `http://127.0.0.1:${closed}`);
+      await setup.click("#passweaver-insecure");
+      await setup.type("#passweaver-api-key", "k-0123");
+      await setup.type("#passweaver-secret", "s3cret-api");
+      await shot(setup, kind, "passweaver-api-key");
+      await setup.click("#passweaver-setup button[type=submit]");
+      await setup.waitForSelector("#passweaver-out [data-code]", { timeout: WAIT_MS });
+      assert.equal(await setup.$eval("#passweaver-out [data-code]", (e) => e.dataset.code), "passweaver_unreachable");
+      assert.match(await text(setup, "#passweaver-out"), /PassWeaver server cannot be reached/);
+      assert.equal(await setup.$eval("#passweaver-secret", (e) => e.value), "", "the secret is not left in the form");
+      assert.doesNotMatch(await setup.evaluate(() => document.body.innerText), /s3cret-api/);
       await setup.close();
     });
 
@@ -152,6 +249,27 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const state = await app.evaluate(() => ({ ...window.appState }));
       assert.deepEqual(state, { user: "alice@shop.test", pass: "pw-Shop-1" });
       await popup.close();
+    });
+
+    it("fills the best login from the keyboard shortcut's handler, and nothing on another site", async () => {
+      const p = await page(shop("/login.html"));
+      const ext = await browser.newPage();
+      await gotoExtension(ext, `${base}src/popup/popup.html?tab=-1`);
+      const tabId = await tabIdOf(ext, p.url());
+      assert.equal(await runCommand(kind, browser, base, ext, "fill-best", tabId), "filled");
+      assert.deepEqual(await values(p, ["user", "pass", "q", "decoy-hidden", "decoy-transparent", "decoy-covered"]), {
+        user: "alice@shop.test",
+        pass: "pw-Shop-1",
+        q: "",
+        "decoy-hidden": "",
+        "decoy-transparent": "",
+        "decoy-covered": "",
+      });
+      const other = await page(site.url("evil.test", "/login.html"));
+      const otherId = await tabIdOf(ext, other.url());
+      assert.equal(await runCommand(kind, browser, base, ext, "fill-best", otherId), "no_match");
+      assert.deepEqual(await values(other, ["user", "pass"]), { user: "", pass: "" });
+      await ext.close();
     });
 
     it("fills a form inside an open shadow root", async () => {

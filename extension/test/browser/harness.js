@@ -6,17 +6,20 @@ import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, delimiter } from "node:path";
+import { dirname, join, delimiter, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import puppeteer from "puppeteer-core";
 
 export const EXT_ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 export const REPO = join(EXT_ROOT, "..");
-export const SCREENSHOTS = join(EXT_ROOT, "test/screenshots");
 const FIXTURES = join(EXT_ROOT, "test/fixtures");
 const TARGET = process.env.CARGO_TARGET_DIR || join(REPO, "target");
+/// Where the screenshots go: target/extension-screenshots, so a test run leaves the tree clean.
+/// `npm run screenshots` sets PB_SCREENSHOTS=test/screenshots to refresh the README's pictures.
+export const SCREENSHOTS = process.env.PB_SCREENSHOTS ? resolve(process.env.PB_SCREENSHOTS) : join(TARGET, "extension-screenshots");
 export const HOST_BIN = join(TARGET, "debug/passbridge");
 export const SIM_BIN = join(TARGET, "debug/examples/anotherpass-sim");
+export const CLARION_BIN = join(TARGET, "debug/examples/clarion-fake");
 
 export const CHROME_ID = "dimjidijnppmaoabgdkmickadcepdapp";
 export const GECKO_ID = "extension@passbridge.org";
@@ -50,6 +53,7 @@ export function requirements(kind) {
   if (!exe) missing.push(`${kind} (sudo apt-get install -y ${kind === "firefox" ? "firefox-esr" : "chromium"})`);
   if (!existsSync(HOST_BIN)) missing.push(`${HOST_BIN} (cargo build)`);
   if (!existsSync(SIM_BIN)) missing.push(`${SIM_BIN} (cargo build --example anotherpass-sim)`);
+  if (!existsSync(CLARION_BIN)) missing.push(`${CLARION_BIN} (cargo build --example clarion-fake)`);
   if (!existsSync(join(EXT_ROOT, "src/vendor/tldts.js"))) missing.push("src/vendor/tldts.js (npm ci in extension/)");
   if (missing.length && process.env.CI) throw new Error(`CI is set but these are missing: ${missing.join(", ")}`);
   return { exe, skip: missing.length ? `missing: ${missing.join(", ")}` : false };
@@ -88,10 +92,23 @@ export class Sandbox {
   /// Test speed-ups in the host's config (smaller RSA key, fast polling); kept beside what the
   /// installer wrote.
   tuneHost() {
-    const file = join(this.pb, "config.json");
-    const cfg = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
-    cfg.anotherpass = { ...(cfg.anotherpass || {}), rsa_bits: 2048, poll_interval_ms: 200, timeout_ms: 120000 };
-    writeFileSync(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+    this.editConfig((cfg) => {
+      cfg.anotherpass = { ...(cfg.anotherpass || {}), rsa_bits: 2048, poll_interval_ms: 200, timeout_ms: 120000 };
+    });
+  }
+  /// The host's config.json (PASSBRIDGE_HOME/config/config.json), as the host wrote it.
+  get configFile() {
+    return join(this.pb, "config", "config.json");
+  }
+  config() {
+    return existsSync(this.configFile) ? JSON.parse(readFileSync(this.configFile, "utf8")) : {};
+  }
+  /// Changes config.json as a person editing it would; the host reads it from disk.
+  editConfig(change) {
+    const cfg = this.config();
+    change(cfg);
+    mkdirSync(dirname(this.configFile), { recursive: true, mode: 0o700 });
+    writeFileSync(this.configFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });
   }
   hostLog() {
     try {
@@ -174,25 +191,14 @@ export async function fixtureServer() {
   return { port, url: (host, path = "/") => `http://${host}:${port}${path}`, close: () => new Promise((r) => server.close(r)) };
 }
 
-// ---- The ANOTHERpass simulator, driven through its owner prompt. ----
+// ---- Test programs driven through stdin, read through what they print. ----
 
-export class Sim {
-  static async start(env) {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      // The app's port range is 1024–49151; pick one there so the setup page's port field takes it.
-      const port = 20000 + Math.floor(Math.random() * 20000);
-      const sim = new Sim(port, env);
-      const ok = await sim.waitFor(/listening on|Cannot listen/, "simulator start").then((m) => /listening on/.test(m[0]));
-      if (ok) return sim;
-      sim.stop();
-    }
-    throw new Error("no free port for the simulator");
-  }
-  constructor(port, env) {
-    this.port = port;
+class Narrator {
+  constructor(what, bin, args, env) {
+    this.what = what;
     this.out = "";
     this.waiters = [];
-    this.proc = spawn(SIM_BIN, ["--port", String(port), "--key-bits", "2048", "--empty"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    this.proc = spawn(bin, args, { env, stdio: ["pipe", "pipe", "pipe"] });
     const onData = (d) => {
       this.out += d.toString();
       for (const w of [...this.waiters]) w();
@@ -207,11 +213,11 @@ export class Sim {
   /// Waits for `re` in the output after `from` (an offset into everything printed so far).
   waitFor(re, what, from = 0) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`${what}: not seen after ${WAIT_MS} ms. Simulator output:\n${this.out.slice(-3000)}`)), WAIT_MS);
+      const timer = setTimeout(() => done(new Error(`${what}: not seen after ${WAIT_MS} ms. ${this.what} output:\n${this.out.slice(-3000)}`)), WAIT_MS);
       const check = () => {
         const m = this.out.slice(from).match(re);
         if (m) done(null, m);
-        else if (this.exited) done(new Error(`${what}: the simulator exited. Output:\n${this.out.slice(-3000)}`));
+        else if (this.exited) done(new Error(`${what}: the ${this.what} exited. Output:\n${this.out.slice(-3000)}`));
       };
       const done = (err, m) => {
         clearTimeout(timer);
@@ -230,6 +236,48 @@ export class Sim {
   }
   stop() {
     this.proc.kill("SIGKILL");
+  }
+}
+
+/// The ANOTHERpass simulator, driven through its owner prompt.
+export class Sim extends Narrator {
+  static async start(env) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      // The app's port range is 1024–49151; pick one there so the setup page's port field takes it.
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const sim = new Sim(port, env);
+      const ok = await sim.waitFor(/listening on|Cannot listen/, "simulator start").then((m) => /listening on/.test(m[0]));
+      if (ok) return sim;
+      sim.stop();
+    }
+    throw new Error("no free port for the simulator");
+  }
+  constructor(port, env) {
+    super("simulator", SIM_BIN, ["--port", String(port), "--key-bits", "2048", "--empty"], env);
+    this.port = port;
+  }
+}
+
+/// The Clarion fake (examples/clarion-fake.rs, the same server as the Rust tests'): prints each
+/// approval request; `verify` is the person touching their key on the Clarion page.
+export class Clarion extends Narrator {
+  static async start(env) {
+    const c = new Clarion(env);
+    [, c.base] = await c.waitFor(/listening on (\S+)/, "Clarion fake start");
+    return c;
+  }
+  constructor(env) {
+    super("Clarion fake", CLARION_BIN, [], env);
+  }
+  /// The id of the next approval request after `from` (a mark()).
+  async nextAuthn(from) {
+    const [, id] = await this.waitFor(/authn (\S+)/, "an approval request at Clarion", from);
+    return id;
+  }
+  verify(id, handle, counter) {
+    const m = this.mark();
+    this.say(`verify ${id} ${handle} ${counter}`);
+    return this.waitFor(new RegExp(`verified ${id}`), "the Clarion fake verifies", m);
   }
 }
 
@@ -298,18 +346,49 @@ export async function gotoExtension(page, url) {
   }
 }
 
+/// The id of the tab showing `urlPrefix` (null: none), asked from an extension page.
+export function tabIdOf(extPage, urlPrefix) {
+  return extPage.evaluate(async (prefix) => {
+    const api = globalThis.browser ?? globalThis.chrome;
+    const tabs = await api.tabs.query({});
+    const t = tabs.find((x) => (x.url || "").startsWith(prefix));
+    return t ? t.id : null;
+  }, urlPrefix);
+}
+
+/// Waits until a tab shows `urlPrefix` (opened by the extension, which the test cannot watch).
+export async function waitForTab(extPage, urlPrefix) {
+  const until = Date.now() + WAIT_MS;
+  for (;;) {
+    const id = await tabIdOf(extPage, urlPrefix);
+    if (id !== null) return id;
+    if (Date.now() > until) throw new Error(`no tab showed ${urlPrefix} within ${WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/// Runs the extension's keyboard-shortcut handler in its background context, as the browser
+/// does when the person presses it (headless browsers cannot): Chromium's service worker over
+/// CDP, Firefox's background page through an extension page.
+export async function runCommand(kind, browser, base, extPage, command, tabId) {
+  if (kind === "chromium") {
+    const target = await browser.waitForTarget((t) => t.type() === "service_worker" && t.url().startsWith(base), { timeout: WAIT_MS });
+    const worker = await target.worker();
+    return worker.evaluate((c, id) => globalThis.passbridgeOnCommand(c, { id }), command, tabId);
+  }
+  return extPage.evaluate(async (c, id) => {
+    const bg = await browser.runtime.getBackgroundPage();
+    return bg.passbridgeOnCommand(c, { id });
+  }, command, tabId);
+}
+
 /// Opens the popup as a page of its own, aimed at the tab showing `pageUrlPrefix` (the toolbar
 /// popup aims at the active tab; a test cannot click the toolbar).
 export async function openPopup(browser, base, pageUrlPrefix) {
   const popup = await browser.newPage();
   await popup.setViewport({ width: 380, height: 560 });
   await gotoExtension(popup, `${base}src/popup/popup.html?tab=-1`);
-  const tabId = await popup.evaluate(async (prefix) => {
-    const api = globalThis.browser ?? globalThis.chrome;
-    const tabs = await api.tabs.query({});
-    const t = tabs.find((x) => (x.url || "").startsWith(prefix));
-    return t ? t.id : null;
-  }, pageUrlPrefix);
+  const tabId = await tabIdOf(popup, pageUrlPrefix);
   if (tabId === null) throw new Error(`no tab shows ${pageUrlPrefix}`);
   await gotoExtension(popup, `${base}src/popup/popup.html?tab=${tabId}`);
   return popup;

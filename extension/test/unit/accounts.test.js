@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accountBackends, describeAccount, passmanSetup, passmanUnlock, passweaverSetup, passweaverLogin, passweaverPersonalUnlock, ACCOUNT_ACTIONS, FormError } from "../../src/shared/accounts.js";
+import { accountBackends, describeAccount, passmanSetup, passmanUnlock, passweaverSetup, passweaverSetupFields, passweaverSetupFromForm, passweaverLogin, passweaverPersonalUnlock, ACCOUNT_ACTIONS, FormError } from "../../src/shared/accounts.js";
 import { sentence } from "../../src/shared/errors.js";
 
 test("account sections appear only for the backends hello lists (with their status action)", () => {
@@ -94,4 +94,27 @@ test("account state lines and the form to show next", () => {
   assert.deepEqual([inn.ready, inn.next], [true, "logout"]);
   assert.match(inn.line, /plain http.*logged in, personal folder unlocked/);
   assert.equal(describeAccount("passman", undefined).next, "setup");
+});
+
+test("the PassWeaver form shows a user name or an API key with its secret, and sends only those", () => {
+  assert.deepEqual(passweaverSetupFields("password"), ["server", "username", "gui_url", "allow_insecure_http"]);
+  assert.deepEqual(passweaverSetupFields("api_key"), ["server", "api_key", "secret", "gui_url", "allow_insecure_http"]);
+  assert.deepEqual(passweaverSetupFields("bogus"), passweaverSetupFields("password"));
+  const form = { server: "pw.example", username: "bob", api_key: " k-123 ", secret: " s 1 ", gui_url: "", allow_insecure_http: false };
+  assert.deepEqual(passweaverSetupFromForm({ ...form, auth: "api_key" }), {
+    action: "passweaver.setup",
+    params: { server: "https://pw.example", api_key: "k-123", secret: " s 1 " },
+  });
+  assert.deepEqual(passweaverSetupFromForm({ ...form, auth: "password" }), {
+    action: "passweaver.setup",
+    params: { server: "https://pw.example", username: "bob" },
+  });
+  assert.deepEqual(passweaverSetupFromForm({ ...form, auth: "api_key", server: "http://10.0.0.2:3000", allow_insecure_http: true }).params, {
+    server: "http://10.0.0.2:3000",
+    api_key: "k-123",
+    secret: " s 1 ",
+    allow_insecure_http: true,
+  });
+  // A user name alone does not make an API-key account.
+  assert.throws(() => passweaverSetupFromForm({ ...form, auth: "api_key", api_key: "", secret: "" }), (e) => e instanceof FormError && /API key and its secret/.test(e.message));
 });

@@ -24,6 +24,7 @@ use crate::config::Paths;
 use memory::{Draft, Loaded, Opened, Segment, reshard, wanted_segments};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,7 +33,6 @@ pub struct State {
     /// The highest commit counter seen per vault, outside the vault directory.
     seen: Seen,
     clock: Arc<dyn Clock>,
-    lock_timeout: Duration,
     shared: Arc<Shared>,
     /// The passbridge agent, which shares unlocks with this user's other processes.
     agent: Option<Arc<crate::agent::client::Client>>,
@@ -42,6 +42,15 @@ pub struct State {
 struct Shared {
     slot: Mutex<Slot>,
     wake: Condvar,
+    /// The lock timeout in milliseconds: shared with the timer thread, changed by
+    /// `vault.settings.set` while the vault may be open.
+    lock_timeout_ms: AtomicU64,
+}
+
+impl Shared {
+    fn lock_timeout(&self) -> Duration {
+        Duration::from_millis(self.lock_timeout_ms.load(Ordering::Relaxed))
+    }
 }
 
 #[derive(Default)]
@@ -81,8 +90,10 @@ impl State {
             store: Store::new(paths.data_dir.join(super::store::DIR_NAME)),
             seen: Seen::new(&paths.config_dir),
             clock,
-            lock_timeout,
-            shared: Arc::default(),
+            shared: Arc::new(Shared {
+                lock_timeout_ms: AtomicU64::new(lock_timeout.as_millis() as u64),
+                ..Shared::default()
+            }),
             agent: None,
         }
     }
@@ -93,7 +104,26 @@ impl State {
     }
 
     pub fn lock_timeout(&self) -> Duration {
-        self.lock_timeout
+        self.shared.lock_timeout()
+    }
+
+    /// Applies a new lock timeout to the running session: it counts from the last use, so a
+    /// shorter one may lock the vault at once (the timer is woken to do it). The agent holds a
+    /// shared unlock for the new time too.
+    pub fn set_lock_timeout(&self, timeout: Duration) {
+        self.shared
+            .lock_timeout_ms
+            .store(timeout.as_millis() as u64, Ordering::Relaxed);
+        let slot = self.slot();
+        let live = slot
+            .open
+            .as_ref()
+            .filter(|u| self.clock.now().saturating_sub(u.last_used) < timeout);
+        if let Some(u) = live {
+            self.offer(&u.vault);
+        }
+        drop(slot);
+        self.shared.wake.notify_all();
     }
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
@@ -460,7 +490,6 @@ impl State {
     fn start_timer(&self) -> bool {
         let shared = self.shared.clone();
         let clock = self.clock.clone();
-        let ttl = self.lock_timeout;
         let spawned = std::thread::Builder::new()
             .name("vault-timer".into())
             .spawn(move || {
@@ -470,7 +499,7 @@ impl State {
                         return;
                     }
                     let wait = slot.open.as_ref().and_then(|u| {
-                        let deadline = u.last_used + ttl;
+                        let deadline = u.last_used + shared.lock_timeout();
                         deadline.checked_sub(clock.now()).filter(|d| !d.is_zero())
                     });
                     if slot.open.is_some() && wait.is_none() {

@@ -30,7 +30,7 @@ impl State {
     /// recall the new key from here.
     pub(super) fn offer(&self, v: &Loaded) {
         let Some(a) = &self.agent else { return };
-        let put = a.put(&name(&v.header.vault_id), &v.dek[..], self.lock_timeout);
+        let put = a.put(&name(&v.header.vault_id), &v.dek[..], self.lock_timeout());
         if let Err(e) = put {
             log::warn!("vault: {e}; this process keeps its unlock to itself");
         }
