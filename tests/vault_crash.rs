@@ -24,10 +24,27 @@ fn main() {
         ),
         ("two_processes_adding_1000_each_keep_2000", two_writers),
     ];
+    // The listing half of libtest's interface, which cargo-nextest asks for (`--list --format
+    // terse`, once more with `--ignored`): without it nextest silently skips this binary.
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            for (name, _) in tests {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
     let filter = args.iter().skip(1).find(|a| !a.starts_with('-'));
     let mut ran = 0;
     for (name, test) in tests {
-        if filter.is_some_and(|f| !name.contains(f.as_str())) {
+        if filter.is_some_and(|f| {
+            if exact {
+                name != f
+            } else {
+                !name.contains(f.as_str())
+            }
+        }) {
             continue;
         }
         eprintln!("test {name} ...");
