@@ -1,6 +1,6 @@
 //! Getting a verified approval: create an authn, hand its page to the user (progress event with
 //! `html_url`), poll about once a second until it is decided. Also the policy gate
-//! ([`ClarionGate`]) and the per-process memory of recent approvals.
+//! ([`ClarionGate`]) and the memory of recent approvals (per process, shared through the agent).
 
 use super::client::{Client, ClientError};
 use super::settings::Settings;
