@@ -827,9 +827,16 @@ fn two_hosts_share_a_passman_unlock_and_a_passweaver_login() {
     assert!(held.contains("holds 2 unlock(s)"), "{held}");
 
     // Lock and logout in Chrome end both in Firefox.
-    result(&req(&mut chrome, 7, "passman.lock", json!({})));
+    let r = req(&mut chrome, 7, "passman.lock", json!({}));
+    assert_eq!(result(&r)["was_unlocked"], true);
     result(&req(&mut chrome, 8, "passweaver.logout", json!({})));
     assert_both_locked(&mut firefox, 10);
+    let r = req(&mut firefox, 13, "passman.lock", json!({}));
+    assert_eq!(
+        result(&r)["was_unlocked"],
+        false,
+        "locked already, everywhere"
+    );
     let r = req(&mut firefox, 12, "passman.status", json!({}));
     assert_eq!(result(&r)["locked"], true);
 

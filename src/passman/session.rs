@@ -126,21 +126,23 @@ impl Session {
     }
 
     /// Forgets the key here and in the agent (so in every process); true when one was held
-    /// here.
+    /// here or there.
     pub fn lock(&self) -> bool {
         let was = self.slot().open.take();
         self.shared.wake.notify_all();
+        let mut held = was.is_some();
         if let Some(s) = &self.share {
             let mut names: Vec<String> = (s.name)().map(|(n, _)| n).into_iter().collect();
             names.extend(was.as_ref().and_then(|o| o.name.clone()));
             names.dedup();
             for n in names {
+                held |= matches!(s.agent.check(&n, false), Ok(Some(_)));
                 if let Err(e) = s.agent.forget(&n) {
                     log::warn!("passman: {e}");
                 }
             }
         }
-        was.is_some()
+        held
     }
 
     /// Brings this process in line with the agent: a key the agent no longer holds is
