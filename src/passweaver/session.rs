@@ -136,6 +136,21 @@ impl State {
         }
     }
 
+    /// The server refused this process's token: it ends here, and in the agent unless another
+    /// process has meanwhile handed over a newer one.
+    fn drop_rejected(&self) {
+        let Some(was) = self.lock().take() else {
+            return;
+        };
+        let Some(sh) = &self.share else { return };
+        let name = Self::name(sh, &was.owner);
+        if let Ok(Some(held)) = sh.agent.get(&name, false)
+            && held[..] == encode(&was.token)[..]
+        {
+            let _ = sh.agent.forget(&name);
+        }
+    }
+
     /// Ends `account`'s session everywhere, whether or not this process had it.
     pub fn clear_account(&self, account: &Account) {
         self.clear();
@@ -212,7 +227,7 @@ impl State {
         let jwt = self.jwt(account, client)?;
         match f(&jwt) {
             Err(PwError::TokenRejected(why)) => {
-                self.clear();
+                self.drop_rejected();
                 let jwt = self.relogin(account, client, Some(&why))?;
                 f(&jwt).map_err(|e| match e {
                     PwError::TokenRejected(why) => PwError::LoginRequired(format!(
