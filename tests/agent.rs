@@ -1,12 +1,19 @@
 //! The passbridge agent through the built binary: two host processes (two browsers) and the
 //! terminal share one unlock, lock in one locks all, the agent's timeout, an agent killed
-//! mid-use, a client of another uid, file modes, and the agent switched off.
+//! mid-use, a client of another uid, file modes, and the agent switched off; the same for
+//! Passman unlocks, PassWeaver logins and Clarion approvals.
 #![cfg(unix)]
 
 #[path = "support/ap_phone.rs"]
 mod ap_phone;
+#[path = "support/clarion_fake.rs"]
+mod clarion_fake;
 #[path = "support/host.rs"]
 mod host;
+#[path = "support/passman_fake.rs"]
+mod passman_fake;
+#[path = "support/passweaver_fake.rs"]
+mod passweaver_fake;
 #[path = "support/vault.rs"]
 mod vault_support;
 
@@ -691,4 +698,295 @@ fn sigterm_stops_the_agent_and_removes_its_socket() {
         .unwrap();
     assert!(c.get("vault/x", false).unwrap().is_none());
     assert!(c.stop().unwrap());
+}
+
+// ------------------------------------------------------------ Passman, PassWeaver, Clarion
+
+const PASSMAN_KEY: &str = "correct horse vault";
+const CLARION_KEY: &str = "a2V5LW9uZS1jcmVkZW50aWFsLWlk";
+const FF_ORIGIN: &str = "moz-extension://0123abcd-0123-4567-89ab-0123456789ab";
+
+/// A Passman server with one credential, a PassWeaver server with one item, and a home set up
+/// for both (by a CLI-less host that exits at once, so nothing is unlocked yet).
+struct Remote {
+    passman: passman_fake::FakePassman,
+    passweaver: passweaver_fake::FakePassWeaver,
+    home: host::Home,
+}
+
+impl Remote {
+    fn new(config: Value) -> Self {
+        let passman = passman_fake::FakePassman::start();
+        let vault = passman.add_vault("Personal");
+        passman.add_credential(
+            &vault,
+            PASSMAN_KEY,
+            "GitHub",
+            json!({"username": "octocat", "password": "gh-s3cret", "url": "https://github.com/login"}),
+            json!({"hidden": 0, "delete_time": 0}),
+        );
+        let passweaver = passweaver_fake::FakePassWeaver::start();
+        let user = passweaver.add_user("ann", "ann-password");
+        let team = passweaver.add_folder("0", "Team");
+        passweaver.grant(&team, &user, true, true);
+        passweaver.put_item(
+            &team,
+            "Intranet",
+            r#"{"url":"https://intranet.example.com/login","user":"ann","password":"s3cret","notes":""}"#,
+            "intranet.example.com",
+        );
+        let home = host::Home::new();
+        home.write_config(&config);
+        let mut setup = home.spawn(&[]);
+        result(&req(
+            &mut setup,
+            1,
+            "passman.setup",
+            json!({"server": passman.base, "login": passman_fake::LOGIN,
+                   "app_password": passman_fake::APP_PASSWORD}),
+        ));
+        result(&req(
+            &mut setup,
+            2,
+            "passweaver.setup",
+            json!({"server": passweaver.base, "username": "ann"}),
+        ));
+        assert_eq!(setup.close(), Some(0));
+        Self {
+            passman,
+            passweaver,
+            home,
+        }
+    }
+
+    /// Unlocks Passman and logs in to PassWeaver in `h`.
+    fn unlock(&self, h: &mut host::Host, id: u64) {
+        result(&req(
+            h,
+            id,
+            "passman.unlock",
+            json!({"password": PASSMAN_KEY}),
+        ));
+        result(&req(
+            h,
+            id + 1,
+            "passweaver.login",
+            json!({"password": "ann-password"}),
+        ));
+    }
+}
+
+fn passman_search(h: &mut host::Host, id: u64) -> Value {
+    req(
+        h,
+        id,
+        "passman.search",
+        json!({"url": "https://github.com"}),
+    )
+}
+
+fn passweaver_search(h: &mut host::Host, id: u64) -> Value {
+    req(
+        h,
+        id,
+        "passweaver.search",
+        json!({"url": "https://intranet.example.com/login"}),
+    )
+}
+
+/// Both backends answer in `h` from an unlock made elsewhere.
+fn assert_both_open(h: &mut host::Host, id: u64) {
+    let r = passman_search(h, id);
+    assert_eq!(result(&r)["items"][0]["label"], "GitHub", "{r}");
+    let r = passweaver_search(h, id + 1);
+    assert_eq!(result(&r)["items"][0]["user"], "ann", "{r}");
+}
+
+fn assert_both_locked(h: &mut host::Host, id: u64) {
+    assert_eq!(err_code(&passman_search(h, id)), "passman_locked");
+    assert_eq!(err_code(&passweaver_search(h, id + 1)), "login_required");
+}
+
+#[test]
+fn two_hosts_share_a_passman_unlock_and_a_passweaver_login() {
+    let w = Remote::new(json!({}));
+    let _stop = StopAgent(&w.home);
+    let mut firefox = w.home.spawn(&[]);
+    let mut chrome = w.home.spawn(&[]);
+    assert_both_locked(&mut chrome, 1);
+    w.unlock(&mut firefox, 1);
+    assert_eq!(w.passweaver.logins(), 1);
+    // Chrome never unlocked nor logged in: it answers from the agent.
+    assert_both_open(&mut chrome, 3);
+    let r = req(&mut chrome, 5, "passman.status", json!({}));
+    assert_eq!(result(&r)["unlocked_vault"]["name"], "Personal");
+    let r = req(&mut chrome, 6, "passweaver.status", json!({}));
+    assert_eq!(result(&r)["logged_in"], true);
+    assert_eq!(w.passweaver.logins(), 1, "no second login");
+    let held = run(&w.home, &["agent", "status"]).0;
+    assert!(held.contains("holds 2 unlock(s)"), "{held}");
+
+    // Lock and logout in Chrome end both in Firefox.
+    let r = req(&mut chrome, 7, "passman.lock", json!({}));
+    assert_eq!(result(&r)["was_unlocked"], true);
+    result(&req(&mut chrome, 8, "passweaver.logout", json!({})));
+    assert_both_locked(&mut firefox, 10);
+    let r = req(&mut firefox, 13, "passman.lock", json!({}));
+    assert_eq!(
+        result(&r)["was_unlocked"],
+        false,
+        "locked already, everywhere"
+    );
+    let r = req(&mut firefox, 12, "passman.status", json!({}));
+    assert_eq!(result(&r)["locked"], true);
+
+    // Unlocked again in Chrome, `passbridge lock` locks both browsers.
+    w.unlock(&mut chrome, 20);
+    assert_both_open(&mut firefox, 22);
+    let (out, err, ok) = run(&w.home, &["lock"]);
+    assert!(ok, "{out}{err}");
+    assert_both_locked(&mut firefox, 30);
+    assert_both_locked(&mut chrome, 32);
+    // What the servers saw: every search after the unlock used the one key and two logins.
+    assert_eq!(w.passweaver.logins(), 2);
+    assert!(!w.passman.requests().is_empty());
+    assert_eq!(firefox.close(), Some(0));
+    assert_eq!(chrome.close(), Some(0));
+}
+
+#[test]
+fn passman_and_passweaver_unlocks_time_out_in_the_agent() {
+    let w = Remote::new(json!({"agent": {"test_ttl_ms": 300}}));
+    let _stop = StopAgent(&w.home);
+    let mut firefox = w.home.spawn(&[]);
+    let mut chrome = w.home.spawn(&[]);
+    w.unlock(&mut firefox, 1);
+    // Nobody uses them: the agent's timeout passes and every process finds both locked,
+    // the one that unlocked included (status is not use).
+    let mut id = 10;
+    eventually("the agent forgets both", || {
+        id += 1;
+        run(&w.home, &["agent", "status"])
+            .0
+            .contains("holds 0 unlock(s)")
+    });
+    let r = req(&mut chrome, 2, "passman.status", json!({}));
+    assert_eq!(result(&r)["locked"], true);
+    let r = req(&mut chrome, 3, "passweaver.status", json!({}));
+    assert_eq!(result(&r)["logged_in"], false);
+    assert_both_locked(&mut firefox, 4);
+    assert_eq!(firefox.close(), Some(0));
+    assert_eq!(chrome.close(), Some(0));
+}
+
+#[test]
+fn switched_off_passman_and_passweaver_stay_per_process() {
+    let w = Remote::new(json!({"agent": false}));
+    let mut firefox = w.home.spawn(&[]);
+    let mut chrome = w.home.spawn(&[]);
+    w.unlock(&mut firefox, 1);
+    assert_both_locked(&mut chrome, 3);
+    assert_both_open(&mut firefox, 5);
+    // Locking in Chrome does not reach Firefox (nothing is shared).
+    result(&req(&mut chrome, 7, "passman.lock", json!({})));
+    assert_both_open(&mut firefox, 8);
+    assert!(!agent_dir(&w.home).exists(), "no agent when it is off");
+    assert_eq!(w.passweaver.logins(), 1);
+    assert_eq!(firefox.close(), Some(0));
+    assert_eq!(chrome.close(), Some(0));
+}
+
+/// Registers a security key with Clarion the way the extension does.
+fn register_clarion_key(home: &host::Home, fake: &clarion_fake::FakeClarion) {
+    let call = |action: &str, params: Value| {
+        home.call(&json!({"id": 1, "action": action, "params": params, "progress": true}))
+            .0
+    };
+    fake.set_allowed_callback("moz-extension://");
+    let started = call(
+        "clarion.register.start",
+        json!({"server": fake.base, "origin": FF_ORIGIN}),
+    );
+    let url = result(&started)["url"].as_str().unwrap().to_owned();
+    assert_eq!(fake.open(&url).0, 200);
+    let done = fake.complete_registration(CLARION_KEY, Some("yubikey"), Some(0));
+    result(&call(
+        "clarion.register.finish",
+        json!({"state": done.state, "data": done.data}),
+    ));
+}
+
+/// `vault.get` in `h` with progress events: (the reply, whether an approval was asked for).
+fn guarded_get(h: &mut host::Host, id: &str, fake: &clarion_fake::FakeClarion) -> (Value, bool) {
+    h.send(&json!({"id": id, "action": "vault.get", "params": {"uid": "u-gh"}, "progress": true}));
+    let mut asked = false;
+    loop {
+        let f = h.recv();
+        if f["id"] != json!(id) {
+            continue;
+        }
+        if f["event"] == json!("progress") {
+            if let Some(url) = f["html_url"].as_str() {
+                asked = true;
+                let n = fake.authn_count() as u64;
+                fake.verify(url.rsplit('/').next().unwrap(), CLARION_KEY, n);
+            }
+            continue;
+        }
+        return (f, asked);
+    }
+}
+
+#[test]
+fn a_clarion_approval_counts_in_every_process_until_lock() {
+    let home = home_with_vault();
+    let _stop = StopAgent(&home);
+    let fake = clarion_fake::FakeClarion::start();
+    register_clarion_key(&home, &fake);
+    let (r, _) = home.call(&json!({"id": 1, "action": "clarion.policy.set",
+        "params": {"require": ["vault_get"], "approval_ttl_seconds": 600}}));
+    result(&r);
+    let mut firefox = home.spawn(&[]);
+    let mut chrome = home.spawn(&[]);
+    result(&req(
+        &mut firefox,
+        1,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let (r, asked) = guarded_get(&mut firefox, "g1", &fake);
+    assert!(asked, "the first vault.get needs a touch");
+    assert_eq!(result(&r)["password"], "secret-u-gh");
+    // Chrome: the same user, operation, policy and key: the approval counts there too.
+    let (r, asked) = guarded_get(&mut chrome, "g2", &fake);
+    assert!(!asked, "no second touch: {r}");
+    assert_eq!(result(&r)["password"], "secret-u-gh");
+    assert_eq!(fake.authn_count(), 1);
+
+    // `passbridge lock` forgets approvals too: after a new unlock the touch is asked again.
+    let (out, err, ok) = run(&home, &["lock"]);
+    assert!(ok, "{out}{err}");
+    result(&req(
+        &mut chrome,
+        3,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let (r, asked) = guarded_get(&mut firefox, "g3", &fake);
+    assert!(asked, "an approval does not survive `passbridge lock`");
+    result(&r);
+    assert_eq!(fake.authn_count(), 2);
+
+    // A changed policy (another TTL) makes earlier approvals count for nothing.
+    let (r, _) = home.call(&json!({"id": 1, "action": "clarion.policy.set",
+        "params": {"require": ["vault_get"], "approval_ttl_seconds": 300}}));
+    result(&r);
+    let (r, asked) = guarded_get(&mut chrome, "g4", &fake);
+    assert!(
+        asked,
+        "an approval is bound to the policy it was given under"
+    );
+    result(&r);
+    assert_eq!(firefox.close(), Some(0));
+    assert_eq!(chrome.close(), Some(0));
 }

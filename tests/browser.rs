@@ -1,14 +1,21 @@
 //! The host in real browsers (spec §4.7): headless Chromium and Firefox ESR load the test
 //! extension from tests/browser/, which talks to the built host through the browser's own native
 //! messaging and reports every reply to the test. Without the browsers installed these tests skip
-//! loudly, except under CI, where they fail.
+//! loudly, except under CI, where they fail. Both browsers also run at once against one
+//! passbridge agent: an unlock in one serves the other.
 #![cfg(target_os = "linux")]
 
 #[path = "support/browser/mod.rs"]
 mod browser;
+#[path = "support/vault.rs"]
+mod vault_support;
 
-use browser::{Kind, Mode, Run};
+use browser::{Kind, Launched, Mode, Run, Sandbox};
+use passbridge::config::Paths;
+use passbridge::vault::{self, ManualClock, format};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[test]
 fn chromium_extension_uses_the_host() {
@@ -35,6 +42,99 @@ fn chromium_extension_missing_from_the_allowlist_is_refused_by_the_host() {
 fn firefox_extension_missing_from_the_allowlist_is_refused_by_the_host() {
     if let Some(run) = browser::run(Kind::Firefox, Mode::Refused) {
         assert_refused(&run);
+    }
+}
+
+const VAULT_PASSWORD: &str = "correct horse battery";
+
+/// Chromium and Firefox at the same time in one HOME, so one passbridge agent: Firefox alone is
+/// given the vault's password and unlocks; Chromium, started alongside and never given it, waits
+/// until the vault is unlocked and then searches it from the same unlock.
+#[test]
+fn chromium_and_firefox_share_one_unlock_through_the_agent() {
+    let (Some(chromium), Some(firefox)) = (
+        browser::require(Kind::Chromium),
+        browser::require(Kind::Firefox),
+    ) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    for kind in [Kind::Chromium, Kind::Firefox] {
+        browser::register(kind, &sb, &browser::extension_id(kind));
+    }
+    // A vault with two credentials that opens with the password, made in-process (no agent).
+    let v = vault::State::with_clock(
+        &Paths::under(&sb.pb_home()),
+        Duration::from_secs(3600),
+        Arc::new(ManualClock::default()),
+    );
+    v.unlock_with_key(&vault_support::key(1), true).unwrap();
+    v.save(&[
+        vault_support::cred("u-gh", "GitHub", "https://github.com"),
+        vault_support::cred("u-bank", "Bank", "https://bank.example"),
+    ])
+    .unwrap();
+    v.set_password(VAULT_PASSWORD, format::Kdf::TEST).unwrap();
+    drop(v);
+    let _stop = StopAgent(&sb);
+
+    let url = "https://github.com/login";
+    let searcher = Launched::start(
+        Kind::Chromium,
+        &chromium,
+        &sb,
+        json!({"mode": "search", "url": url}),
+    );
+    let unlocker = Launched::start(
+        Kind::Firefox,
+        &firefox,
+        &sb,
+        json!({"mode": "unlock", "password": VAULT_PASSWORD, "url": url}),
+    );
+    // Both run now; collect Firefox's report first (Chromium waits for its unlock meanwhile).
+    let unlocked = unlocker.report().unwrap_or_else(|e| panic!("firefox: {e}"));
+    let searched = searcher
+        .report()
+        .unwrap_or_else(|e| panic!("chromium: {e}"));
+    let ctx = format!(
+        "firefox:\n{}\nchromium:\n{}",
+        serde_json::to_string_pretty(&unlocked).unwrap(),
+        serde_json::to_string_pretty(&searched).unwrap()
+    );
+    assert_eq!(unlocked["unlock"]["ok"], true, "{ctx}");
+    assert_eq!(
+        unlocked["search"]["result"]["items"][0]["uid"], "u-gh",
+        "{ctx}"
+    );
+    // Chromium saw the vault locked at least once unless Firefox was quicker; either way it
+    // never had the password, and its search answers from Firefox's unlock.
+    let waited = &searched["wait_unlocked"];
+    // For people (`--no-capture`): how long Chromium saw the vault locked.
+    eprintln!("chromium asked vault.status {} time(s)", waited["polls"]);
+    assert_eq!(waited["last"]["ok"], true, "{ctx}");
+    assert_eq!(waited["last"]["result"]["locked"], false, "{ctx}");
+    assert_eq!(searched["search"]["ok"], true, "{ctx}");
+    assert_eq!(searched["search"]["result"]["total"], 1, "{ctx}");
+    assert_eq!(
+        searched["search"]["result"]["items"][0]["uid"], "u-gh",
+        "{ctx}"
+    );
+    // One agent held it: `passbridge agent status` in the same home says so.
+    let mut cmd = std::process::Command::new(browser::BIN);
+    sb.env(&mut cmd);
+    let out = cmd.args(["agent", "status"]).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("holds 1 unlock(s)"), "{status}");
+}
+
+/// Stops the sandbox's agent when the test ends, pass or fail.
+struct StopAgent<'a>(&'a Sandbox);
+
+impl Drop for StopAgent<'_> {
+    fn drop(&mut self) {
+        let mut cmd = std::process::Command::new(browser::BIN);
+        self.0.env(&mut cmd);
+        let _ = cmd.args(["agent", "stop"]).output();
     }
 }
 

@@ -582,8 +582,26 @@ fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
     assert_eq!(fake.authn_count(), 1);
     assert_eq!(h.close(), Some(0));
 
-    // Approvals live in one process: a new host asks again.
+    // With the agent the approval (and the unlock) count in every process of the user: a new
+    // host uses both without asking…
     let mut h = home.spawn(&[]);
+    let r = search(&mut h, 2, json!({"url": "https://github.com/login"}));
+    assert_eq!(status_of(&r, "vault")["status"], "ok", "{r}");
+    assert_eq!(fake.authn_count(), 1);
+    // …until `passbridge lock` forgets them: unlocked again, the vault is not listed unasked.
+    assert!(home.run_cli(&["lock"], "").status.success());
+    result(&req(
+        &mut h,
+        3,
+        "vault.unlock",
+        json!({"password": PASSWORD}),
+    ));
+    let r = search(&mut h, 4, json!({"url": "https://github.com/login"}));
+    assert_eq!(status_of(&r, "vault")["status"], "locked");
+    assert_eq!(h.close(), Some(0));
+
+    // Without the agent approvals live in one process: a new host asks again.
+    let mut h = host::Host::start(home.command().env("PASSBRIDGE_AGENT", "off"));
     result(&req(
         &mut h,
         1,

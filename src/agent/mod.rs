@@ -1,6 +1,7 @@
-//! `passbridge agent`: one process per user that holds what is unlocked (the vault's data key
-//! today; named secrets with a sliding timeout each, so other backends' keys can follow), so
-//! every browser and the terminal share one unlock, like gpg-agent or ssh-agent.
+//! `passbridge agent`: one process per user that holds what is unlocked (the vault's data key,
+//! Passman vault keys, PassWeaver logins and recent Clarion approvals, each a named secret with
+//! its own timeout, see [`item_name`]), so every browser and the terminal share one unlock, like
+//! gpg-agent or ssh-agent.
 //!
 //! It holds secrets and nothing else: the protocol, the backends and the vault files stay in
 //! the host processes. It is reachable only through a Unix socket in a 0700 directory
@@ -147,6 +148,22 @@ pub fn socket_dir_from_env(paths: &Paths) -> PathBuf {
     socket_dir(paths, home_set, runtime.as_deref())
 }
 
+/// The agent's name for one held item: `kind/` and 32 hex digits of a SHA-256 over `parts`
+/// (each length-prefixed, so no two lists collide). The parts say whose the item is (data
+/// directory, server, account, operation…): two accounts or two homes never share an entry,
+/// and no account name or server address appears in the agent's memory or on the socket.
+pub fn item_name(kind: &str, parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{kind}/{hex}")
+}
+
 /// Lets this process start the agent (`passbridge agent`) when it needs one: the binary calls
 /// this first thing. Library users and tests that do not never start an agent.
 pub fn allow_starting_from_this_binary() {
@@ -233,6 +250,30 @@ mod tests {
         assert!(c.section::<Settings>("agent").is_err());
         let c: Config = serde_json::from_str(r#"{"agent": 3}"#).unwrap();
         assert!(c.section::<Settings>("agent").is_err());
+    }
+
+    #[test]
+    fn item_names_are_kind_and_a_digest_of_the_parts() {
+        let a = item_name("passman", &[b"/h/data", b"https://nc", b"alice"]);
+        assert_eq!(a.len(), "passman/".len() + 32);
+        assert!(a.starts_with("passman/"));
+        assert_ne!(
+            a,
+            item_name("passman", &[b"/h/data", b"https://nc", b"bob"])
+        );
+        assert_ne!(
+            a,
+            item_name("passman", &[b"/h/data2", b"https://nc", b"alice"])
+        );
+        // Length prefixes: moving a byte between parts is another name.
+        assert_ne!(
+            item_name("x", &[b"ab", b"c"]),
+            item_name("x", &[b"a", b"bc"])
+        );
+        assert_eq!(
+            a,
+            item_name("passman", &[b"/h/data", b"https://nc", b"alice"])
+        );
     }
 
     #[test]

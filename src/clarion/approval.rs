@@ -1,6 +1,6 @@
 //! Getting a verified approval: create an authn, hand its page to the user (progress event with
 //! `html_url`), poll about once a second until it is decided. Also the policy gate
-//! ([`ClarionGate`]) and the per-process memory of recent approvals.
+//! ([`ClarionGate`]) and the memory of recent approvals (per process, shared through the agent).
 
 use super::client::{Client, ClientError};
 use super::settings::Settings;
@@ -10,8 +10,9 @@ use crate::api::services::ApprovalGate;
 use crate::api::{ApiError, Ctx};
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The user name Clarion shows on its page.
 pub const CLIENT_NAME: &str = "passbridge";
@@ -161,28 +162,106 @@ pub fn client_error(e: ClientError) -> ApiError {
     ApiError::new(code, msg)
 }
 
-/// Approvals the gate got in this process, per operation (the person approved what the
-/// Clarion page named, nothing else), and a lock so concurrent requests share one touch.
+/// Approvals the gate got, per operation (the person approved what the Clarion page named,
+/// nothing else) and per policy they were given under, and a lock so concurrent requests of
+/// this process share one touch. With the passbridge agent they are shared by every process of
+/// the user ([`Approvals::share_with`]; docs/security.md says why that is safe).
 #[derive(Default)]
 pub struct Approvals {
     last: Mutex<HashMap<String, Instant>>,
     flight: Mutex<()>,
+    share: Option<Share>,
+}
+
+struct Share {
+    agent: Arc<crate::agent::client::Client>,
+    /// Part of every name: another home's policy and keys are others.
+    config_dir: PathBuf,
+}
+
+/// Unix milliseconds (an approval's age across processes; monotonic time is per process).
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Approvals {
-    fn last(&self, op: &str) -> Option<Instant> {
-        let map = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(op).copied()
+    /// Shares approvals through `agent` (`None`: this process only).
+    pub fn share_with(
+        agent: Option<Arc<crate::agent::client::Client>>,
+        config_dir: PathBuf,
+    ) -> Self {
+        Self {
+            share: agent.map(|agent| Share { agent, config_dir }),
+            ..Self::default()
+        }
     }
-    /// Whether an approval of `op` given at most `ttl_seconds` ago exists (never when the TTL
-    /// is 0).
-    pub fn still_valid(&self, op: &str, ttl_seconds: u64) -> bool {
-        ttl_seconds > 0
-            && self
-                .last(op)
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(ttl_seconds))
+
+    /// What an approval of `op` is bound to: the operation, the server, every registered
+    /// key (handle and public key, not the counter that moves with each touch) and the policy.
+    /// Any change to these makes earlier approvals count for nothing.
+    fn name(&self, op: &str, settings: &Settings) -> String {
+        let dir = self
+            .share
+            .as_ref()
+            .map(|s| s.config_dir.as_os_str().as_encoded_bytes())
+            .unwrap_or_default();
+        let ttl = settings.policy.approval_ttl_seconds.to_string();
+        let mut parts: Vec<&[u8]> = vec![
+            dir,
+            op.as_bytes(),
+            settings.server.as_deref().unwrap_or_default().as_bytes(),
+            ttl.as_bytes(),
+        ];
+        parts.extend(settings.policy.require.iter().map(|r| r.as_bytes()));
+        parts.push(b"--keys--");
+        for k in &settings.keys {
+            parts.extend([k.handle.as_bytes(), k.public_key.as_bytes()]);
+        }
+        crate::agent::item_name("clarion", &parts)
     }
-    /// Seconds the most recent approval of any operation still counts for under `ttl_seconds`.
+
+    /// Whether an approval of `op` under `settings` was given less than the policy's
+    /// `approval_ttl_seconds` ago (never when that is 0): in this process, or with the agent in
+    /// any process of this user. The agent never extends an approval: its age counts from the
+    /// touch.
+    pub fn still_valid(&self, op: &str, settings: &Settings) -> bool {
+        let ttl = Duration::from_secs(settings.policy.approval_ttl_seconds);
+        if ttl.is_zero() {
+            return false;
+        }
+        let name = self.name(op, settings);
+        let mut map = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let here = map.get(&name).is_some_and(|t| t.elapsed() < ttl);
+        let Some(sh) = &self.share else { return here };
+        match sh.agent.check(&name, false) {
+            Ok(Some(_)) => match sh.agent.get(&name, false) {
+                Ok(Some(at)) => {
+                    let at = <[u8; 8]>::try_from(&at[..]).map(u64::from_be_bytes);
+                    at.is_ok_and(|at| {
+                        Duration::from_millis(wall_ms().saturating_sub(at)) < ttl && at <= wall_ms()
+                    })
+                }
+                Ok(None) => false,
+                Err(_) => here,
+            },
+            Ok(None) => {
+                // Locked everywhere (`passbridge lock`) or expired: not here either.
+                map.remove(&name);
+                false
+            }
+            Err(crate::agent::AgentError::NotRunning) => here,
+            Err(e) => {
+                log::warn!("clarion: {e}; using this process's approvals only");
+                here
+            }
+        }
+    }
+
+    /// Seconds the most recent approval of any operation given in this process still counts
+    /// for under `ttl_seconds`.
     pub fn remaining(&self, ttl_seconds: u64) -> u64 {
         let map = self.last.lock().unwrap_or_else(|e| e.into_inner());
         map.values()
@@ -190,9 +269,19 @@ impl Approvals {
             .max()
             .unwrap_or(0)
     }
-    pub fn record(&self, op: &str) {
+
+    /// Remembers an approval of `op` just given under `settings`, here and in the agent.
+    pub fn record(&self, op: &str, settings: &Settings) {
+        let name = self.name(op, settings);
         let mut map = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(op.to_owned(), Instant::now());
+        map.insert(name.clone(), Instant::now());
+        let ttl = Duration::from_secs(settings.policy.approval_ttl_seconds);
+        if let Some(sh) = &self.share
+            && !ttl.is_zero()
+            && let Err(e) = sh.agent.put(&name, &wall_ms().to_be_bytes(), ttl)
+        {
+            log::warn!("clarion: {e}; the approval counts in this process only");
+        }
     }
     /// Waits (cancellably) until no other approval of this process is in progress.
     fn one_at_a_time(&self, ctx: &Ctx) -> Result<MutexGuard<'_, ()>, ApiError> {
@@ -247,7 +336,7 @@ impl ApprovalGate for ClarionGate {
         }
         let approvals = &super::state(ctx).approvals;
         let _one = approvals.one_at_a_time(ctx)?;
-        if approvals.still_valid(op, settings.policy.approval_ttl_seconds) {
+        if approvals.still_valid(op, &settings) {
             return Ok(());
         }
         let purpose = ctx.state.operations().iter().find(|o| o.name == op);
@@ -256,16 +345,14 @@ impl ApprovalGate for ClarionGate {
             &settings,
             &Purpose::operation(op, purpose.map(|o| o.purpose)),
         )?;
-        approvals.record(op);
+        approvals.record(op, &settings);
         Ok(())
     }
 
     fn is_required(&self, ctx: &Ctx, op: &str) -> bool {
         match covering(ctx, op) {
             Ok(None) => false,
-            Ok(Some(settings)) => !super::state(ctx)
-                .approvals
-                .still_valid(op, settings.policy.approval_ttl_seconds),
+            Ok(Some(settings)) => !super::state(ctx).approvals.still_valid(op, &settings),
             Err(e) => {
                 log::warn!(
                     "the Clarion policy cannot be read ({}); treating {op} as guarded",
@@ -281,23 +368,68 @@ impl ApprovalGate for ClarionGate {
 mod tests {
     use super::*;
 
+    fn policy(ttl: u64) -> Settings {
+        Settings {
+            server: Some("http://127.0.0.1:1".into()),
+            keys: vec![super::super::settings::StoredKey {
+                kind: "webauthn".into(),
+                handle: "h1".into(),
+                name: None,
+                counter: Some(1),
+                public_key: "pk1".into(),
+                registered_at: 0,
+            }],
+            policy: super::super::settings::Policy {
+                require: vec!["vault_get".into()],
+                approval_ttl_seconds: ttl,
+            },
+        }
+    }
+
     #[test]
     fn memory_respects_ttl() {
         let a = Approvals::default();
-        assert!(!a.still_valid("vault_get", 60));
-        a.record("vault_get");
-        assert!(a.still_valid("vault_get", 60));
-        assert!(!a.still_valid("vault_get", 0), "TTL 0 means every time");
+        assert!(!a.still_valid("vault_get", &policy(60)));
+        a.record("vault_get", &policy(60));
+        assert!(a.still_valid("vault_get", &policy(60)));
         assert!(a.remaining(60) > 0 && a.remaining(60) <= 60);
+        let zero = policy(0);
+        a.record("vault_get", &zero);
+        assert!(!a.still_valid("vault_get", &zero), "TTL 0 means every time");
     }
 
     #[test]
     fn an_approval_covers_only_its_operation() {
         let a = Approvals::default();
-        a.record("vault_get");
+        a.record("vault_get", &policy(600));
         for op in crate::backends::operations() {
             let op = op.name;
-            assert_eq!(a.still_valid(op, 600), op == "vault_get", "{op}");
+            assert_eq!(a.still_valid(op, &policy(600)), op == "vault_get", "{op}");
+        }
+    }
+
+    #[test]
+    fn an_approval_is_bound_to_the_policy_and_keys_it_was_given_under() {
+        let a = Approvals::default();
+        let given = policy(600);
+        a.record("vault_get", &given);
+        assert!(a.still_valid("vault_get", &given));
+        let mut counter_moved = given.clone();
+        counter_moved.keys[0].counter = Some(9);
+        assert!(
+            a.still_valid("vault_get", &counter_moved),
+            "a touch moves the counter"
+        );
+        let mut other_key = given.clone();
+        other_key.keys[0].public_key = "pk2".into();
+        let mut other_server = given.clone();
+        other_server.server = Some("http://127.0.0.1:2".into());
+        let mut wider = given.clone();
+        wider.policy.require.push("vault_unlock".into());
+        let mut longer = given.clone();
+        longer.policy.approval_ttl_seconds = 3600;
+        for changed in [other_key, other_server, wider, longer] {
+            assert!(!a.still_valid("vault_get", &changed), "{changed:?}");
         }
     }
 

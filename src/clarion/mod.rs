@@ -191,7 +191,7 @@ fn check_length(field: &str, value: Option<&str>, max: usize) -> Result<(), crat
 
 /// In-memory state of this backend for the life of the process.
 pub struct State {
-    /// Approvals given in this process (for `approval_ttl_seconds`).
+    /// Approvals given in this process, or in any with the agent (for `approval_ttl_seconds`).
     pub approvals: approval::Approvals,
 }
 
@@ -223,7 +223,11 @@ impl Backend for Clarion {
             .config()
             .section(self.name())
             .map_err(|e| e.to_string())?;
-        reg.insert(State::new());
+        let agent = crate::agent::link(reg);
+        let config_dir = reg.paths().config_dir.clone();
+        reg.insert(State {
+            approvals: approval::Approvals::share_with(agent, config_dir),
+        });
         reg.insert::<Arc<dyn ApprovalGate>>(Arc::new(ClarionGate));
         Ok(())
     }

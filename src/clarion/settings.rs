@@ -79,8 +79,8 @@ impl StoredKey {
 pub struct Policy {
     /// Names of operations the backends declare ([`crate::api::Backend::operations`]).
     pub require: Vec<String>,
-    /// 0: every guarded operation asks for a touch. Otherwise an approval counts this long
-    /// (in the same host process only).
+    /// 0: every guarded operation asks for a touch. Otherwise an approval counts this long from
+    /// the touch (in every process of the user with the agent, else in the same host process).
     pub approval_ttl_seconds: u64,
 }
 

@@ -57,7 +57,8 @@ impl crate::api::Backend for PassmanBackend {
         "passman"
     }
     fn start(&self, reg: &mut crate::api::Registry) -> Result<(), String> {
-        reg.insert(Passman::new(reg.paths()));
+        let agent = crate::agent::link(reg);
+        reg.insert(Passman::new(reg.paths()).share_unlocks_with(agent));
         crate::credentials::register_provider(reg, std::sync::Arc::new(provider::PassmanProvider));
         Ok(())
     }

@@ -67,6 +67,21 @@ impl Passman {
         }
     }
 
+    /// Shares vault unlocks with this user's other processes through the passbridge agent
+    /// (`None`: this process only). The agent's name binds the key to the data directory, the
+    /// server and the login, so two accounts never share one.
+    pub fn share_unlocks_with(mut self, agent: Option<Arc<crate::agent::client::Client>>) -> Self {
+        let paths = self.paths.clone();
+        self.session = Session::default().share_unlocks_with(agent, move || {
+            let a = store::load(&paths).ok()?;
+            let dir = paths.data_dir.as_os_str().as_encoded_bytes();
+            let name =
+                crate::agent::item_name("passman", &[dir, a.server.as_bytes(), a.login.as_bytes()]);
+            Some((name, a.lock_timeout()))
+        });
+        self
+    }
+
     pub fn account(&self) -> Result<Account, PassmanError> {
         store::load(&self.paths)
     }
@@ -118,6 +133,8 @@ impl Passman {
             };
             account.vault = Some(found);
         }
+        // The old account's key, here and in the agent.
+        self.session.lock();
         store::save(&self.paths, &account)?;
         self.session.lock();
         Ok((account, vaults))

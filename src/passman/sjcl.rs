@@ -247,6 +247,11 @@ impl Keyring {
         }
     }
 
+    /// The password itself: what the passbridge agent holds to share an unlock.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
     fn key(&self, salt: &[u8], iter: u32) -> Zeroizing<[u8; 32]> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = cache.get(&(salt.to_vec(), iter)) {

@@ -23,7 +23,9 @@ impl Backend for Passweaver {
     }
     /// The account lives in its own 0600 file (`passweaver.json`), not in `config.json`.
     fn start(&self, reg: &mut Registry) -> Result<(), String> {
-        reg.insert(State::new());
+        let agent = crate::agent::link(reg);
+        let data_dir = reg.paths().data_dir.clone();
+        reg.insert(State::new().share_unlocks_with(agent, data_dir));
         crate::credentials::register_provider(reg, std::sync::Arc::new(super::provider::Provider));
         Ok(())
     }

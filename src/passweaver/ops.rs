@@ -364,7 +364,7 @@ impl<'a> PassWeaver<'a> {
     }
 
     pub fn remove(&self) -> Result<bool, PwError> {
-        self.state.clear();
+        self.logout();
         store::remove(self.paths).map_err(storage)
     }
 
@@ -443,7 +443,10 @@ impl<'a> PassWeaver<'a> {
     }
 
     pub fn logout(&self) {
-        self.state.clear();
+        match self.account() {
+            Ok(a) => self.state.clear_account(&a),
+            Err(_) => self.state.clear(),
+        }
     }
 
     /// Whether a call would need the person to log in (no valid session and no API key).

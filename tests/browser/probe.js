@@ -106,16 +106,51 @@ async function refused(ctx) {
   return port.reply("refused");
 }
 
+// Shared unlock (two browsers at once against one passbridge agent). "unlock": this browser
+// alone is given the vault's password. "search": never given it, it waits (asking vault.status,
+// which is not use) until the vault is unlocked somewhere, then searches.
+async function unlock(ctx) {
+  const port = ctx.port();
+  port.send({ id: "unlock", action: "vault.unlock", params: { password: ctx.config.password } });
+  return port.reply("unlock");
+}
+
+async function waitUnlocked(ctx) {
+  const port = ctx.port();
+  for (let n = 1; ; n++) {
+    const id = `status-${n}`;
+    port.send({ id, action: "vault.status", params: {} });
+    const r = await port.reply(id);
+    if (!r.ok || r.result.locked === false) return { polls: n, last: r };
+    // Only paces the polling; the step's own timeout turns a hang into a report.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function search(ctx) {
+  const port = ctx.port();
+  port.send({ id: "search", action: "vault.search", params: { url: ctx.config.url } });
+  return port.reply("search");
+}
+
+const STEPS = {
+  refused: [["hello", hello], ["port", refused]],
+  unlock: [["unlock", unlock], ["search", search]],
+  search: [["wait_unlocked", waitUnlocked], ["search", search]],
+};
+
 async function main() {
   const config = await (await fetch(api.runtime.getURL("config.json"))).json();
   const post = (path, body) =>
     fetch(`http://127.0.0.1:${config.port}${path}`, { method: "POST", body: JSON.stringify(body) });
   const log = (msg) => post("/log", { msg }).catch(() => {});
 
-  const steps =
-    config.mode === "refused"
-      ? [["hello", hello], ["port", refused]]
-      : [["hello", hello], ["echo", echo], ["progress", progress], ["concurrency", concurrency]];
+  const steps = STEPS[config.mode] ?? [
+    ["hello", hello],
+    ["echo", echo],
+    ["progress", progress],
+    ["concurrency", concurrency],
+  ];
   let port = null;
   const ctx = { config, port: () => (port ??= openPort(config.host)) };
   const report = {};

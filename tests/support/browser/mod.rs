@@ -62,8 +62,8 @@ impl Sandbox {
     pub fn host_log(&self) -> PathBuf {
         self.home().join("host.log")
     }
-    pub fn browser_log(&self) -> PathBuf {
-        self.home().join("browser.log")
+    pub fn browser_log(&self, kind: Kind) -> PathBuf {
+        self.home().join(format!("{}.log", kind.name()))
     }
 
     /// The environment of everything run in this sandbox. The browser passes it on to the host
@@ -181,7 +181,6 @@ pub fn run(kind: Kind, mode: Mode) -> Option<Run> {
     if mode == Mode::Refused {
         unlist(kind, &sb, &ext_id);
     }
-    let server = ReportServer::start();
     let echo_sent = json!({
         "nonce": format!(
             "{}-{}",
@@ -193,60 +192,97 @@ pub fn run(kind: Kind, mode: Mode) -> Option<Run> {
         "nested": {"list": [1, 2.5, null, true, "x"]},
     });
     let config = json!({
-        "host": HOST_NAME,
-        "port": server.port(),
         "mode": match mode { Mode::Full => "full", Mode::Refused => "refused" },
         "echo": echo_sent,
     });
-    let mut cmd = match kind {
-        Kind::Chromium => chromium_command(&exe, &sb, &config),
-        Kind::Firefox => firefox_command(&exe, &sb, &config, &ext_id),
-    };
-    sb.env(&mut cmd);
-    let log = std::fs::File::create(sb.browser_log()).unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
+    let report = Launched::start(kind, &exe, &sb, config)
+        .report()
+        .unwrap_or_else(|why| panic!("{} ({mode:?}): {why}", kind.name()));
+    Some(Run {
+        kind,
+        ext_id,
+        echo_sent,
+        report,
+    })
+}
 
-    let started = Instant::now();
-    let mut browser = launch::Running::spawn(&mut cmd);
-    let mut probe_log = Vec::new();
-    let outcome = loop {
-        match server.recv_timeout(Duration::from_millis(250)) {
-            Ok(Message::Report(v)) => break Ok(v),
-            Ok(Message::Log(line)) => probe_log.push(line),
-            Ok(Message::Bad(what)) => break Err(format!("the probe sent a bad request: {what}")),
-            Err(RecvTimeoutError::Disconnected) => break Err("the report server stopped".into()),
-            Err(RecvTimeoutError::Timeout) => {
-                if let Some(status) = browser.exited() {
-                    break Err(format!("the browser exited ({status}) before reporting"));
+/// A browser running the probe with its own report server; several may run at once in one
+/// sandbox (each browser keeps its profile and log apart).
+pub struct Launched {
+    kind: Kind,
+    server: ReportServer,
+    browser: launch::Running,
+    log: PathBuf,
+    host_log: PathBuf,
+    started: Instant,
+}
+
+impl Launched {
+    /// Starts `kind` (at `exe`) with the probe told `config` (plus the host name and the
+    /// report port).
+    pub fn start(kind: Kind, exe: &Path, sb: &Sandbox, mut config: Value) -> Self {
+        let server = ReportServer::start();
+        config["host"] = json!(HOST_NAME);
+        config["port"] = json!(server.port());
+        let mut cmd = match kind {
+            Kind::Chromium => chromium_command(exe, sb, &config),
+            Kind::Firefox => firefox_command(exe, sb, &config, &extension_id(kind)),
+        };
+        sb.env(&mut cmd);
+        let log_path = sb.browser_log(kind);
+        let log = std::fs::File::create(&log_path).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        Self {
+            kind,
+            server,
+            browser: launch::Running::spawn(&mut cmd),
+            log: log_path,
+            host_log: sb.host_log(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The probe's report; the browser is stopped either way. `Err` says why there is none,
+    /// with the probe's log, the browser's output and the host log.
+    pub fn report(mut self) -> Result<Value, String> {
+        let mut probe_log = Vec::new();
+        let outcome = loop {
+            match self.server.recv_timeout(Duration::from_millis(250)) {
+                Ok(Message::Report(v)) => break Ok(v),
+                Ok(Message::Log(line)) => probe_log.push(line),
+                Ok(Message::Bad(what)) => {
+                    break Err(format!("the probe sent a bad request: {what}"));
                 }
-                if started.elapsed() > REPORT_TIMEOUT {
-                    break Err(format!("no report within {REPORT_TIMEOUT:?}"));
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Err("the report server stopped".into());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(status) = self.browser.exited() {
+                        break Err(format!("the browser exited ({status}) before reporting"));
+                    }
+                    if self.started.elapsed() > REPORT_TIMEOUT {
+                        break Err(format!("no report within {REPORT_TIMEOUT:?}"));
+                    }
                 }
             }
+        };
+        let elapsed = self.started.elapsed();
+        drop(self.browser);
+        match outcome {
+            Ok(report) => {
+                // Printed for people (`-- --nocapture`), never asserted.
+                eprintln!("{}: report after {elapsed:.2?}", self.kind.name());
+                Ok(report)
+            }
+            Err(why) => Err(format!(
+                "{why}\n--- probe log ---\n{}\n--- browser output (last 60 lines) ---\n{}\n--- host log ---\n{}",
+                probe_log.join("\n"),
+                tail(&read_log(&self.log), 60),
+                read_log(&self.host_log),
+            )),
         }
-    };
-    let elapsed = started.elapsed();
-    drop(browser);
-    match outcome {
-        Ok(report) => {
-            // Printed for people (`-- --nocapture`), never asserted.
-            eprintln!("{} ({mode:?}): report after {elapsed:.2?}", kind.name());
-            Some(Run {
-                kind,
-                ext_id,
-                echo_sent,
-                report,
-            })
-        }
-        Err(why) => panic!(
-            "{} ({mode:?}): {why}\n--- probe log ---\n{}\n--- browser output (last 60 lines) ---\n{}\n--- host log ---\n{}",
-            kind.name(),
-            probe_log.join("\n"),
-            tail(&read_log(&sb.browser_log()), 60),
-            read_log(&sb.host_log()),
-        ),
     }
 }
 
