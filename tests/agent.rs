@@ -3,12 +3,9 @@
 //! mid-use, a client of another uid, file modes, and the agent switched off.
 #![cfg(unix)]
 
-#[path = "support/ap_phone.rs"]
-mod ap_phone;
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::ap_phone;
+use crate::support::host;
+use crate::support::vault as vault_support;
 
 use passbridge::agent::client::Client;
 use passbridge::agent::proto::{Request, Response};

@@ -1,9 +1,7 @@
 //! passbridge's ANOTHERpass client end to end: framed requests into the built host, real HTTP to
 //! the simulated phone app (written independently from the same spec), the phone owner scripted.
-#[path = "support/anotherpass_sim/mod.rs"]
-mod anotherpass_sim;
-#[path = "support/host.rs"]
-mod host;
+use crate::support::anotherpass_sim;
+use crate::support::host;
 
 use anotherpass_sim::{Credential, Fault, LoggedRequest, RequestState, Script, Sim, SimConfig};
 use serde_json::{Value, json};

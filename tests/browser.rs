@@ -4,8 +4,7 @@
 //! loudly, except under CI, where they fail.
 #![cfg(target_os = "linux")]
 
-#[path = "support/browser/mod.rs"]
-mod browser;
+use crate::support::browser;
 
 use browser::{Kind, Mode, Run};
 use serde_json::{Value, json};

@@ -1,12 +1,9 @@
 //! Clarion end to end: the built host (framed requests, `passbridge call`, the CLI) against a
 //! spec-faithful Clarion server, plus the policy gate through the `ApprovalGate` trait, and the
 //! same server behind https (a loopback TLS front with certificates made at test time).
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/tls.rs"]
-mod tls;
+use crate::support::clarion_fake;
+use crate::support::host;
+use crate::support::tls;
 
 use clarion_fake::FakeClarion;
 use host::{Home, Host};

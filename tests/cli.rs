@@ -1,7 +1,6 @@
 //! The CLI a person uses to try the host by hand.
 
-#[path = "support/host.rs"]
-mod host;
+use crate::support::host;
 
 use serde_json::{Value, json};
 use std::io::Write;

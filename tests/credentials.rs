@@ -2,12 +2,9 @@
 //! and test-only sources (`credentials.test_sources`): one ranked list, paging, a locked source,
 //! one that never answers (timeout), no secret in any list, the Clarion policy on `get`, and the
 //! vault's own policy operations (`vault_get`, `vault_read`) through these actions.
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::clarion_fake;
+use crate::support::host;
+use crate::support::vault as vault_support;
 
 use clarion_fake::FakeClarion;
 use passbridge::config::Paths;

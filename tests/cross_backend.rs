@@ -2,12 +2,9 @@
 //! in the local vault, the vault works without the phone and follows it, Clarion guards both,
 //! and two browsers (two host processes) share one vault. The phone is the spec-faithful
 //! simulator, Clarion the spec-faithful fake; both are real HTTP servers on loopback.
-#[path = "support/anotherpass_sim/mod.rs"]
-mod anotherpass_sim;
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
+use crate::support::anotherpass_sim;
+use crate::support::clarion_fake;
+use crate::support::host;
 
 use anotherpass_sim::{Credential, LoggedRequest, RequestState, Script, Sim, SimConfig};
 use base64::Engine;

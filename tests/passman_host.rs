@@ -1,10 +1,8 @@
 //! Passman end to end: the built host (framed requests) and the CLI against a Passman API server
 //! that behaves like the PHP controllers (tests/support/passman_fake.rs), with credentials seeded
 //! the way the web app encrypts them.
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/passman_fake.rs"]
-mod passman_fake;
+use crate::support::host;
+use crate::support::passman_fake;
 
 use host::{Home, Host};
 use passman_fake::{APP_PASSWORD, FakePassman, LOGIN, Vault, field_value};

@@ -1,10 +1,8 @@
 //! PassWeaver end to end: the built host, driven through frames, against a loopback PassWeaver
 //! API that behaves as the spec describes (tests/support/passweaver_fake.rs).
 
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/passweaver_fake.rs"]
-mod passweaver_fake;
+use crate::support::host;
+use crate::support::passweaver_fake;
 
 use host::{Home, Host};
 use passweaver_fake::FakePassWeaver;

@@ -1,7 +1,6 @@
 //! The vault through its actions and the CredentialSink seam, with a fake phone and gate,
 //! several simulated processes over one data directory, and a manual clock.
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::vault as vault_support;
 
 use passbridge::config::Config;
 use passbridge::vault::actions;

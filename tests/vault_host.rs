@@ -1,9 +1,7 @@
 //! The vault through the built binary: framed requests to host processes (one per browser),
 //! `passbridge call`, and the `passbridge vault` commands.
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::host;
+use crate::support::vault as vault_support;
 
 use passbridge::config::Paths;
 use passbridge::vault::{self, ManualClock, format};

@@ -2,8 +2,7 @@
 //! and `vault.rekey`; rollback detection with a counter remembered outside the vault; the
 //! format 2 key slots (Argon2id) and the migration of a vault written by the release before
 //! (tests/fixtures/vault-v1); padded segments.
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::vault as vault_support;
 
 use passbridge::vault::actions;
 use passbridge::vault::format::{self, DataKeys, Kdf, SegmentSpec};
