@@ -4,8 +4,6 @@
 //! by test controls: [`FakeClarion::verify`], [`FakeClarion::cancel`], [`FakeClarion::complete_registration`].
 //! Registration results are encrypted exactly as Clarion does: RSA-OAEP (SHA-1, MGF1-SHA-1) of
 //! `{"iv","tag","key"}`, AES-256-GCM with the tag carried apart, MIME base64 (60-char lines).
-//! Include with `#[path = "support/clarion_fake.rs"] mod clarion_fake;`.
-#![allow(dead_code)]
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -50,6 +48,8 @@ pub struct RegisterPage {
     pub name: String,
     pub callback: String,
     pub state: Option<String>,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub comment: Option<String>,
     pub public_key_der: Vec<u8>,
 }
@@ -60,9 +60,13 @@ pub struct RegisterPage {
 pub struct Completed {
     pub callback: String,
     pub state: String,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub name: Option<String>,
     pub data: String,
     /// The COSE key the "authenticator" made, standard base64.
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub public_key: String,
 }
 

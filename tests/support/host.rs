@@ -1,7 +1,5 @@
 //! Test driver for the built `passbridge` binary: a private PASSBRIDGE_HOME, framed requests in,
 //! framed replies out, with timeouts so a broken host fails the test instead of hanging it.
-//! Include from a test file with `#[path = "support/host.rs"] mod host;`.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -7,8 +7,6 @@
 //! `GET /sharing/vault/{guid}/get` (ACL entries; `[]` as text/html with sharing disabled).
 //! `hidden` is stored and returned as 0/1. Ciphertexts are opaque to the server, as in Passman.
 //! Seeding encrypts like the web app with this file's own sjcl encoder ([`sjcl_encrypt`]).
-//! Include with `#[path = "support/passman_fake.rs"] mod passman_fake;`.
-#![allow(dead_code)]
 
 use aes::Aes256;
 use base64::Engine;
@@ -128,6 +126,8 @@ pub struct Stored {
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub method: String,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub path: String,
     pub body: Option<Value>,
 }

@@ -1,7 +1,5 @@
 //! Fakes and builders for vault tests: a phone (CredentialSource) holding credentials and a
 //! clientKey, an approval gate that records and can refuse, and a State wired with them.
-//! Include with `#[path = "support/vault.rs"] mod vault_support;`.
-#![allow(dead_code)]
 
 use passbridge::anotherpass::seam::{ClientKey, Credential, CredentialSink, CredentialSource};
 use passbridge::api::services::ApprovalGate;
