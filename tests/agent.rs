@@ -4,14 +4,13 @@
 #![cfg(unix)]
 
 use crate::support::ap_phone;
-use crate::support::host;
+use crate::support::host::{self, err_code, ok, req};
 use crate::support::vault as vault_support;
 
 use passbridge::agent::client::Client;
 use passbridge::agent::proto::{Request, Response};
 use passbridge::agent::{SOCKET, Settings};
-use passbridge::config::Paths;
-use passbridge::vault::{self, ManualClock, format};
+use passbridge::vault::format;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -19,27 +18,20 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vault_support::{cred, key};
-
-const PASSWORD: &str = "correct horse battery";
+use vault_support::{PASSWORD, cred, key, seed};
 
 /// A home whose vault holds three credentials and opens with PASSWORD (made in-process, so
 /// no agent is involved yet).
 fn home_with_vault() -> host::Home {
     let home = host::Home::new();
-    let v = vault::State::with_clock(
-        &Paths::under(home.path()),
-        Duration::from_secs(3600),
-        Arc::new(ManualClock::default()),
+    seed(
+        home.path(),
+        &[
+            cred("u-gh", "GitHub", "https://github.com"),
+            cred("u-gist", "Gist", "https://gist.github.com"),
+            cred("u-bank", "Bank", "https://bank.example"),
+        ],
     );
-    v.unlock_with_key(&key(1), true).unwrap();
-    v.save(&[
-        cred("u-gh", "GitHub", "https://github.com"),
-        cred("u-gist", "Gist", "https://gist.github.com"),
-        cred("u-bank", "Bank", "https://bank.example"),
-    ])
-    .unwrap();
-    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
     home
 }
 
@@ -54,20 +46,6 @@ impl Drop for StopAgent<'_> {
     fn drop(&mut self) {
         let _ = self.0.command().args(["agent", "stop"]).output();
     }
-}
-
-fn req(h: &mut host::Host, id: u64, action: &str, params: Value) -> Value {
-    h.request(&json!({"id": id, "action": action, "params": params}))
-}
-
-fn result(reply: &Value) -> &Value {
-    assert_eq!(reply["ok"], true, "{reply}");
-    &reply["result"]
-}
-
-fn err_code(reply: &Value) -> &str {
-    assert_eq!(reply["ok"], false, "{reply}");
-    reply["error"]["code"].as_str().unwrap()
 }
 
 /// `passbridge <args>` with empty stdin (not a terminal): (stdout, stderr, success).
@@ -87,8 +65,8 @@ fn run(home: &host::Home, args: &[&str]) -> (String, String, bool) {
 
 /// The running agent's pid, from `passbridge agent status`.
 fn agent_pid(home: &host::Home) -> Option<u32> {
-    let (out, err, ok) = run(home, &["agent", "status"]);
-    assert!(ok, "{err}");
+    let (out, err, success) = run(home, &["agent", "status"]);
+    assert!(success, "{err}");
     let rest = out.split("(pid ").nth(1)?;
     rest.split(')').next()?.parse().ok()
 }
@@ -129,7 +107,7 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
     assert_eq!(
-        result(&req(&mut chrome, 1, "vault.status", json!({})))["locked"],
+        ok(&req(&mut chrome, 1, "vault.status", json!({})))["locked"],
         true
     );
     assert!(!agent_dir(&home).exists(), "nothing unlocked, no agent yet");
@@ -140,7 +118,7 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
         "vault.unlock",
         json!({"password": PASSWORD}),
     );
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
     // The agent's directory, socket and lock file are private.
     let dir = agent_dir(&home);
     assert_eq!(mode(&dir), 0o700);
@@ -154,22 +132,25 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
         "vault.search",
         json!({"url": "https://github.com"}),
     );
-    assert_eq!(result(&r)["items"][0]["uid"], "u-gh");
+    assert_eq!(ok(&r)["items"][0]["uid"], "u-gh");
     // So does the terminal, without a password or the phone.
-    let (out, err, ok) = run(&home, &["vault", "search", "https://github.com"]);
-    assert!(ok, "{err}");
+    let (out, err, success) = run(&home, &["vault", "search", "https://github.com"]);
+    assert!(success, "{err}");
     assert!(out.lines().nth(1).unwrap().starts_with("GitHub"), "{out}");
     assert!(!err.contains("phone"), "{err}");
-    let (out, err, ok) = run(&home, &["vault", "get", "u-bank"]);
-    assert!(ok && out.contains("password: secret-u-bank"), "{out}{err}");
-    let (out, _, ok) = run(&home, &["vault", "list", "--json"]);
-    assert!(ok);
+    let (out, err, success) = run(&home, &["vault", "get", "u-bank"]);
+    assert!(
+        success && out.contains("password: secret-u-bank"),
+        "{out}{err}"
+    );
+    let (out, _, success) = run(&home, &["vault", "list", "--json"]);
+    assert!(success);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["total"], 3);
     let (out, _, _) = run(&home, &["vault", "status"]);
     assert!(out.starts_with("Vault unlocked, 3 credential(s)"), "{out}");
 
     // Lock in Chrome locks Firefox and the terminal.
-    result(&req(&mut chrome, 3, "vault.lock", json!({})));
+    ok(&req(&mut chrome, 3, "vault.lock", json!({})));
     let r = req(
         &mut firefox,
         2,
@@ -179,8 +160,8 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     assert_eq!(err_code(&r), "vault_locked");
     let (out, _, _) = run(&home, &["vault", "status"]);
     assert_eq!(out.trim(), "Vault locked. A local password is set.");
-    let (_, err, ok) = run(&home, &["vault", "search", "https://github.com"]);
-    assert!(!ok, "locked, no terminal to ask, no phone linked");
+    let (_, err, success) = run(&home, &["vault", "search", "https://github.com"]);
+    assert!(!success, "locked, no terminal to ask, no phone linked");
     assert!(
         !err.contains("pprove the request"),
         "no request reached a phone: {err}"
@@ -199,10 +180,10 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     assert!(cli.wait_with_output().unwrap().status.success());
     for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
         let r = req(h, 10 + i as u64, "vault.get", json!({"uid": "u-gist"}));
-        assert_eq!(result(&r)["password"], "secret-u-gist");
+        assert_eq!(ok(&r)["password"], "secret-u-gist");
     }
-    let (out, err, ok) = run(&home, &["lock"]);
-    assert!(ok && out.contains("Locked"), "{out}{err}");
+    let (out, err, success) = run(&home, &["lock"]);
+    assert!(success && out.contains("Locked"), "{out}{err}");
     for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
         let r = req(h, 20 + i as u64, "vault.list", json!({}));
         assert_eq!(err_code(&r), "vault_locked");
@@ -232,9 +213,9 @@ fn a_new_data_key_reaches_every_process_through_the_agent() {
         "vault.unlock",
         json!({"password": PASSWORD}),
     );
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
     assert_eq!(
-        result(&req(&mut chrome, 1, "vault.list", json!({})))["total"],
+        ok(&req(&mut chrome, 1, "vault.list", json!({})))["total"],
         3
     );
     let manifest = || vault_files(&home)["manifest.pbv"].clone();
@@ -252,19 +233,19 @@ fn a_new_data_key_reaches_every_process_through_the_agent() {
     for (i, (action, params)) in rotations.into_iter().enumerate() {
         let id = 10 * (i as u64 + 1);
         let before = manifest();
-        result(&req(&mut firefox, id, action, params));
+        ok(&req(&mut firefox, id, action, params));
         assert_ne!(manifest(), before, "{action} rewrote the manifest");
         let r = req(&mut chrome, id, "vault.get", json!({"uid": "u-gist"}));
-        assert_eq!(result(&r)["password"], "secret-u-gist", "after {action}");
+        assert_eq!(ok(&r)["password"], "secret-u-gist", "after {action}");
         let r = req(&mut firefox, id + 1, "vault.list", json!({}));
-        assert_eq!(result(&r)["total"], 3, "after {action}");
+        assert_eq!(ok(&r)["total"], 3, "after {action}");
     }
     // From the terminal, which takes the unlock from the agent and gives the new key back.
-    let (out, err, ok) = run(&home, &["vault", "rekey"]);
-    assert!(ok && out.contains("3 credential(s)"), "{out}{err}");
+    let (out, err, success) = run(&home, &["vault", "rekey"]);
+    assert!(success && out.contains("3 credential(s)"), "{out}{err}");
     for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
         let r = req(h, 50 + i as u64, "vault.get", json!({"uid": "u-bank"}));
-        assert_eq!(result(&r)["password"], "secret-u-bank");
+        assert_eq!(ok(&r)["password"], "secret-u-bank");
     }
     assert!(
         run(&home, &["agent", "status"])
@@ -272,7 +253,7 @@ fn a_new_data_key_reaches_every_process_through_the_agent() {
             .contains("holds 1 unlock(s)")
     );
     // Locking still locks everyone.
-    result(&req(&mut chrome, 60, "vault.lock", json!({})));
+    ok(&req(&mut chrome, 60, "vault.lock", json!({})));
     let r = req(&mut firefox, 60, "vault.list", json!({}));
     assert_eq!(err_code(&r), "vault_locked");
     assert_eq!(firefox.close(), Some(0));
@@ -286,7 +267,7 @@ fn the_agents_timeout_locks_every_process() {
     home.write_config(&json!({"agent": {"test_ttl_ms": 300}}));
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut firefox,
         1,
         "vault.unlock",
@@ -297,7 +278,7 @@ fn the_agents_timeout_locks_every_process() {
     let mut id = 10;
     eventually("chrome sees the vault locked", || {
         id += 1;
-        result(&req(&mut chrome, id, "vault.status", json!({})))["locked"] == true
+        ok(&req(&mut chrome, id, "vault.status", json!({})))["locked"] == true
     });
     let r = req(
         &mut firefox,
@@ -320,7 +301,7 @@ fn an_agent_killed_mid_use_is_replaced_and_nothing_is_lost() {
     let home = home_with_vault();
     let _stop = StopAgent(&home);
     let mut firefox = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut firefox,
         1,
         "vault.unlock",
@@ -343,11 +324,14 @@ fn an_agent_killed_mid_use_is_replaced_and_nothing_is_lost() {
         "vault.search",
         json!({"url": "https://github.com"}),
     );
-    assert_eq!(result(&r)["total"], 2);
+    assert_eq!(ok(&r)["total"], 2);
     let new = agent_pid(&home).expect("a new agent");
     assert_ne!(new, old);
-    let (out, err, ok) = run(&home, &["vault", "get", "u-gh"]);
-    assert!(ok && out.contains("password: secret-u-gh"), "{out}{err}");
+    let (out, err, success) = run(&home, &["vault", "get", "u-gh"]);
+    assert!(
+        success && out.contains("password: secret-u-gh"),
+        "{out}{err}"
+    );
     assert_eq!(vault_files(&home), before, "the vault files are untouched");
     assert_eq!(firefox.close(), Some(0));
 }
@@ -367,7 +351,7 @@ fn switched_off_each_process_keeps_its_own_unlock() {
         };
         let mut firefox = spawn();
         let mut chrome = spawn();
-        result(&req(
+        ok(&req(
             &mut firefox,
             1,
             "vault.unlock",
@@ -377,7 +361,7 @@ fn switched_off_each_process_keeps_its_own_unlock() {
         assert_eq!(err_code(&r), "vault_locked", "{config}");
         assert!(!agent_dir(&home).exists(), "no agent when it is off");
         // Lock everywhere still works through the vault's own lock epoch.
-        result(&req(&mut chrome, 2, "vault.lock", json!({})));
+        ok(&req(&mut chrome, 2, "vault.lock", json!({})));
         let r = req(&mut firefox, 2, "vault.list", json!({}));
         assert_eq!(err_code(&r), "vault_locked");
         assert_eq!(firefox.close(), Some(0));

@@ -79,19 +79,16 @@ impl E2e {
         (reply, events)
     }
 
+    #[track_caller]
     fn ok(&mut self, action: &str, params: Value) -> Value {
-        let (r, _) = self.call(action, params);
-        assert_eq!(r["ok"], true, "{action}: {r:#}");
-        r["result"].clone()
+        host::ok(&self.call(action, params).0).clone()
     }
 
+    #[track_caller]
     fn err(&mut self, action: &str, params: Value) -> (String, String) {
-        let (r, _) = self.call(action, params);
-        assert_eq!(r["ok"], false, "{action} should fail: {r:#}");
-        (
-            r["error"]["code"].as_str().unwrap().to_string(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
+        let (reply, _) = self.call(action, params);
+        let (code, message) = host::error(&reply);
+        (code.to_owned(), message.to_owned())
     }
 
     /// link.start, the owner scans, link.complete; returns link.complete's result.

@@ -34,23 +34,19 @@ impl Session {
             .request(&json!({"id": id, "action": action, "params": params}))
     }
 
+    #[track_caller]
     fn ok(&mut self, action: &str, params: Value) -> Value {
-        let r = self.call(action, params);
-        assert_eq!(r["ok"], true, "{action} failed: {r}");
-        r["result"].clone()
+        host::ok(&self.call(action, params)).clone()
     }
 
+    #[track_caller]
     fn err(&mut self, action: &str, params: Value) -> (String, String) {
         let r = self.call(action, params);
-        assert_eq!(r["ok"], false, "{action} should fail: {r}");
-        let code = &r["error"]["code"];
+        let (code, message) = host::error(&r);
         if action.starts_with("passweaver.") && code != "invalid_params" {
-            host::assert_schema("passweaverErrorCode", code);
+            host::assert_schema("passweaverErrorCode", &r["error"]["code"]);
         }
-        (
-            r["error"]["code"].as_str().unwrap().to_owned(),
-            r["error"]["message"].as_str().unwrap().to_owned(),
-        )
+        (code.to_owned(), message.to_owned())
     }
 }
 

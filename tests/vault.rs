@@ -9,18 +9,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use vault_support::*;
 
-fn call(
-    p: &Proc,
-    f: passbridge::api::context::Handler,
-    params: Value,
-) -> Result<Value, (String, String)> {
-    f(&p.ctx, &params).map_err(|e| (e.code.to_string(), e.message))
-}
-
-fn code(r: Result<Value, (String, String)>) -> String {
-    r.expect_err("expected an error").0
-}
-
 fn setup() -> (tempfile::TempDir, Proc) {
     let home = tempfile::tempdir().unwrap();
     let p = Proc::new(home.path(), Arc::new(FakePhone::new(key(1))));

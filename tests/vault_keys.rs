@@ -6,23 +6,11 @@ use crate::support::vault as vault_support;
 
 use passbridge::vault::actions;
 use passbridge::vault::format::{self, DataKeys, Kdf, SegmentSpec};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use vault_support::*;
-
-fn call(
-    p: &Proc,
-    f: passbridge::api::context::Handler,
-    params: Value,
-) -> Result<Value, (String, String)> {
-    f(&p.ctx, &params).map_err(|e| (e.code.to_string(), e.message))
-}
-
-fn code(r: Result<Value, (String, String)>) -> String {
-    r.expect_err("expected an error").0
-}
 
 fn proc(home: &Path, k: u8) -> Proc {
     Proc::new(home, Arc::new(FakePhone::new(key(k))))

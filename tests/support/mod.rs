@@ -11,6 +11,7 @@ pub mod browser;
 pub mod clarion_fake;
 pub mod host;
 pub mod machine;
+pub mod node;
 pub mod passman_fake;
 pub mod passweaver_fake;
 pub mod tls;
