@@ -10,6 +10,7 @@ pub mod ap_phone;
 pub mod browser;
 pub mod clarion_fake;
 pub mod host;
+pub mod loopback;
 pub mod machine;
 pub mod node;
 pub mod passman_fake;
