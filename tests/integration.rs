@@ -3,7 +3,7 @@
 //! support code, which made linking most of a test build's time. `vault_crash.rs` stays a binary
 //! of its own: it runs itself as the child writer it kills (`harness = false` in Cargo.toml).
 //!
-//! Run one area with `cargo nextest run -E 'test(/^vault_host::/)'` or
+//! Run one area with `cargo nextest run -E 'binary(integration) & test(/^vault_host::/)'` or
 //! `cargo test --test integration vault_host::`.
 
 mod support;
