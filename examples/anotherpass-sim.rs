@@ -20,6 +20,8 @@
 //! (credential list), `block <wcid>`/`unblock <wcid>`, `bypass <wcid> on|off`, `offline`/`online`,
 //! `log`, `quit`. Everything the phone does is narrated on stderr.
 
+// The simulator the integration tests use, of which this example drives a part.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/support/anotherpass_sim/mod.rs"]
 mod anotherpass_sim;
 

@@ -10,8 +10,13 @@
 //! `verify <id> <key handle> <counter>` (the key was touched), `cancel <id>`, `quit`.
 //! The server stops at `quit` or when stdin closes.
 
+// The fake and the loopback server it stands on, as in the test crate's `support` module.
+// The test-only parts of the fake (registration pages, sealing helpers) go unused here.
+#[allow(dead_code)]
 #[path = "../tests/support/clarion_fake.rs"]
 mod clarion_fake;
+#[path = "../tests/support/loopback.rs"]
+mod loopback;
 
 use clarion_fake::FakeClarion;
 use std::io::{BufRead, Write};

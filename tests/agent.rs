@@ -4,24 +4,14 @@
 //! Passman unlocks, PassWeaver logins and Clarion approvals.
 #![cfg(unix)]
 
-#[path = "support/ap_phone.rs"]
-mod ap_phone;
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/passman_fake.rs"]
-mod passman_fake;
-#[path = "support/passweaver_fake.rs"]
-mod passweaver_fake;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::host::{self, err_code, ok, req};
+use crate::support::vault as vault_support;
+use crate::support::{ap_phone, clarion_fake, passman_fake, passweaver_fake};
 
 use passbridge::agent::client::Client;
 use passbridge::agent::proto::{Request, Response};
 use passbridge::agent::{SOCKET, Settings};
-use passbridge::config::Paths;
-use passbridge::vault::{self, ManualClock, format};
+use passbridge::vault::format;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -29,27 +19,20 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vault_support::{cred, key};
-
-const PASSWORD: &str = "correct horse battery";
+use vault_support::{PASSWORD, cred, key, seed};
 
 /// A home whose vault holds three credentials and opens with PASSWORD (made in-process, so
 /// no agent is involved yet).
 fn home_with_vault() -> host::Home {
     let home = host::Home::new();
-    let v = vault::State::with_clock(
-        &Paths::under(home.path()),
-        Duration::from_secs(3600),
-        Arc::new(ManualClock::default()),
+    seed(
+        home.path(),
+        &[
+            cred("u-gh", "GitHub", "https://github.com"),
+            cred("u-gist", "Gist", "https://gist.github.com"),
+            cred("u-bank", "Bank", "https://bank.example"),
+        ],
     );
-    v.unlock_with_key(&key(1), true).unwrap();
-    v.save(&[
-        cred("u-gh", "GitHub", "https://github.com"),
-        cred("u-gist", "Gist", "https://gist.github.com"),
-        cred("u-bank", "Bank", "https://bank.example"),
-    ])
-    .unwrap();
-    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
     home
 }
 
@@ -64,20 +47,6 @@ impl Drop for StopAgent<'_> {
     fn drop(&mut self) {
         let _ = self.0.command().args(["agent", "stop"]).output();
     }
-}
-
-fn req(h: &mut host::Host, id: u64, action: &str, params: Value) -> Value {
-    h.request(&json!({"id": id, "action": action, "params": params}))
-}
-
-fn result(reply: &Value) -> &Value {
-    assert_eq!(reply["ok"], true, "{reply}");
-    &reply["result"]
-}
-
-fn err_code(reply: &Value) -> &str {
-    assert_eq!(reply["ok"], false, "{reply}");
-    reply["error"]["code"].as_str().unwrap()
 }
 
 /// `passbridge <args>` with empty stdin (not a terminal): (stdout, stderr, success).
@@ -97,8 +66,8 @@ fn run(home: &host::Home, args: &[&str]) -> (String, String, bool) {
 
 /// The running agent's pid, from `passbridge agent status`.
 fn agent_pid(home: &host::Home) -> Option<u32> {
-    let (out, err, ok) = run(home, &["agent", "status"]);
-    assert!(ok, "{err}");
+    let (out, err, success) = run(home, &["agent", "status"]);
+    assert!(success, "{err}");
     let rest = out.split("(pid ").nth(1)?;
     rest.split(')').next()?.parse().ok()
 }
@@ -139,7 +108,7 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
     assert_eq!(
-        result(&req(&mut chrome, 1, "vault.status", json!({})))["locked"],
+        ok(&req(&mut chrome, 1, "vault.status", json!({})))["locked"],
         true
     );
     assert!(!agent_dir(&home).exists(), "nothing unlocked, no agent yet");
@@ -150,7 +119,7 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
         "vault.unlock",
         json!({"password": PASSWORD}),
     );
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
     // The agent's directory, socket and lock file are private.
     let dir = agent_dir(&home);
     assert_eq!(mode(&dir), 0o700);
@@ -164,22 +133,25 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
         "vault.search",
         json!({"url": "https://github.com"}),
     );
-    assert_eq!(result(&r)["items"][0]["uid"], "u-gh");
+    assert_eq!(ok(&r)["items"][0]["uid"], "u-gh");
     // So does the terminal, without a password or the phone.
-    let (out, err, ok) = run(&home, &["vault", "search", "https://github.com"]);
-    assert!(ok, "{err}");
+    let (out, err, success) = run(&home, &["vault", "search", "https://github.com"]);
+    assert!(success, "{err}");
     assert!(out.lines().nth(1).unwrap().starts_with("GitHub"), "{out}");
     assert!(!err.contains("phone"), "{err}");
-    let (out, err, ok) = run(&home, &["vault", "get", "u-bank"]);
-    assert!(ok && out.contains("password: secret-u-bank"), "{out}{err}");
-    let (out, _, ok) = run(&home, &["vault", "list", "--json"]);
-    assert!(ok);
+    let (out, err, success) = run(&home, &["vault", "get", "u-bank"]);
+    assert!(
+        success && out.contains("password: secret-u-bank"),
+        "{out}{err}"
+    );
+    let (out, _, success) = run(&home, &["vault", "list", "--json"]);
+    assert!(success);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["total"], 3);
     let (out, _, _) = run(&home, &["vault", "status"]);
     assert!(out.starts_with("Vault unlocked, 3 credential(s)"), "{out}");
 
     // Lock in Chrome locks Firefox and the terminal.
-    result(&req(&mut chrome, 3, "vault.lock", json!({})));
+    ok(&req(&mut chrome, 3, "vault.lock", json!({})));
     let r = req(
         &mut firefox,
         2,
@@ -189,8 +161,8 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     assert_eq!(err_code(&r), "vault_locked");
     let (out, _, _) = run(&home, &["vault", "status"]);
     assert_eq!(out.trim(), "Vault locked. A local password is set.");
-    let (_, err, ok) = run(&home, &["vault", "search", "https://github.com"]);
-    assert!(!ok, "locked, no terminal to ask, no phone linked");
+    let (_, err, success) = run(&home, &["vault", "search", "https://github.com"]);
+    assert!(!success, "locked, no terminal to ask, no phone linked");
     assert!(
         !err.contains("pprove the request"),
         "no request reached a phone: {err}"
@@ -209,10 +181,10 @@ fn two_browsers_and_the_terminal_share_one_unlock() {
     assert!(cli.wait_with_output().unwrap().status.success());
     for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
         let r = req(h, 10 + i as u64, "vault.get", json!({"uid": "u-gist"}));
-        assert_eq!(result(&r)["password"], "secret-u-gist");
+        assert_eq!(ok(&r)["password"], "secret-u-gist");
     }
-    let (out, err, ok) = run(&home, &["lock"]);
-    assert!(ok && out.contains("Locked"), "{out}{err}");
+    let (out, err, success) = run(&home, &["lock"]);
+    assert!(success && out.contains("Locked"), "{out}{err}");
     for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
         let r = req(h, 20 + i as u64, "vault.list", json!({}));
         assert_eq!(err_code(&r), "vault_locked");
@@ -242,9 +214,9 @@ fn a_new_data_key_reaches_every_process_through_the_agent() {
         "vault.unlock",
         json!({"password": PASSWORD}),
     );
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
     assert_eq!(
-        result(&req(&mut chrome, 1, "vault.list", json!({})))["total"],
+        ok(&req(&mut chrome, 1, "vault.list", json!({})))["total"],
         3
     );
     let manifest = || vault_files(&home)["manifest.pbv"].clone();
@@ -262,19 +234,19 @@ fn a_new_data_key_reaches_every_process_through_the_agent() {
     for (i, (action, params)) in rotations.into_iter().enumerate() {
         let id = 10 * (i as u64 + 1);
         let before = manifest();
-        result(&req(&mut firefox, id, action, params));
+        ok(&req(&mut firefox, id, action, params));
         assert_ne!(manifest(), before, "{action} rewrote the manifest");
         let r = req(&mut chrome, id, "vault.get", json!({"uid": "u-gist"}));
-        assert_eq!(result(&r)["password"], "secret-u-gist", "after {action}");
+        assert_eq!(ok(&r)["password"], "secret-u-gist", "after {action}");
         let r = req(&mut firefox, id + 1, "vault.list", json!({}));
-        assert_eq!(result(&r)["total"], 3, "after {action}");
+        assert_eq!(ok(&r)["total"], 3, "after {action}");
     }
     // From the terminal, which takes the unlock from the agent and gives the new key back.
-    let (out, err, ok) = run(&home, &["vault", "rekey"]);
-    assert!(ok && out.contains("3 credential(s)"), "{out}{err}");
+    let (out, err, success) = run(&home, &["vault", "rekey"]);
+    assert!(success && out.contains("3 credential(s)"), "{out}{err}");
     for (i, h) in [&mut firefox, &mut chrome].into_iter().enumerate() {
         let r = req(h, 50 + i as u64, "vault.get", json!({"uid": "u-bank"}));
-        assert_eq!(result(&r)["password"], "secret-u-bank");
+        assert_eq!(ok(&r)["password"], "secret-u-bank");
     }
     assert!(
         run(&home, &["agent", "status"])
@@ -282,7 +254,7 @@ fn a_new_data_key_reaches_every_process_through_the_agent() {
             .contains("holds 1 unlock(s)")
     );
     // Locking still locks everyone.
-    result(&req(&mut chrome, 60, "vault.lock", json!({})));
+    ok(&req(&mut chrome, 60, "vault.lock", json!({})));
     let r = req(&mut firefox, 60, "vault.list", json!({}));
     assert_eq!(err_code(&r), "vault_locked");
     assert_eq!(firefox.close(), Some(0));
@@ -296,7 +268,7 @@ fn the_agents_timeout_locks_every_process() {
     home.write_config(&json!({"agent": {"test_ttl_ms": 300}}));
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut firefox,
         1,
         "vault.unlock",
@@ -307,7 +279,7 @@ fn the_agents_timeout_locks_every_process() {
     let mut id = 10;
     eventually("chrome sees the vault locked", || {
         id += 1;
-        result(&req(&mut chrome, id, "vault.status", json!({})))["locked"] == true
+        ok(&req(&mut chrome, id, "vault.status", json!({})))["locked"] == true
     });
     let r = req(
         &mut firefox,
@@ -330,7 +302,7 @@ fn an_agent_killed_mid_use_is_replaced_and_nothing_is_lost() {
     let home = home_with_vault();
     let _stop = StopAgent(&home);
     let mut firefox = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut firefox,
         1,
         "vault.unlock",
@@ -353,11 +325,14 @@ fn an_agent_killed_mid_use_is_replaced_and_nothing_is_lost() {
         "vault.search",
         json!({"url": "https://github.com"}),
     );
-    assert_eq!(result(&r)["total"], 2);
+    assert_eq!(ok(&r)["total"], 2);
     let new = agent_pid(&home).expect("a new agent");
     assert_ne!(new, old);
-    let (out, err, ok) = run(&home, &["vault", "get", "u-gh"]);
-    assert!(ok && out.contains("password: secret-u-gh"), "{out}{err}");
+    let (out, err, success) = run(&home, &["vault", "get", "u-gh"]);
+    assert!(
+        success && out.contains("password: secret-u-gh"),
+        "{out}{err}"
+    );
     assert_eq!(vault_files(&home), before, "the vault files are untouched");
     assert_eq!(firefox.close(), Some(0));
 }
@@ -377,7 +352,7 @@ fn switched_off_each_process_keeps_its_own_unlock() {
         };
         let mut firefox = spawn();
         let mut chrome = spawn();
-        result(&req(
+        ok(&req(
             &mut firefox,
             1,
             "vault.unlock",
@@ -387,7 +362,7 @@ fn switched_off_each_process_keeps_its_own_unlock() {
         assert_eq!(err_code(&r), "vault_locked", "{config}");
         assert!(!agent_dir(&home).exists(), "no agent when it is off");
         // Lock everywhere still works through the vault's own lock epoch.
-        result(&req(&mut chrome, 2, "vault.lock", json!({})));
+        ok(&req(&mut chrome, 2, "vault.lock", json!({})));
         let r = req(&mut firefox, 2, "vault.list", json!({}));
         assert_eq!(err_code(&r), "vault_locked");
         assert_eq!(firefox.close(), Some(0));
@@ -738,14 +713,14 @@ impl Remote {
         let home = host::Home::new();
         home.write_config(&config);
         let mut setup = home.spawn(&[]);
-        result(&req(
+        ok(&req(
             &mut setup,
             1,
             "passman.setup",
             json!({"server": passman.base, "login": passman_fake::LOGIN,
                    "app_password": passman_fake::APP_PASSWORD}),
         ));
-        result(&req(
+        ok(&req(
             &mut setup,
             2,
             "passweaver.setup",
@@ -761,13 +736,13 @@ impl Remote {
 
     /// Unlocks Passman and logs in to PassWeaver in `h`.
     fn unlock(&self, h: &mut host::Host, id: u64) {
-        result(&req(
+        ok(&req(
             h,
             id,
             "passman.unlock",
             json!({"password": PASSMAN_KEY}),
         ));
-        result(&req(
+        ok(&req(
             h,
             id + 1,
             "passweaver.login",
@@ -797,9 +772,9 @@ fn passweaver_search(h: &mut host::Host, id: u64) -> Value {
 /// Both backends answer in `h` from an unlock made elsewhere.
 fn assert_both_open(h: &mut host::Host, id: u64) {
     let r = passman_search(h, id);
-    assert_eq!(result(&r)["items"][0]["label"], "GitHub", "{r}");
+    assert_eq!(ok(&r)["items"][0]["label"], "GitHub", "{r}");
     let r = passweaver_search(h, id + 1);
-    assert_eq!(result(&r)["items"][0]["user"], "ann", "{r}");
+    assert_eq!(ok(&r)["items"][0]["user"], "ann", "{r}");
 }
 
 fn assert_both_locked(h: &mut host::Host, id: u64) {
@@ -819,26 +794,22 @@ fn two_hosts_share_a_passman_unlock_and_a_passweaver_login() {
     // Chrome never unlocked nor logged in: it answers from the agent.
     assert_both_open(&mut chrome, 3);
     let r = req(&mut chrome, 5, "passman.status", json!({}));
-    assert_eq!(result(&r)["unlocked_vault"]["name"], "Personal");
+    assert_eq!(ok(&r)["unlocked_vault"]["name"], "Personal");
     let r = req(&mut chrome, 6, "passweaver.status", json!({}));
-    assert_eq!(result(&r)["logged_in"], true);
+    assert_eq!(ok(&r)["logged_in"], true);
     assert_eq!(w.passweaver.logins(), 1, "no second login");
     let held = run(&w.home, &["agent", "status"]).0;
     assert!(held.contains("holds 2 unlock(s)"), "{held}");
 
     // Lock and logout in Chrome end both in Firefox.
     let r = req(&mut chrome, 7, "passman.lock", json!({}));
-    assert_eq!(result(&r)["was_unlocked"], true);
-    result(&req(&mut chrome, 8, "passweaver.logout", json!({})));
+    assert_eq!(ok(&r)["was_unlocked"], true);
+    ok(&req(&mut chrome, 8, "passweaver.logout", json!({})));
     assert_both_locked(&mut firefox, 10);
     let r = req(&mut firefox, 13, "passman.lock", json!({}));
-    assert_eq!(
-        result(&r)["was_unlocked"],
-        false,
-        "locked already, everywhere"
-    );
+    assert_eq!(ok(&r)["was_unlocked"], false, "locked already, everywhere");
     let r = req(&mut firefox, 12, "passman.status", json!({}));
-    assert_eq!(result(&r)["locked"], true);
+    assert_eq!(ok(&r)["locked"], true);
 
     // Unlocked again in Chrome, `passbridge lock` locks both browsers.
     w.unlock(&mut chrome, 20);
@@ -871,9 +842,9 @@ fn passman_and_passweaver_unlocks_time_out_in_the_agent() {
             .contains("holds 0 unlock(s)")
     });
     let r = req(&mut chrome, 2, "passman.status", json!({}));
-    assert_eq!(result(&r)["locked"], true);
+    assert_eq!(ok(&r)["locked"], true);
     let r = req(&mut chrome, 3, "passweaver.status", json!({}));
-    assert_eq!(result(&r)["logged_in"], false);
+    assert_eq!(ok(&r)["logged_in"], false);
     assert_both_locked(&mut firefox, 4);
     assert_eq!(firefox.close(), Some(0));
     assert_eq!(chrome.close(), Some(0));
@@ -888,7 +859,7 @@ fn switched_off_passman_and_passweaver_stay_per_process() {
     assert_both_locked(&mut chrome, 3);
     assert_both_open(&mut firefox, 5);
     // Locking in Chrome does not reach Firefox (nothing is shared).
-    result(&req(&mut chrome, 7, "passman.lock", json!({})));
+    ok(&req(&mut chrome, 7, "passman.lock", json!({})));
     assert_both_open(&mut firefox, 8);
     assert!(!agent_dir(&w.home).exists(), "no agent when it is off");
     assert_eq!(w.passweaver.logins(), 1);
@@ -907,10 +878,10 @@ fn register_clarion_key(home: &host::Home, fake: &clarion_fake::FakeClarion) {
         "clarion.register.start",
         json!({"server": fake.base, "origin": FF_ORIGIN}),
     );
-    let url = result(&started)["url"].as_str().unwrap().to_owned();
+    let url = ok(&started)["url"].as_str().unwrap().to_owned();
     assert_eq!(fake.open(&url).0, 200);
     let done = fake.complete_registration(CLARION_KEY, Some("yubikey"), Some(0));
-    result(&call(
+    ok(&call(
         "clarion.register.finish",
         json!({"state": done.state, "data": done.data}),
     ));
@@ -945,10 +916,10 @@ fn a_clarion_approval_counts_in_every_process_until_lock() {
     register_clarion_key(&home, &fake);
     let (r, _) = home.call(&json!({"id": 1, "action": "clarion.policy.set",
         "params": {"require": ["vault_get"], "approval_ttl_seconds": 600}}));
-    result(&r);
+    ok(&r);
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut firefox,
         1,
         "vault.unlock",
@@ -956,17 +927,17 @@ fn a_clarion_approval_counts_in_every_process_until_lock() {
     ));
     let (r, asked) = guarded_get(&mut firefox, "g1", &fake);
     assert!(asked, "the first vault.get needs a touch");
-    assert_eq!(result(&r)["password"], "secret-u-gh");
+    assert_eq!(ok(&r)["password"], "secret-u-gh");
     // Chrome: the same user, operation, policy and key: the approval counts there too.
     let (r, asked) = guarded_get(&mut chrome, "g2", &fake);
     assert!(!asked, "no second touch: {r}");
-    assert_eq!(result(&r)["password"], "secret-u-gh");
+    assert_eq!(ok(&r)["password"], "secret-u-gh");
     assert_eq!(fake.authn_count(), 1);
 
     // `passbridge lock` forgets approvals too: after a new unlock the touch is asked again.
-    let (out, err, ok) = run(&home, &["lock"]);
-    assert!(ok, "{out}{err}");
-    result(&req(
+    let (out, err, success) = run(&home, &["lock"]);
+    assert!(success, "{out}{err}");
+    ok(&req(
         &mut chrome,
         3,
         "vault.unlock",
@@ -974,19 +945,19 @@ fn a_clarion_approval_counts_in_every_process_until_lock() {
     ));
     let (r, asked) = guarded_get(&mut firefox, "g3", &fake);
     assert!(asked, "an approval does not survive `passbridge lock`");
-    result(&r);
+    ok(&r);
     assert_eq!(fake.authn_count(), 2);
 
     // A changed policy (another TTL) makes earlier approvals count for nothing.
     let (r, _) = home.call(&json!({"id": 1, "action": "clarion.policy.set",
         "params": {"require": ["vault_get"], "approval_ttl_seconds": 300}}));
-    result(&r);
+    ok(&r);
     let (r, asked) = guarded_get(&mut chrome, "g4", &fake);
     assert!(
         asked,
         "an approval is bound to the policy it was given under"
     );
-    result(&r);
+    ok(&r);
     assert_eq!(firefox.close(), Some(0));
     assert_eq!(chrome.close(), Some(0));
 }

@@ -1,10 +1,8 @@
 //! `passbridge anotherpass link|get|status|unlink` as a person uses them, against the loopback
 //! phone. The test "scans" the QR code by reading the pending link file, as the phone's camera
 //! would read the code drawn on the terminal.
-#[path = "support/ap_phone.rs"]
-mod ap_phone;
-#[path = "support/host.rs"]
-mod host;
+use crate::support::ap_phone;
+use crate::support::host;
 
 use ap_phone::{Phone, Reply};
 use passbridge::anotherpass::rsa::RsaKeyPair;

@@ -1,9 +1,7 @@
 //! The ANOTHERpass client over real HTTP against a minimal loopback phone: linking, every
 //! command, the polling rules of spec §1.7, cancel, timeouts, and hostile or broken replies.
-#[path = "support/ap_harness.rs"]
-mod ap_harness;
-#[path = "support/ap_phone.rs"]
-mod ap_phone;
+use crate::support::ap_harness;
+use crate::support::ap_phone;
 
 use ap_harness::Harness;
 use ap_phone::Reply;

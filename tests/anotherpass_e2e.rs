@@ -1,9 +1,7 @@
 //! passbridge's ANOTHERpass client end to end: framed requests into the built host, real HTTP to
 //! the simulated phone app (written independently from the same spec), the phone owner scripted.
-#[path = "support/anotherpass_sim/mod.rs"]
-mod anotherpass_sim;
-#[path = "support/host.rs"]
-mod host;
+use crate::support::anotherpass_sim;
+use crate::support::host;
 
 use anotherpass_sim::{Credential, Fault, LoggedRequest, RequestState, Script, Sim, SimConfig};
 use serde_json::{Value, json};
@@ -81,19 +79,16 @@ impl E2e {
         (reply, events)
     }
 
+    #[track_caller]
     fn ok(&mut self, action: &str, params: Value) -> Value {
-        let (r, _) = self.call(action, params);
-        assert_eq!(r["ok"], true, "{action}: {r:#}");
-        r["result"].clone()
+        host::ok(&self.call(action, params).0).clone()
     }
 
+    #[track_caller]
     fn err(&mut self, action: &str, params: Value) -> (String, String) {
-        let (r, _) = self.call(action, params);
-        assert_eq!(r["ok"], false, "{action} should fail: {r:#}");
-        (
-            r["error"]["code"].as_str().unwrap().to_string(),
-            r["error"]["message"].as_str().unwrap().to_string(),
-        )
+        let (reply, _) = self.call(action, params);
+        let (code, message) = host::error(&reply);
+        (code.to_owned(), message.to_owned())
     }
 
     /// link.start, the owner scans, link.complete; returns link.complete's result.

@@ -1,10 +1,8 @@
 //! ANOTHERpass through the built binary: linking across separate processes (as
 //! `runtime.sendNativeMessage` does, one process per message) and in one long-lived host
 //! (`connectNative`), then a credential request with progress events.
-#[path = "support/ap_phone.rs"]
-mod ap_phone;
-#[path = "support/host.rs"]
-mod host;
+use crate::support::ap_phone;
+use crate::support::host;
 
 use ap_phone::{Phone, Reply};
 use serde_json::{Value, json};

@@ -2,12 +2,11 @@
 //! both directions with the right hashes, and a whole request/answer exchange where Node plays
 //! the app. Skipped only when `node` is absent and CI is unset.
 
+use crate::support::node;
 use passbridge::anotherpass::b64;
 use passbridge::anotherpass::rsa::{Oaep, RsaKeyPair, RsaPublicKey};
 use passbridge::anotherpass::wire::{self, Command};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::{Command as Process, Stdio};
 use std::sync::OnceLock;
 
 const SCRIPT: &str = r#"
@@ -58,42 +57,14 @@ process.stdout.write(JSON.stringify(out));
 "#;
 
 fn node_available() -> bool {
-    let ok = Process::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "node is required in CI for the cross-check"
-        );
-        eprintln!("node not found: skipping the Node cross-check");
-    }
-    ok
+    node::ready(
+        "the Node cross-check",
+        (!node::installed()).then_some("node is not installed"),
+    )
 }
 
 fn node(input: Value) -> Value {
-    let mut child = Process::new("node")
-        .arg("-e")
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    node::json(&["-e", SCRIPT], &input)
 }
 
 /// The protocol's client key size, generated once for this file.

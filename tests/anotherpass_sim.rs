@@ -1,8 +1,7 @@
 //! The ANOTHERpass simulator checked two ways: its server-side computations against every §7.3
 //! vector a server computes, and its HTTP behaviour against a minimal client written here
 //! straight from the spec (no code shared with the simulator or with passbridge's client).
-#[path = "support/anotherpass_sim/mod.rs"]
-mod anotherpass_sim;
+use crate::support::anotherpass_sim;
 
 use anotherpass_sim::{Credential, Fault, RequestState, Script, Sim, SimConfig, android, proto};
 use serde_json::{Value, json};

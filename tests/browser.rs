@@ -5,10 +5,8 @@
 //! passbridge agent: an unlock in one serves the other.
 #![cfg(target_os = "linux")]
 
-#[path = "support/browser/mod.rs"]
-mod browser;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::browser;
+use crate::support::vault as vault_support;
 
 use browser::{Kind, Launched, Mode, Run, Sandbox};
 use passbridge::config::Paths;

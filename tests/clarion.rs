@@ -1,15 +1,12 @@
 //! Clarion end to end: the built host (framed requests, `passbridge call`, the CLI) against a
 //! spec-faithful Clarion server, plus the policy gate through the `ApprovalGate` trait, and the
 //! same server behind https (a loopback TLS front with certificates made at test time).
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/tls.rs"]
-mod tls;
+use crate::support::clarion_fake;
+use crate::support::host;
+use crate::support::tls;
 
 use clarion_fake::FakeClarion;
-use host::{Home, Host};
+use host::{Home, Host, err_code, ok};
 use passbridge::api::Shared as State;
 use passbridge::api::{CancelToken, Ctx, EventSink};
 use passbridge::config::Paths;
@@ -56,16 +53,6 @@ fn callback_of(started: &Value) -> String {
 }
 const KEY1: &str = "a2V5LW9uZS1jcmVkZW50aWFsLWlk";
 const KEY2: &str = "a2V5LXR3by1jcmVkZW50aWFsLWlk";
-
-fn ok(reply: &Value) -> &Value {
-    assert_eq!(reply["ok"], json!(true), "expected success: {reply}");
-    &reply["result"]
-}
-
-fn err_code(reply: &Value) -> &str {
-    assert_eq!(reply["ok"], json!(false), "expected an error: {reply}");
-    reply["error"]["code"].as_str().unwrap()
-}
 
 /// `passbridge call` (a new process, like `sendNativeMessage`); progress events go to its stderr.
 fn call(home: &Home, action: &str, params: Value) -> Value {

@@ -1,24 +1,10 @@
 //! The CLI a person uses to try the host by hand.
 
-#[path = "support/host.rs"]
-mod host;
+use crate::support::host;
 
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-fn run_with_stdin(home: &host::Home, args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = home
-        .command()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 #[test]
 fn frame_host_unframe_pipeline_in_a_shell() {
@@ -52,7 +38,7 @@ fn frame_host_unframe_pipeline_in_a_shell() {
 #[test]
 fn frame_writes_native_endian_prefixes() {
     let home = host::Home::new();
-    let out = run_with_stdin(&home, &["frame"], b"{\"a\":1}\n");
+    let out = home.run_cli(&["frame"], b"{\"a\":1}\n");
     assert_eq!(out.stdout, host::frame(b"{\"a\":1}"));
 }
 
@@ -61,7 +47,7 @@ fn unframe_rejects_a_truncated_stream() {
     let home = host::Home::new();
     let mut input = host::frame(b"{}");
     input.extend_from_slice(&[9, 0]);
-    let out = run_with_stdin(&home, &["unframe"], &input);
+    let out = home.run_cli(&["unframe"], &input);
     assert!(!out.status.success());
     assert_eq!(out.stdout, b"{}\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("length prefix"));
@@ -127,7 +113,7 @@ fn help_and_version_speak_to_a_newcomer() {
 #[test]
 fn json_text_piped_into_the_host_gets_the_frame_hint() {
     let home = host::Home::new();
-    let out = run_with_stdin(&home, &[], b"{\"action\":\"hello\"}\n");
+    let out = home.run_cli(&[], b"{\"action\":\"hello\"}\n");
     let replies = host::unframe_all(&out.stdout);
     assert_eq!(replies.len(), 1, "{replies:?}");
     host::assert_valid_reply(&replies[0]);
@@ -144,7 +130,7 @@ fn json_text_piped_into_the_host_gets_the_frame_hint() {
 #[test]
 fn unframe_of_json_text_gets_the_frame_hint() {
     let home = host::Home::new();
-    let out = run_with_stdin(&home, &["unframe"], b"{\"id\":1,\"ok\":true}\n");
+    let out = home.run_cli(&["unframe"], b"{\"id\":1,\"ok\":true}\n");
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -159,7 +145,7 @@ fn unframe_of_json_text_gets_the_frame_hint() {
 #[test]
 fn frame_rejects_invalid_json_with_its_line_number() {
     let home = host::Home::new();
-    let out = run_with_stdin(&home, &["frame"], b"{\"a\":1}\n\n{nope}\n{\"b\":2}\n");
+    let out = home.run_cli(&["frame"], b"{\"a\":1}\n\n{nope}\n{\"b\":2}\n");
     assert!(!out.status.success());
     assert_eq!(out.stdout, host::frame(b"{\"a\":1}"));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -2,44 +2,30 @@
 //! and test-only sources (`credentials.test_sources`): one ranked list, paging, a locked source,
 //! one that never answers (timeout), no secret in any list, the Clarion policy on `get`, and the
 //! vault's own policy operations (`vault_get`, `vault_read`) through these actions.
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::clarion_fake;
+use crate::support::host::{self, err_code, ok, req};
+use crate::support::vault as vault_support;
 
 use clarion_fake::FakeClarion;
-use passbridge::config::Paths;
-use passbridge::vault::{self, ManualClock, format};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
-use vault_support::{cred, key};
-
-const PASSWORD: &str = "correct horse battery";
+use vault_support::{PASSWORD, cred, seed};
 
 /// A vault with four entries (opens with PASSWORD) and more sources: `notebook` answers,
 /// `safe` is locked; with `hanging`, `faraway` never answers (every search then waits for the
 /// timeout, so only one test has it).
 fn home_with(hanging: bool) -> host::Home {
     let home = host::Home::new();
-    let v = vault::State::with_clock(
-        &Paths::under(home.path()),
-        Duration::from_secs(3600),
-        Arc::new(ManualClock::default()),
-    );
-    v.unlock_with_key(&key(1), true).unwrap();
     let mut gh = cred("v-gh", "GitHub", "https://github.com");
     gh.otp = "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into();
-    v.save(&[
-        gh,
-        cred("v-gist", "Gist", "https://gist.github.com"),
-        cred("v-note", "My github notes", ""),
-        cred("v-bank", "Bank", "https://bank.example"),
-    ])
-    .unwrap();
-    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
+    seed(
+        home.path(),
+        &[
+            gh,
+            cred("v-gist", "Gist", "https://gist.github.com"),
+            cred("v-note", "My github notes", ""),
+            cred("v-bank", "Bank", "https://bank.example"),
+        ],
+    );
     let mut config = json!({
         "credentials": {
             "test_sources": [
@@ -72,20 +58,6 @@ fn home() -> host::Home {
     home_with(false)
 }
 
-fn req(h: &mut host::Host, id: u64, action: &str, params: Value) -> Value {
-    h.request(&json!({"id": id, "action": action, "params": params}))
-}
-
-fn result(reply: &Value) -> &Value {
-    assert_eq!(reply["ok"], true, "{reply}");
-    &reply["result"]
-}
-
-fn err_code(reply: &Value) -> &str {
-    assert_eq!(reply["ok"], false, "{reply}");
-    reply["error"]["code"].as_str().unwrap()
-}
-
 fn ids(r: &Value) -> Vec<String> {
     r["items"]
         .as_array()
@@ -111,7 +83,7 @@ fn status_of<'a>(r: &'a Value, source: &str) -> &'a Value {
 }
 
 fn search(h: &mut host::Host, id: u64, params: Value) -> Value {
-    let r = result(&req(h, id, "credentials.search", params)).clone();
+    let r = ok(&req(h, id, "credentials.search", params)).clone();
     checked_search(r)
 }
 
@@ -146,7 +118,7 @@ fn search_ranks_across_sources_pages_and_reports_each_source() {
     assert_eq!(status_of(&r, "vault")["error"]["code"], "vault_locked");
     assert_eq!(ids(&r), ["notebook/n-gh", "notebook/n-api"]);
 
-    result(&req(
+    ok(&req(
         &mut h,
         2,
         "vault.unlock",
@@ -251,7 +223,7 @@ fn search_ranks_across_sources_pages_and_reports_each_source() {
 fn a_source_that_never_answers_is_unreachable_and_the_rest_still_count() {
     let home = home_with(true);
     let mut h = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut h,
         1,
         "vault.unlock",
@@ -280,10 +252,7 @@ fn a_source_that_never_answers_is_unreachable_and_the_rest_still_count() {
         (json!(5), json!(3))
     );
     // The host is not stuck: the next request is answered.
-    assert_eq!(
-        result(&req(&mut h, 3, "ping", json!({"x": 1})))["echo"]["x"],
-        1
-    );
+    assert_eq!(ok(&req(&mut h, 3, "ping", json!({"x": 1})))["echo"]["x"], 1);
     assert_eq!(h.close(), Some(0));
 }
 
@@ -299,14 +268,14 @@ fn get_returns_the_secret_and_a_current_code() {
         json!({"source": "vault", "id": "v-gh"}),
     );
     assert_eq!(err_code(&r), "vault_locked");
-    result(&req(
+    ok(&req(
         &mut h,
         2,
         "vault.unlock",
         json!({"password": PASSWORD}),
     ));
 
-    let r = result(&req(
+    let r = ok(&req(
         &mut h,
         3,
         "credentials.get",
@@ -325,7 +294,7 @@ fn get_returns_the_secret_and_a_current_code() {
         "the OTP secret stays here"
     );
 
-    let r = result(&req(
+    let r = ok(&req(
         &mut h,
         4,
         "credentials.get",
@@ -368,7 +337,7 @@ fn get_passes_the_policy_for_every_source() {
     config["clarion"] = json!({"policy": {"require": ["credential_get"]}});
     home.write_config(&config);
     let mut h = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut h,
         1,
         "vault.unlock",
@@ -387,7 +356,7 @@ fn get_passes_the_policy_for_every_source() {
     // Searching is not guarded.
     let r = search(&mut h, 4, json!({"url": "https://github.com"}));
     assert_eq!(r["total"], 5);
-    let p = result(&req(&mut h, 5, "clarion.policy", json!({}))).clone();
+    let p = ok(&req(&mut h, 5, "clarion.policy", json!({}))).clone();
     assert!(
         p["operations"]
             .as_array()
@@ -417,10 +386,10 @@ fn guarded_home(require: &[&str], ttl: u64) -> (FakeClarion, host::Home) {
         "clarion.register.start",
         json!({"server": fake.base, "origin": FF_ORIGIN}),
     );
-    let url = result(&started)["url"].as_str().unwrap().to_owned();
+    let url = ok(&started)["url"].as_str().unwrap().to_owned();
     assert_eq!(fake.open(&url).0, 200, "Clarion refused {url}");
     let done = fake.complete_registration(KEY1, Some("yubikey"), Some(0));
-    result(&call(
+    ok(&call(
         "clarion.register.finish",
         json!({"state": done.state, "data": done.data}),
     ));
@@ -428,7 +397,7 @@ fn guarded_home(require: &[&str], ttl: u64) -> (FakeClarion, host::Home) {
         "clarion.policy.set",
         json!({"require": require, "approval_ttl_seconds": ttl}),
     );
-    assert_eq!(result(&p)["approval_used"], false, "{p}");
+    assert_eq!(ok(&p)["approval_used"], false, "{p}");
     assert_eq!(fake.authn_count(), 0);
     (fake, home)
 }
@@ -454,7 +423,7 @@ fn until_approval(h: &mut host::Host, id: &str, action: &str, params: Value) -> 
 fn get_from_the_vault_needs_the_vault_get_approval() {
     let (fake, home) = guarded_home(&["vault_get"], 0);
     let mut h = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut h,
         1,
         "vault.unlock",
@@ -472,7 +441,7 @@ fn get_from_the_vault_needs_the_vault_get_approval() {
     );
     fake.verify(&authn, KEY1, 1);
     let (r, events, _) = h.reply_for(&json!("a"));
-    host::assert_schema("credentialsGetResult", result(&r));
+    host::assert_schema("credentialsGetResult", ok(&r));
     assert_eq!(r["result"]["password"], "secret-v-gh");
     assert!(events.iter().any(|e| e["stage"] == "approval_verified"));
 
@@ -503,7 +472,7 @@ fn get_from_the_vault_needs_the_vault_get_approval() {
         "credentials.get",
         json!({"source": "notebook", "id": "n-gh"}),
     );
-    assert_eq!(result(&r)["password"], "nb-secret-1");
+    assert_eq!(ok(&r)["password"], "nb-secret-1");
     assert_eq!(fake.authn_count(), asked);
     assert_eq!(h.close(), Some(0));
 }
@@ -512,7 +481,7 @@ fn get_from_the_vault_needs_the_vault_get_approval() {
 fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
     let (fake, home) = guarded_home(&["vault_read"], 600);
     let mut h = home.spawn(&[]);
-    result(&req(
+    ok(&req(
         &mut h,
         1,
         "vault.unlock",
@@ -530,7 +499,7 @@ fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
         );
         let (reply, events, _) = h.reply_for(&json!(id));
         assert!(events.is_empty(), "{events:?}");
-        let r = checked_search(result(&reply).clone());
+        let r = checked_search(ok(&reply).clone());
         let vault = status_of(&r, "vault");
         assert_eq!(vault["status"], "locked", "{r}");
         assert_eq!(vault["error"]["code"], "approval_required");
@@ -560,7 +529,7 @@ fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
     assert_eq!(event["operation"], "vault_read");
     fake.verify(&authn, KEY1, 1);
     let (r, _, _) = h.reply_for(&json!("v"));
-    assert_eq!(result(&r)["total"], 3);
+    assert_eq!(ok(&r)["total"], 3);
 
     let r = search(&mut h, 3, json!({"url": "https://github.com/login"}));
     assert_eq!(
@@ -590,7 +559,7 @@ fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
     assert_eq!(fake.authn_count(), 1);
     // …until `passbridge lock` forgets them: unlocked again, the vault is not listed unasked.
     assert!(home.run_cli(&["lock"], "").status.success());
-    result(&req(
+    ok(&req(
         &mut h,
         3,
         "vault.unlock",
@@ -602,7 +571,7 @@ fn search_keeps_the_vault_locked_until_vault_read_is_approved() {
 
     // Without the agent approvals live in one process: a new host asks again.
     let mut h = host::Host::start(home.command().env("PASSBRIDGE_AGENT", "off"));
-    result(&req(
+    ok(&req(
         &mut h,
         1,
         "vault.unlock",

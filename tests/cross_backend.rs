@@ -2,12 +2,9 @@
 //! in the local vault, the vault works without the phone and follows it, Clarion guards both,
 //! and two browsers (two host processes) share one vault. The phone is the spec-faithful
 //! simulator, Clarion the spec-faithful fake; both are real HTTP servers on loopback.
-#[path = "support/anotherpass_sim/mod.rs"]
-mod anotherpass_sim;
-#[path = "support/clarion_fake.rs"]
-mod clarion_fake;
-#[path = "support/host.rs"]
-mod host;
+use crate::support::anotherpass_sim;
+use crate::support::clarion_fake;
+use crate::support::host;
 
 use anotherpass_sim::{Credential, LoggedRequest, RequestState, Script, Sim, SimConfig};
 use base64::Engine;
@@ -191,19 +188,16 @@ impl Browser {
         self.finish(&id)
     }
 
+    #[track_caller]
     fn ok(&mut self, action: &str, params: Value) -> Value {
-        let (r, _) = self.call(action, params);
-        assert_eq!(r["ok"], true, "{action}: {r:#}");
-        r["result"].clone()
+        host::ok(&self.call(action, params).0).clone()
     }
 
+    #[track_caller]
     fn err(&mut self, action: &str, params: Value) -> (String, String) {
-        let (r, _) = self.call(action, params);
-        assert_eq!(r["ok"], false, "{action} should fail: {r:#}");
-        (
-            r["error"]["code"].as_str().unwrap().to_owned(),
-            r["error"]["message"].as_str().unwrap().to_owned(),
-        )
+        let (reply, _) = self.call(action, params);
+        let (code, message) = host::error(&reply);
+        (code.to_owned(), message.to_owned())
     }
 
     /// Waits for the progress event of `id` that asks for a Clarion approval; returns the authn

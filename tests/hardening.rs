@@ -1,6 +1,5 @@
 //! Process hardening of the built host (issue 16): no core dumps, not dumpable.
-#[path = "support/host.rs"]
-mod host;
+use crate::support::host;
 
 #[cfg(target_os = "linux")]
 #[test]

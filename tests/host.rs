@@ -1,8 +1,7 @@
 //! The host binary end to end: framed JSON in, framed JSON out, every kind of bad input,
 //! concurrency, cancel, caller checks and the 1 MiB boundary.
 
-#[path = "support/host.rs"]
-mod host;
+use crate::support::host;
 
 use host::{Home, frame};
 use serde_json::{Value, json};

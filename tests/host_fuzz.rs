@@ -7,13 +7,12 @@
 //! docs/protocol.schema.json, an exit code of 0 (2 after a deliberately broken stream, never
 //! 101 or a signal), and resident memory below a bound while it runs.
 //!
-//! A few seconds by default. To run it for hours:
-//! `PASSBRIDGE_FUZZ_FRAMES=5000000 PASSBRIDGE_FUZZ_SEED=7 cargo test --release --test host_fuzz`
+//! A few seconds by default. To run it for hours: `PASSBRIDGE_FUZZ_FRAMES=5000000
+//! PASSBRIDGE_FUZZ_SEED=7 cargo test --release --test integration host_fuzz::`
 //! (`PASSBRIDGE_FUZZ_FRAMES`: frames in total, default 2000; `PASSBRIDGE_FUZZ_SEED`: where the
 //! generator starts, default random and printed, so a failure can be replayed).
 
-#[path = "support/host.rs"]
-mod host;
+use crate::support::host;
 
 use host::{Home, frame};
 use serde_json::{Value, json};

@@ -1,6 +1,5 @@
 //! Smoke test of the driver itself against the built host.
-#[path = "support/host.rs"]
-mod host;
+use crate::support::host;
 use serde_json::json;
 
 #[test]

@@ -1,7 +1,6 @@
 //! `passbridge::http` against real TLS servers on loopback: certificates made at test time, a
 //! rustls server in front of a small plain-HTTP responder.
-#[path = "support/tls.rs"]
-mod tls;
+use crate::support::tls;
 
 use passbridge::http::{self, CertProblem, HttpError, Options, Trust};
 use std::io::{Read, Write};

@@ -2,8 +2,7 @@
 //! HOME, PASSBRIDGE_HOME and system root (Linux layout).
 #![cfg(all(unix, not(target_os = "macos")))]
 
-#[path = "support/machine.rs"]
-mod machine;
+use crate::support::machine;
 
 use machine::*;
 use serde_json::json;

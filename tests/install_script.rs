@@ -2,8 +2,7 @@
 //! here): installs into a throwaway HOME, registers, runs doctor and the hello round trip.
 #![cfg(all(unix, not(target_os = "macos")))]
 
-#[path = "support/machine.rs"]
-mod machine;
+use crate::support::machine;
 
 use machine::*;
 use std::fs;

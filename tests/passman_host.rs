@@ -1,29 +1,16 @@
 //! Passman end to end: the built host (framed requests) and the CLI against a Passman API server
 //! that behaves like the PHP controllers (tests/support/passman_fake.rs), with credentials seeded
 //! the way the web app encrypts them.
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/passman_fake.rs"]
-mod passman_fake;
+use crate::support::host;
+use crate::support::passman_fake;
 
-use host::{Home, Host};
+use host::{Home, Host, err, ok};
 use passman_fake::{APP_PASSWORD, FakePassman, LOGIN, Vault, field_value};
 use serde_json::{Value, json};
 
 const VAULT_KEY: &str = "correct horse vault";
 // RFC 6238's SHA-1 secret in base32.
 const OTP_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-fn ok(reply: &Value) -> &Value {
-    assert_eq!(reply["ok"], json!(true), "expected success: {reply}");
-    &reply["result"]
-}
-
-fn err<'a>(reply: &'a Value, code: &str) -> &'a str {
-    assert_eq!(reply["ok"], json!(false), "expected an error: {reply}");
-    assert_eq!(reply["error"]["code"], code, "{reply}");
-    reply["error"]["message"].as_str().unwrap()
-}
 
 struct World {
     fake: FakePassman,

@@ -4,60 +4,33 @@
 //! (≥ 64 KiB) CCM nonces, and a wrong key failing the tag check on both sides. Skipped with a
 //! message when node or tests/node/node_modules is missing, except under CI, where it fails.
 
+use crate::support::node;
 use passbridge::passman::credential::{decrypt_value, encrypt_value};
 use passbridge::passman::sjcl::{Keyring, SjclError, length_bytes};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
 
 fn sjcl_ready() -> bool {
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
     let installed = Path::new(DIR)
         .join("node_modules/sjcl/package.json")
         .exists();
-    if node && installed {
-        return true;
-    }
-    let why = if node {
-        "tests/node/node_modules is missing (run `npm ci --prefix tests/node`, or tests/run.sh deps)"
+    let missing = if !node::installed() {
+        Some("node is not installed")
+    } else if !installed {
+        Some(
+            "tests/node/node_modules is missing (run `npm ci --prefix tests/node`, or tests/run.sh deps)",
+        )
     } else {
-        "node is not installed"
+        None
     };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the sjcl cross-check must run in CI: {why}"
-    );
-    eprintln!("skipping the sjcl cross-check: {why}");
-    false
+    node::ready("the sjcl cross-check", missing)
 }
 
 fn sjcl(request: Value) -> Value {
-    let mut child = Command::new("node")
-        .arg(Path::new(DIR).join("sjcl_tool.js"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "sjcl_tool.js failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let tool = Path::new(DIR).join("sjcl_tool.js");
+    node::json(&[tool.to_str().unwrap()], &request)
 }
 
 /// A short plaintext (13-byte nonce) and one of 70,000 bytes (12-byte nonce).

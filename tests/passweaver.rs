@@ -1,10 +1,8 @@
 //! PassWeaver end to end: the built host, driven through frames, against a loopback PassWeaver
 //! API that behaves as the spec describes (tests/support/passweaver_fake.rs).
 
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/passweaver_fake.rs"]
-mod passweaver_fake;
+use crate::support::host;
+use crate::support::passweaver_fake;
 
 use host::{Home, Host};
 use passweaver_fake::FakePassWeaver;
@@ -36,23 +34,19 @@ impl Session {
             .request(&json!({"id": id, "action": action, "params": params}))
     }
 
+    #[track_caller]
     fn ok(&mut self, action: &str, params: Value) -> Value {
-        let r = self.call(action, params);
-        assert_eq!(r["ok"], true, "{action} failed: {r}");
-        r["result"].clone()
+        host::ok(&self.call(action, params)).clone()
     }
 
+    #[track_caller]
     fn err(&mut self, action: &str, params: Value) -> (String, String) {
         let r = self.call(action, params);
-        assert_eq!(r["ok"], false, "{action} should fail: {r}");
-        let code = &r["error"]["code"];
+        let (code, message) = host::error(&r);
         if action.starts_with("passweaver.") && code != "invalid_params" {
-            host::assert_schema("passweaverErrorCode", code);
+            host::assert_schema("passweaverErrorCode", &r["error"]["code"]);
         }
-        (
-            r["error"]["code"].as_str().unwrap().to_owned(),
-            r["error"]["message"].as_str().unwrap().to_owned(),
-        )
+        (code.to_owned(), message.to_owned())
     }
 }
 

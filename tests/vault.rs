@@ -1,25 +1,12 @@
 //! The vault through its actions and the CredentialSink seam, with a fake phone and gate,
 //! several simulated processes over one data directory, and a manual clock.
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::vault as vault_support;
 
 use passbridge::config::Config;
 use passbridge::vault::operation;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use vault_support::*;
-
-fn call(
-    p: &Proc,
-    f: passbridge::api::context::Handler,
-    params: Value,
-) -> Result<Value, (String, String)> {
-    f(&p.ctx, &params).map_err(|e| (e.code.to_string(), e.message))
-}
-
-fn code(r: Result<Value, (String, String)>) -> String {
-    r.expect_err("expected an error").0
-}
 
 fn setup() -> (tempfile::TempDir, Proc) {
     let home = tempfile::tempdir().unwrap();

@@ -1,6 +1,8 @@
 //! Real processes against one vault: kill -9 in the middle of writes, and two writers adding
 //! 1,000 entries each. `harness = false`: this test binary is also the child writer it spawns
 //! (`vault_crash child <home> <prefix> <commits> <batch>`), so passbridge ships no test mode.
+// The integration tests' vault kit, of which this binary uses a part.
+#[allow(dead_code)]
 #[path = "support/vault.rs"]
 mod vault_support;
 

@@ -1,7 +1,6 @@
 //! Damaged, truncated and future vault files: a clear error every time, and the files are
 //! never rewritten or removed.
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::vault as vault_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,54 +1,28 @@
 //! The vault through the built binary: framed requests to host processes (one per browser),
 //! `passbridge call`, and the `passbridge vault` commands.
-#[path = "support/host.rs"]
-mod host;
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::host::{self, err_code, ok, req};
+use crate::support::vault as vault_support;
 
 use passbridge::config::Paths;
-use passbridge::vault::{self, ManualClock, format};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
-use vault_support::{cred, key};
-
-const PASSWORD: &str = "correct horse battery";
+use vault_support::{PASSWORD, cred, seed};
 
 /// A home whose vault holds three credentials and opens with PASSWORD.
 fn home_with_vault() -> host::Home {
     let home = host::Home::new();
-    let v = vault::State::with_clock(
-        &Paths::under(home.path()),
-        Duration::from_secs(3600),
-        Arc::new(ManualClock::default()),
-    );
-    v.unlock_with_key(&key(1), true).unwrap();
     let mut with_otp = cred("u-gh", "GitHub", "https://github.com");
     with_otp.otp = "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into();
-    v.save(&[
-        with_otp,
-        cred("u-gist", "Gist", "https://gist.github.com"),
-        cred("u-bank", "Bank", "https://bank.example"),
-    ])
-    .unwrap();
-    v.set_password(PASSWORD, format::Kdf::TEST).unwrap();
+    seed(
+        home.path(),
+        &[
+            with_otp,
+            cred("u-gist", "Gist", "https://gist.github.com"),
+            cred("u-bank", "Bank", "https://bank.example"),
+        ],
+    );
     // Password changes through the host and the CLI at the cheapest Argon2id cost.
     home.write_config(&json!({"vault": {"argon2_memory_kib": 1024}}));
     home
-}
-
-fn req(h: &mut host::Host, id: u64, action: &str, params: Value) -> Value {
-    h.request(&json!({"id": id, "action": action, "params": params}))
-}
-
-fn err_code(reply: &Value) -> &str {
-    assert_eq!(reply["ok"], false, "{reply}");
-    reply["error"]["code"].as_str().unwrap()
-}
-
-fn result(reply: &Value) -> &Value {
-    assert_eq!(reply["ok"], true, "{reply}");
-    &reply["result"]
 }
 
 #[test]
@@ -71,7 +45,7 @@ fn actions_through_the_host() {
         "vault.accept_restore",
     ] {
         assert!(
-            result(&hello)["actions"]
+            ok(&hello)["actions"]
                 .as_array()
                 .unwrap()
                 .contains(&json!(a)),
@@ -80,7 +54,7 @@ fn actions_through_the_host() {
     }
     let s = req(&mut h, 2, "vault.status", json!({}));
     assert_eq!(
-        *result(&s),
+        *ok(&s),
         json!({"exists": true, "locked": true, "password_set": true, "entries": null,
                "ttl_remaining_seconds": null, "lock_timeout_minutes": 60, "save_credentials": true})
     );
@@ -105,8 +79,8 @@ fn actions_through_the_host() {
     );
     assert_eq!(err_code(&r), "vault_wrong_password");
     let r = req(&mut h, 5, "vault.unlock", json!({"password": PASSWORD}));
-    assert_eq!(result(&r)["entries"], 3);
-    assert_eq!(result(&r)["locked"], false);
+    assert_eq!(ok(&r)["entries"], 3);
+    assert_eq!(ok(&r)["locked"], false);
 
     let r = req(
         &mut h,
@@ -114,7 +88,7 @@ fn actions_through_the_host() {
         "vault.search",
         json!({"url": "https://www.github.com/login"}),
     );
-    let items = result(&r)["items"].as_array().unwrap();
+    let items = ok(&r)["items"].as_array().unwrap();
     let got: Vec<(&str, &str)> = items
         .iter()
         .map(|i| (i["uid"].as_str().unwrap(), i["match"].as_str().unwrap()))
@@ -127,19 +101,16 @@ fn actions_through_the_host() {
     );
 
     let r = req(&mut h, 7, "vault.get", json!({"uid": "u-gh"}));
-    assert_eq!(result(&r)["password"], "secret-u-gh");
-    assert_eq!(
-        result(&r)["otp"],
-        "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP"
-    );
+    assert_eq!(ok(&r)["password"], "secret-u-gh");
+    assert_eq!(ok(&r)["otp"], "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP");
 
     let r = req(&mut h, 8, "vault.list", json!({"limit": 2}));
-    assert_eq!(result(&r)["total"], 3);
-    assert_eq!(result(&r)["next_offset"], 2);
-    assert_eq!(result(&r)["items"][0]["name"], "Bank");
+    assert_eq!(ok(&r)["total"], 3);
+    assert_eq!(ok(&r)["next_offset"], 2);
+    assert_eq!(ok(&r)["items"][0]["name"], "Bank");
 
     assert_eq!(
-        result(&req(&mut h, 9, "vault.delete", json!({"uid": "u-bank"})))["deleted"],
+        ok(&req(&mut h, 9, "vault.delete", json!({"uid": "u-bank"})))["deleted"],
         "u-bank"
     );
     assert_eq!(
@@ -153,12 +124,12 @@ fn actions_through_the_host() {
 
     let st = req(&mut h, 12, "status", json!({}));
     assert_eq!(
-        result(&st)["vault"],
+        ok(&st)["vault"],
         json!({"available": true, "exists": true, "locked": false, "entries": 2})
     );
 
     assert_eq!(
-        result(&req(&mut h, 13, "vault.lock", json!({})))["locked"],
+        ok(&req(&mut h, 13, "vault.lock", json!({})))["locked"],
         true
     );
     assert_eq!(
@@ -174,17 +145,17 @@ fn two_browsers_share_one_vault() {
     let mut firefox = home.spawn(&[]);
     let mut chrome = home.spawn(&[]);
     for h in [&mut firefox, &mut chrome] {
-        result(&req(h, 1, "vault.unlock", json!({"password": PASSWORD})));
+        ok(&req(h, 1, "vault.unlock", json!({"password": PASSWORD})));
     }
-    result(&req(
+    ok(&req(
         &mut firefox,
         2,
         "vault.delete",
         json!({"uid": "u-gist"}),
     ));
     let r = req(&mut chrome, 2, "vault.list", json!({}));
-    assert_eq!(result(&r)["total"], 2, "chrome must see firefox's change");
-    result(&req(&mut chrome, 3, "vault.lock", json!({})));
+    assert_eq!(ok(&r)["total"], 2, "chrome must see firefox's change");
+    ok(&req(&mut chrome, 3, "vault.lock", json!({})));
     let r = req(
         &mut firefox,
         3,
@@ -222,11 +193,8 @@ fn damaged_vault_is_an_error_not_a_crash() {
             .contains("untouched")
     );
     let st = req(&mut h, 2, "status", json!({}));
-    assert_eq!(result(&st)["vault"]["available"], true);
-    assert_eq!(
-        result(&req(&mut h, 3, "ping", json!({})))["echo"],
-        json!({})
-    );
+    assert_eq!(ok(&st)["vault"]["available"], true);
+    assert_eq!(ok(&req(&mut h, 3, "ping", json!({})))["echo"], json!({}));
     assert_eq!(h.close(), Some(0));
     assert_eq!(
         std::fs::read(&manifest).unwrap(),
@@ -238,11 +206,11 @@ fn damaged_vault_is_an_error_not_a_crash() {
 #[test]
 fn call_runs_one_vault_request() {
     let home = home_with_vault();
-    let (reply, ok) = home.call(&json!({"id": 1, "action": "vault.status"}));
-    assert!(ok);
+    let (reply, success) = home.call(&json!({"id": 1, "action": "vault.status"}));
+    assert!(success);
     assert_eq!(reply["result"]["password_set"], true);
-    let (reply, ok) = home.call(&json!({"id": 2, "action": "vault.list"}));
-    assert!(!ok);
+    let (reply, success) = home.call(&json!({"id": 2, "action": "vault.list"}));
+    assert!(!success);
     assert_eq!(reply["error"]["code"], "vault_locked");
 }
 
@@ -263,16 +231,16 @@ fn cli_for_people() {
     // tests/agent.rs covers commands that share a browser's unlock.
     home.write_config(&json!({"agent": false, "vault": {"argon2_memory_kib": 1024}}));
     let pw = format!("{PASSWORD}\n");
-    let (out, _, ok) = cli(&home, &["status"], "");
-    assert!(ok);
+    let (out, _, success) = cli(&home, &["status"], "");
+    assert!(success);
     assert_eq!(out.trim(), "Vault locked. A local password is set.");
 
-    let (out, _, ok) = cli(
+    let (out, _, success) = cli(
         &home,
         &["search", "https://github.com/x", "--password-stdin"],
         &pw,
     );
-    assert!(ok);
+    assert!(success);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(
@@ -283,27 +251,27 @@ fn cli_for_people() {
     );
     assert!(!out.contains("secret-"));
 
-    let (out, _, ok) = cli(&home, &["get", "u-gh", "--password-stdin"], &pw);
-    assert!(ok);
+    let (out, _, success) = cli(&home, &["get", "u-gh", "--password-stdin"], &pw);
+    assert!(success);
     assert!(
         out.contains("password: secret-u-gh") && out.contains("uid: u-gh"),
         "{out}"
     );
 
-    let (out, _, ok) = cli(
+    let (out, _, success) = cli(
         &home,
         &["list", "--limit", "1", "--json", "--password-stdin"],
         &pw,
     );
-    assert!(ok);
+    assert!(success);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (v["total"].clone(), v["next_offset"].clone()),
         (json!(3), json!(1))
     );
 
-    let (_, err, ok) = cli(&home, &["list", "--password-stdin"], "nope\n");
-    assert!(!ok);
+    let (_, err, success) = cli(&home, &["list", "--password-stdin"], "nope\n");
+    assert!(!success);
     assert!(err.contains("vault_wrong_password"), "{err}");
     assert!(
         !err.contains("nope"),
@@ -311,19 +279,19 @@ fn cli_for_people() {
     );
 
     // Change the password with the current one, then only the new one works.
-    let (_, err, ok) = cli(
+    let (_, err, success) = cli(
         &home,
         &["set-password", "--current-password-stdin"],
         &format!("{PASSWORD}\nnew password 2\n"),
     );
-    assert!(ok, "{err}");
+    assert!(success, "{err}");
     assert!(cli(&home, &["list", "--password-stdin"], "new password 2\n").2);
     assert!(!cli(&home, &["list", "--password-stdin"], &pw).2);
 
-    let (out, _, ok) = cli(&home, &["lock"], "");
-    assert!(ok && out.contains("Locked"), "{out}");
-    let (_, err, ok) = cli(&home, &["reset"], "");
-    assert!(!ok && err.contains("--yes"), "{err}");
+    let (out, _, success) = cli(&home, &["lock"], "");
+    assert!(success && out.contains("Locked"), "{out}");
+    let (_, err, success) = cli(&home, &["reset"], "");
+    assert!(!success && err.contains("--yes"), "{err}");
     assert_eq!(
         cli(&home, &["status"], "").0.trim(),
         "Vault locked. A local password is set."
@@ -367,7 +335,7 @@ fn wrong_passwords_are_counted_on_disk_and_slow_down() {
         "{r}"
     );
     assert_eq!(
-        result(&req(&mut h, 4, "vault.status", json!({})))["locked"],
+        ok(&req(&mut h, 4, "vault.status", json!({})))["locked"],
         true
     );
     // The wait has passed (counted from the stored time): the right password works and the
@@ -377,7 +345,7 @@ fn wrong_passwords_are_counted_on_disk_and_slow_down() {
         json!({"count": 10, "last_unix": now - 100_000}).to_string(),
     )
     .unwrap();
-    assert_eq!(result(&unlock(&mut h, 5, PASSWORD))["locked"], false);
+    assert_eq!(ok(&unlock(&mut h, 5, PASSWORD))["locked"], false);
     assert!(!counter.exists());
     assert_eq!(h.close(), Some(0));
 }
@@ -410,9 +378,9 @@ fn a_rolled_back_vault_is_refused_by_a_running_host_and_a_new_one() {
     let backup = vault_files(&home);
     let mut h = home.spawn(&[]);
     let r = req(&mut h, 1, "vault.unlock", json!({"password": PASSWORD}));
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
     let r = req(&mut h, 2, "vault.delete", json!({"uid": "u-bank"}));
-    result(&r);
+    ok(&r);
     // The older copy comes back: the running host refuses it and locks.
     put_back(&home, &backup);
     let r = req(&mut h, 3, "vault.list", json!({}));
@@ -425,19 +393,19 @@ fn a_rolled_back_vault_is_refused_by_a_running_host_and_a_new_one() {
         "{r}"
     );
     let r = req(&mut h, 4, "vault.status", json!({}));
-    assert_eq!(result(&r)["locked"], true);
+    assert_eq!(ok(&r)["locked"], true);
     // A new host refuses it too.
     let mut fresh = home.spawn(&[]);
     let r = req(&mut fresh, 1, "vault.unlock", json!({"password": PASSWORD}));
     assert_eq!(err_code(&r), "vault_rolled_back");
     // Accepted deliberately from the command line, it opens again, with the restored entry.
-    let (_, err, ok) = cli(&home, &["accept-restore"], "");
-    assert!(!ok && err.contains("--yes"), "{err}");
-    let (out, err, ok) = cli(&home, &["accept-restore", "--yes"], "");
-    assert!(ok, "{err}");
+    let (_, err, success) = cli(&home, &["accept-restore"], "");
+    assert!(!success && err.contains("--yes"), "{err}");
+    let (out, err, success) = cli(&home, &["accept-restore", "--yes"], "");
+    assert!(success, "{err}");
     assert!(out.contains("accepted"), "{out}");
     let r = req(&mut fresh, 2, "vault.unlock", json!({"password": PASSWORD}));
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
     let r = req(&mut fresh, 3, "vault.accept_restore", json!({}));
     assert_eq!(err_code(&r), "invalid_params");
 }
@@ -454,7 +422,7 @@ fn rekey_through_the_host_and_the_cli() {
     assert_eq!(err_code(&r), "vault_locked");
     req(&mut h, 2, "vault.unlock", json!({"password": PASSWORD}));
     let r = req(&mut h, 3, "vault.rekey", json!({}));
-    assert_eq!(*result(&r), json!({"rekeyed": true, "entries": 3}));
+    assert_eq!(*ok(&r), json!({"rekeyed": true, "entries": 3}));
     let after = vault_files(&home);
     assert!(
         after.iter().all(
@@ -463,14 +431,14 @@ fn rekey_through_the_host_and_the_cli() {
         "every file was rewritten"
     );
     let pw = format!("{PASSWORD}\n");
-    let (out, err, ok) = cli(&home, &["rekey", "--password-stdin"], &pw);
-    assert!(ok, "{err}");
+    let (out, err, success) = cli(&home, &["rekey", "--password-stdin"], &pw);
+    assert!(success, "{err}");
     assert!(out.contains("3 credential(s) were re-sealed"), "{out}");
     // The host held the previous key: it locks and unlocks again with the same password.
     let r = req(&mut h, 4, "vault.list", json!({}));
     assert_eq!(err_code(&r), "vault_locked");
     let r = req(&mut h, 5, "vault.unlock", json!({"password": PASSWORD}));
-    assert_eq!(result(&r)["entries"], 3);
+    assert_eq!(ok(&r)["entries"], 3);
 }
 
 /// `vault.settings.set`: bounded, saved in config.json (0600, the rest of the section kept),
@@ -484,9 +452,9 @@ fn lock_timeout_is_changed_through_the_host() {
         || -> Value { serde_json::from_slice(&std::fs::read(&cfg_file).unwrap()).unwrap() };
     let mut h = home.spawn(&[]);
     let r = req(&mut h, 1, "vault.settings", json!({}));
-    host::assert_schema("vaultSettings", result(&r));
+    host::assert_schema("vaultSettings", ok(&r));
     assert_eq!(
-        *result(&r),
+        *ok(&r),
         json!({"lock_timeout_minutes": 60, "min_lock_timeout_minutes": 1,
                "max_lock_timeout_minutes": 10080, "save_credentials": true,
                "ttl_remaining_seconds": null})
@@ -523,7 +491,7 @@ fn lock_timeout_is_changed_through_the_host() {
     );
 
     let r = req(&mut h, 4, "vault.unlock", json!({"password": PASSWORD}));
-    let before = result(&r)["ttl_remaining_seconds"].as_u64().unwrap();
+    let before = ok(&r)["ttl_remaining_seconds"].as_u64().unwrap();
     assert!(before > 300 && before <= 3600, "{before}");
     let r = req(
         &mut h,
@@ -531,17 +499,17 @@ fn lock_timeout_is_changed_through_the_host() {
         "vault.settings.set",
         json!({"lock_timeout_minutes": 5}),
     );
-    host::assert_schema("vaultSettings", result(&r));
-    assert_eq!(result(&r)["lock_timeout_minutes"], json!(5));
-    assert_eq!(result(&r)["approval_used"], json!(false));
-    let left = result(&r)["ttl_remaining_seconds"].as_u64().unwrap();
+    host::assert_schema("vaultSettings", ok(&r));
+    assert_eq!(ok(&r)["lock_timeout_minutes"], json!(5));
+    assert_eq!(ok(&r)["approval_used"], json!(false));
+    let left = ok(&r)["ttl_remaining_seconds"].as_u64().unwrap();
     assert!(
         left <= 300 && left > 0,
         "the open session now locks within 5 minutes: {left}"
     );
     let s = req(&mut h, 6, "vault.status", json!({}));
-    assert_eq!(result(&s)["lock_timeout_minutes"], json!(5));
-    assert!(result(&s)["ttl_remaining_seconds"].as_u64().unwrap() <= 300);
+    assert_eq!(ok(&s)["lock_timeout_minutes"], json!(5));
+    assert!(ok(&s)["ttl_remaining_seconds"].as_u64().unwrap() <= 300);
     // Saved beside what was there, private to the user.
     let cfg = on_disk();
     assert_eq!(
@@ -558,7 +526,7 @@ fn lock_timeout_is_changed_through_the_host() {
     let mut h = home.spawn(&[]);
     let s = req(&mut h, 1, "vault.status", json!({}));
     assert_eq!(
-        result(&s)["lock_timeout_minutes"],
+        ok(&s)["lock_timeout_minutes"],
         json!(5),
         "a new process reads it"
     );
@@ -576,7 +544,7 @@ fn lock_timeout_is_changed_through_the_host() {
         "vault.settings.set",
         json!({"lock_timeout_minutes": 3}),
     );
-    assert_eq!(result(&r)["lock_timeout_minutes"], json!(3));
+    assert_eq!(ok(&r)["lock_timeout_minutes"], json!(3));
     let r = req(
         &mut h,
         2,
@@ -593,7 +561,7 @@ fn lock_timeout_is_changed_through_the_host() {
     );
     assert_eq!(on_disk()["vault"]["lock_timeout_minutes"], json!(3));
     assert_eq!(
-        result(&req(&mut h, 3, "vault.settings", json!({})))["lock_timeout_minutes"],
+        ok(&req(&mut h, 3, "vault.settings", json!({})))["lock_timeout_minutes"],
         json!(3)
     );
     assert_eq!(h.close(), Some(0));

@@ -2,27 +2,14 @@
 //! and `vault.rekey`; rollback detection with a counter remembered outside the vault; the
 //! format 2 key slots (Argon2id) and the migration of a vault written by the release before
 //! (tests/fixtures/vault-v1); padded segments.
-#[path = "support/vault.rs"]
-mod vault_support;
+use crate::support::vault as vault_support;
 
 use passbridge::vault::format::{self, DataKeys, Kdf, SegmentSpec};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use vault_support::*;
-
-fn call(
-    p: &Proc,
-    f: passbridge::api::context::Handler,
-    params: Value,
-) -> Result<Value, (String, String)> {
-    f(&p.ctx, &params).map_err(|e| (e.code.to_string(), e.message))
-}
-
-fn code(r: Result<Value, (String, String)>) -> String {
-    r.expect_err("expected an error").0
-}
 
 fn proc(home: &Path, k: u8) -> Proc {
     Proc::new(home, Arc::new(FakePhone::new(key(k))))

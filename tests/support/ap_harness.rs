@@ -1,7 +1,6 @@
 //! In-process harness for ANOTHERpass client tests: a private PASSBRIDGE home, settings that point
 //! at a loopback phone, the real dispatcher (so progress events and `cancel` work as in the host),
-//! and a recording vault sink. Include after `ap_phone`.
-#![allow(dead_code)]
+//! and a recording vault sink.
 
 use super::ap_phone::{Phone, Reply};
 use passbridge::anotherpass::Settings;

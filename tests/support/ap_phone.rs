@@ -3,8 +3,7 @@
 //! schedule afterwards), records what it saw, and answers from a script: status codes with the
 //! app's error texts, properly encrypted answers, garbage, oversized or slow replies.
 //! Not the spec-faithful simulator (tests/support/anotherpass_sim, written independently); it
-//! shares passbridge's crypto and is just enough to check the client's side of every exchange. Include with `#[path = "support/ap_phone.rs"] mod ap_phone;`.
-#![allow(dead_code)]
+//! shares passbridge's crypto and is just enough to check the client's side of every exchange.
 
 use passbridge::anotherpass::rsa::{Oaep, RsaKeyPair, RsaPublicKey};
 use passbridge::anotherpass::{b64, envelope, ids, keys};

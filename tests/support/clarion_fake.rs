@@ -4,9 +4,8 @@
 //! by test controls: [`FakeClarion::verify`], [`FakeClarion::cancel`], [`FakeClarion::complete_registration`].
 //! Registration results are encrypted exactly as Clarion does: RSA-OAEP (SHA-1, MGF1-SHA-1) of
 //! `{"iv","tag","key"}`, AES-256-GCM with the tag carried apart, MIME base64 (60-char lines).
-//! Include with `#[path = "support/clarion_fake.rs"] mod clarion_fake;`.
-#![allow(dead_code)]
 
+use super::loopback::Loopback;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OaepPublicEncryptingKey, PublicEncryptingKey};
@@ -15,9 +14,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Key fields `Key.new(**hash)` accepts (spec A.4).
@@ -50,6 +47,8 @@ pub struct RegisterPage {
     pub name: String,
     pub callback: String,
     pub state: Option<String>,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub comment: Option<String>,
     pub public_key_der: Vec<u8>,
 }
@@ -60,9 +59,13 @@ pub struct RegisterPage {
 pub struct Completed {
     pub callback: String,
     pub state: String,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub name: Option<String>,
     pub data: String,
     /// The COSE key the "authenticator" made, standard base64.
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub public_key: String,
 }
 
@@ -99,8 +102,8 @@ struct Inner {
 pub struct FakeClarion {
     pub base: String,
     inner: Arc<(Mutex<Inner>, Condvar)>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Serves until the fake is dropped.
+    _server: Loopback,
 }
 
 pub fn now() -> i64 {
@@ -198,9 +201,6 @@ fn unpack_m(s: &str) -> Vec<u8> {
 
 impl FakeClarion {
     pub fn start() -> Self {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
         let inner = Arc::new((
             Mutex::new(Inner {
                 expires_in: 300,
@@ -209,20 +209,12 @@ impl FakeClarion {
             }),
             Condvar::new(),
         ));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (inner2, stop2, base2) = (inner.clone(), stop.clone(), base.clone());
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(50)) {
-                    handle(&inner2, &base2, req);
-                }
-            }
-        });
+        let inner2 = inner.clone();
+        let server = Loopback::start(move |base, req| handle(&inner2, base, req));
         Self {
-            base,
+            base: server.base.clone(),
             inner,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -431,15 +423,6 @@ impl FakeClarion {
             res.status().as_u16(),
             res.body_mut().read_to_string().unwrap(),
         )
-    }
-}
-
-impl Drop for FakeClarion {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

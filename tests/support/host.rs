@@ -1,7 +1,5 @@
 //! Test driver for the built `passbridge` binary: a private PASSBRIDGE_HOME, framed requests in,
 //! framed replies out, with timeouts so a broken host fails the test instead of hanging it.
-//! Include from a test file with `#[path = "support/host.rs"] mod host;`.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -109,22 +107,8 @@ impl Home {
         c
     }
     /// Runs `passbridge <args>` in this home with `stdin` written to it, to the end.
-    pub fn run_cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+    pub fn run_cli(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> std::process::Output {
+        output_with_stdin(self.command().args(args), stdin.as_ref())
     }
     /// `passbridge call '<json>'`: (reply, exit success).
     pub fn call(&self, request: &Value) -> (Value, bool) {
@@ -148,21 +132,7 @@ impl Home {
     }
     /// Runs the host with the given launch args, feeds `input` and returns (frames, exit code, stderr).
     pub fn run_once(&self, args: &[&str], input: &[u8]) -> (Vec<Value>, Option<i32>, String) {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = wait_output(child);
-        writer.join().unwrap();
+        let out = output_with_stdin(self.command().args(args), input);
         (
             unframe_all(&out.stdout),
             out.status.code(),
@@ -175,9 +145,29 @@ impl Home {
     }
 }
 
+/// Runs `cmd` with `stdin` written to it (from a thread, so a child that writes before it reads
+/// all its input cannot deadlock) and collects its output like [`wait_output`]. A child that
+/// exits before reading everything is not an error here: its exit status tells.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &[u8]) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = wait_output(child);
+    writer.join().unwrap();
+    out
+}
+
 /// Collects a child's output, failing the test (and killing the child) if it has not exited
 /// and closed its output within [`TIMEOUT`].
-fn wait_output(mut child: Child) -> std::process::Output {
+pub fn wait_output(mut child: Child) -> std::process::Output {
     fn drain(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
         let (tx, rx) = channel();
         if let Some(mut pipe) = pipe {
@@ -203,7 +193,7 @@ fn wait_output(mut child: Child) -> std::process::Output {
             let _ = child.wait();
             let err = stderr.recv_timeout(TIMEOUT).unwrap_or_default();
             panic!(
-                "the host did not exit within {TIMEOUT:?} (killed it); its stderr:\n{}",
+                "the child did not exit within {TIMEOUT:?} (killed it); its stderr:\n{}",
                 String::from_utf8_lossy(&err)
             );
         }
@@ -211,7 +201,7 @@ fn wait_output(mut child: Child) -> std::process::Output {
     };
     let collect = |rx: Receiver<Vec<u8>>, what| {
         rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
-            panic!("the host exited but its {what} stayed open for {TIMEOUT:?}")
+            panic!("the child exited but its {what} stayed open for {TIMEOUT:?}")
         })
     };
     std::process::Output {
@@ -219,6 +209,40 @@ fn wait_output(mut child: Child) -> std::process::Output {
         stdout: collect(stdout, "stdout"),
         stderr: collect(stderr, "stderr"),
     }
+}
+
+/// The `result` of a reply that must be a success; otherwise the test fails, showing the reply.
+#[track_caller]
+pub fn ok(reply: &Value) -> &Value {
+    assert_eq!(reply["ok"], true, "expected success: {reply:#}");
+    &reply["result"]
+}
+
+/// The error code and message of a reply that must be an error.
+#[track_caller]
+pub fn error(reply: &Value) -> (&str, &str) {
+    assert_eq!(reply["ok"], false, "expected an error: {reply:#}");
+    let e = &reply["error"];
+    (e["code"].as_str().unwrap(), e["message"].as_str().unwrap())
+}
+
+/// The error code of a reply that must be an error.
+#[track_caller]
+pub fn err_code(reply: &Value) -> &str {
+    error(reply).0
+}
+
+/// The message of a reply that must be the error `code`.
+#[track_caller]
+pub fn err<'a>(reply: &'a Value, code: &str) -> &'a str {
+    let (got, message) = error(reply);
+    assert_eq!(got, code, "{reply:#}");
+    message
+}
+
+/// One request `{id, action, params}` to a running host, its final reply.
+pub fn req(h: &mut Host, id: u64, action: &str, params: Value) -> Value {
+    h.request(&serde_json::json!({"id": id, "action": action, "params": params}))
 }
 
 /// A running host: send requests, receive frames in order.
@@ -347,6 +371,7 @@ impl Host {
         self.send(request);
         self.reply_for(&request["id"]).0
     }
+
     /// Closes stdin and waits for the exit code.
     pub fn close(mut self) -> Option<i32> {
         drop(self.stdin.take());

@@ -1,7 +1,5 @@
 //! A throwaway "machine" for installer tests: a HOME, a PASSBRIDGE_HOME and a relocated system
 //! root under one temp dir, and the built binary run against them with a clean environment.
-//! Include with `#[path = "support/machine.rs"] mod machine;`.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,9 +40,6 @@ pub struct Run {
 impl Run {
     pub fn ok(&self) -> bool {
         self.code == Some(0)
-    }
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
     }
 }
 

@@ -7,9 +7,8 @@
 //! `GET /sharing/vault/{guid}/get` (ACL entries; `[]` as text/html with sharing disabled).
 //! `hidden` is stored and returned as 0/1. Ciphertexts are opaque to the server, as in Passman.
 //! Seeding encrypts like the web app with this file's own sjcl encoder ([`sjcl_encrypt`]).
-//! Include with `#[path = "support/passman_fake.rs"] mod passman_fake;`.
-#![allow(dead_code)]
 
+use super::loopback::Loopback;
 use aes::Aes256;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -17,10 +16,8 @@ use ccm::aead::{Aead, KeyInit};
 use ccm::consts::{U8, U13};
 use serde_json::{Map, Value, json};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const LOGIN: &str = "alice";
 pub const APP_PASSWORD: &str = "Xk2pQ-app-password-7Lm";
@@ -128,6 +125,8 @@ pub struct Stored {
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub method: String,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub path: String,
     pub body: Option<Value>,
 }
@@ -157,8 +156,8 @@ pub struct FakePassman {
     /// The Nextcloud address to give passbridge.
     pub base: String,
     inner: Arc<Mutex<Inner>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Serves until the fake is dropped.
+    _server: Loopback,
 }
 
 pub fn now() -> i64 {
@@ -184,27 +183,16 @@ fn guid() -> String {
 
 impl FakePassman {
     pub fn start() -> Self {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
         let inner = Arc::new(Mutex::new(Inner {
             next_id: 1,
             ..Default::default()
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (inner2, stop2) = (inner.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(50)) {
-                    handle(&inner2, req);
-                }
-            }
-        });
+        let inner2 = inner.clone();
+        let server = Loopback::start(move |_, req| handle(&inner2, req));
         Self {
-            base,
+            base: server.base.clone(),
             inner,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -329,15 +317,6 @@ impl FakePassman {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.with(|i| i.requests.clone())
-    }
-}
-
-impl Drop for FakePassman {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -5,19 +5,16 @@
 //! unknown path and for `POST /items`; tokens die on [`FakePassWeaver::restart`]; the JWT from
 //! `POST /personal/password` is built with a null seed (personal writes with it give 500); a
 //! one-time token is deleted on its first read; admins get 403 on items.
-//! Include with `#[path = "support/passweaver_fake.rs"] mod passweaver_fake;`.
-#![allow(dead_code)]
 
+use super::loopback::Loopback;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now() -> u64 {
     SystemTime::now()
@@ -97,7 +94,11 @@ pub struct Logged {
     pub method: String,
     pub path: String,
     pub query: String,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub bearer: Option<String>,
+    // Not asserted on; shown in failure messages (Debug).
+    #[allow(dead_code)]
     pub body: String,
 }
 
@@ -133,24 +134,12 @@ pub struct FakePassWeaver {
     /// `http://127.0.0.1:<port>` (the API is under `/api/v1`).
     pub base: String,
     inner: Arc<Mutex<Inner>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for FakePassWeaver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    /// Serves until the fake is dropped.
+    _server: Loopback,
 }
 
 impl FakePassWeaver {
     pub fn start() -> Self {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
         let admin = User {
             id: "0".into(),
             login: "admin".into(),
@@ -175,20 +164,12 @@ impl FakePassWeaver {
             overrides: Vec::new(),
             log: Vec::new(),
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (inner2, stop2) = (inner.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                if let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(20)) {
-                    handle(&inner2, req);
-                }
-            }
-        });
+        let inner2 = inner.clone();
+        let server = Loopback::start(move |_, req| handle(&inner2, req));
         Self {
-            base,
+            base: server.base.clone(),
             inner,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -316,10 +297,6 @@ impl FakePassWeaver {
     /// report `Token expired`.
     pub fn expire_tokens(&self) {
         self.with(|i| i.clock_offset += i.jwt_seconds + 1);
-    }
-
-    pub fn set_jwt_seconds(&self, s: u64) {
-        self.with(|i| i.jwt_seconds = s);
     }
 
     pub fn set_readonly(&self, on: bool) {

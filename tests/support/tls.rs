@@ -1,8 +1,6 @@
 //! TLS for tests: a certificate authority made at test time (rcgen, aws-lc-rs), certificates it
 //! issues, and [`TlsFront`], an https server on loopback that terminates TLS with rustls and
 //! relays the plaintext to a plain-HTTP server (e.g. the fake Clarion), like a reverse proxy.
-//! Include with `#[path = "support/tls.rs"] mod tls;`.
-#![allow(dead_code)]
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -138,10 +136,6 @@ impl TlsFront {
     /// TLS handshakes that completed (the client accepted the certificate).
     pub fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::SeqCst)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr.port()
     }
 }
 

@@ -1,17 +1,33 @@
 //! Fakes and builders for vault tests: a phone (CredentialSource) holding credentials and a
 //! clientKey, an approval gate that records and can refuse, and a State wired with them.
-//! Include with `#[path = "support/vault.rs"] mod vault_support;`.
-#![allow(dead_code)]
 
 use passbridge::anotherpass::seam::{ClientKey, Credential, CredentialSink, CredentialSource};
+use passbridge::api::context::Handler;
 use passbridge::api::services::ApprovalGate;
 use passbridge::api::{ApiError, Ctx};
 use passbridge::config::{Config, Paths};
 use passbridge::vault::{self, ManualClock};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The password of the vaults [`seed`] writes.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Writes a vault under `home` holding `creds`, opened by `key(1)` or [`PASSWORD`] (test-cost
+/// KDF). Made in-process, so no host or agent is involved.
+pub fn seed(home: &Path, creds: &[Credential]) {
+    let v = vault::State::with_clock(
+        &Paths::under(home),
+        Duration::from_secs(3600),
+        Arc::new(ManualClock::default()),
+    );
+    v.unlock_with_key(&key(1), true).unwrap();
+    v.save(creds).unwrap();
+    v.set_password(PASSWORD, vault::format::Kdf::TEST).unwrap();
+}
 
 pub fn key(byte: u8) -> ClientKey {
     ClientKey::from_bytes(&[byte; 32]).unwrap()
@@ -150,6 +166,17 @@ impl Proc {
     pub fn advance(&self, minutes: u64) {
         self.clock.advance(Duration::from_secs(minutes * 60));
     }
+}
+
+/// Calls the action handler `f` in `p`: its result, or its error's (code, message).
+pub fn call(p: &Proc, f: Handler, params: Value) -> Result<Value, (String, String)> {
+    f(&p.ctx, &params).map_err(|e| (e.code.to_string(), e.message))
+}
+
+/// The code of an action's error.
+#[track_caller]
+pub fn code(r: Result<Value, (String, String)>) -> String {
+    r.expect_err("expected an error").0
 }
 
 pub fn vault_dir(home: &Path) -> PathBuf {

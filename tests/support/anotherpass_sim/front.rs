@@ -70,13 +70,16 @@ impl Front {
     /// Stops listening (new connections are refused); with `close_existing`, also closes every
     /// open connection.
     pub fn go_down(&self, close_existing: bool) {
-        let acceptor = self.acceptor.lock().expect("front lock").take();
-        if let Some((stop, handle)) = acceptor {
+        // Held until the listener is closed: a `go_up` in between (the owner logging in right
+        // after the 401) would fail to bind the address still in use and stay down.
+        let mut acceptor = self.acceptor.lock().expect("front lock");
+        if let Some((stop, handle)) = acceptor.take() {
             stop.store(true, Ordering::SeqCst);
             // Wake the blocking accept; the thread then drops the listener.
             let _ = TcpStream::connect(wake_addr(self.addr));
             let _ = handle.join();
         }
+        drop(acceptor);
         if close_existing {
             for (_, client) in self.conns.lock().expect("front lock").drain() {
                 let _ = client.shutdown(Shutdown::Both);

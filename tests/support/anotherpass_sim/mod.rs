@@ -3,9 +3,7 @@
 //! passbridge's client, for tests and for trying passbridge without a phone.
 //!
 //! ```ignore
-//! #[path = "support/anotherpass_sim/mod.rs"]
-//! mod anotherpass_sim;
-//! use anotherpass_sim::{Credential, Script, Sim, SimConfig};
+//! use crate::support::anotherpass_sim::{Credential, Script, Sim, SimConfig};
 //!
 //! let sim = Sim::start(SimConfig::fast());          // 127.0.0.1, free port, RSA-2048 app keys
 //! let uid = sim.add_credential(Credential::new("GitHub", "octo", "pw", "github.com"));
@@ -22,7 +20,6 @@
 //! org.json behaviour), `rsa` (aws-lc-rs), `phone` (linking, request state machine, scripted
 //! owner), `api` (`POST /` processing order, download), `http` (routing, rendering, faults),
 //! `front` (the listening socket and relay), `model` (data types).
-#![allow(dead_code)]
 
 pub mod android;
 pub mod api;
@@ -33,11 +30,7 @@ pub mod phone;
 pub mod proto;
 pub mod rsa;
 
-#[allow(unused_imports)]
-pub use model::{
-    Answer, Create, Credential, Fault, HeldBackup, LinkInfo, LoggedRequest, Pick, RequestState,
-    Script,
-};
+pub use model::{Credential, Fault, HeldBackup, LinkInfo, LoggedRequest, RequestState, Script};
 
 use front::Front;
 use http::Shared;

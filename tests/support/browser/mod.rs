@@ -1,6 +1,5 @@
 //! Runs a real headless browser with the test extension against the built host (spec §4.7):
 //! a temporary HOME, the host registered there, the extension's report collected over loopback.
-//! Include with `#[path = "support/browser/mod.rs"] mod browser;`.
 
 pub mod extension;
 pub mod launch;
