@@ -139,6 +139,22 @@ fn status(ctx: &Ctx) -> Result<(), ApiError> {
             s["web_client_id"].as_str().unwrap_or("?"),
             s["app_key_fingerprint"].as_str().unwrap_or("?"),
         );
+        match s["secrets"].as_str() {
+            Some("keyring") => {
+                let _ = writeln!(out, "Its keys are in the operating system's keyring.");
+            }
+            Some(_) => {
+                let _ = writeln!(
+                    out,
+                    "Its keys are in the file {} (0600), not in a keyring.",
+                    crate::anotherpass::store::link_path(&ctx.state.paths).display()
+                );
+            }
+            None => {}
+        }
+        if let Some(p) = s["problem"].as_str() {
+            let _ = writeln!(out, "Problem: {p}");
+        }
     } else {
         let _ = writeln!(
             out,
@@ -257,6 +273,9 @@ fn link_flow(
             "Linked to vault {}. Tap accept in ANOTHERpass too, if you have not yet.",
             r["vault_id"].as_str().unwrap_or("?")
         );
+        if let Some(w) = r["warning"].as_str() {
+            eprintln!("Warning: {w}");
+        }
         Ok(())
     } else {
         eprintln!(

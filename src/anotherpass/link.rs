@@ -258,7 +258,8 @@ pub fn complete(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
 
 /// `anotherpass.link.confirm {matches: bool}`.
 ///
-/// `true` → saves the link: `{linked: true, web_client_id, vault_id, server, port, fingerprint}`.
+/// `true` → saves the link: `{linked: true, web_client_id, vault_id, server, port, fingerprint,
+/// secrets: "keyring" | "file", warning?}`; `warning` says why the keys went to the file.
 /// `false` → drops the linking in progress and keeps any previous link:
 /// `{linked: <previous link still active>, discarded: true}`.
 pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
@@ -282,7 +283,9 @@ pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
                 .into(),
         ));
     };
-    let file = LinkFile {
+    let keystore =
+        crate::keystore::Keystore::open(paths).map_err(|e| Error::Storage(e.to_string()))?;
+    let mut file = LinkFile {
         version: store::CURRENT_VERSION,
         web_client_id: pending.web_client_id.clone(),
         vault_id: Some(answer.vault_id.clone()),
@@ -294,18 +297,26 @@ pub fn confirm(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
             app_e: answer.app_e.clone(),
             base_key: answer.base_key.clone(),
             linked_at: store::now_secs(),
+            keyring: None,
         }),
     };
-    store::save_link_file(paths, &file).map_err(storage)?;
+    let location = store::save_link(paths, &mut file, &keystore).map_err(storage)?;
     store::remove_pending(paths).map_err(storage)?;
-    Ok(json!({
+    let mut out = json!({
         "linked": true,
         "web_client_id": file.web_client_id,
         "vault_id": answer.vault_id,
         "server": answer.server,
         "port": answer.port,
         "fingerprint": ids::link_fingerprint(&answer.app_n),
-    }))
+        "secrets": location.kind(),
+    });
+    // Never silent (issue 16): the caller shows this to the person.
+    if let Some(w) = location.file_warning(&store::link_path(paths)) {
+        log::warn!("{w}");
+        out["warning"] = json!(w);
+    }
+    Ok(out)
 }
 
 /// `anotherpass.unlink {forget?: bool}` → `{unlinked, identity_kept}`.
@@ -332,6 +343,9 @@ pub fn unlink(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
         return Ok(json!({"unlinked": false, "identity_kept": false}));
     };
     let had_link = file.link.is_some();
+    if let Some(id) = file.link.as_ref().and_then(|l| l.keyring.clone()) {
+        store::forget_secrets(paths, &id);
+    }
     if forget {
         store::remove_link_file(paths).map_err(storage)?;
         return Ok(json!({"unlinked": had_link, "identity_kept": false}));
@@ -342,7 +356,7 @@ pub fn unlink(ctx: &Ctx, p: &Value) -> Result<Value, Error> {
 }
 
 /// `anotherpass.status` → `{linked, web_client_id?, vault_id?, server?, port?, linked_at?,
-/// app_key_fingerprint?, key_bits?, override?, linking: null | {stage, expires_in_s, fingerprint?}}`.
+/// app_key_fingerprint?, key_bits?, secrets? ("keyring" | "file"), override?, linking: null | {stage, expires_in_s, fingerprint?}}`.
 pub fn status(ctx: &Ctx, _p: &Value) -> Result<Value, Error> {
     let paths = &ctx.state.paths;
     let s = settings(ctx);
@@ -350,8 +364,21 @@ pub fn status(ctx: &Ctx, _p: &Value) -> Result<Value, Error> {
     if let Some(f) = store::load_link_file(paths).map_err(storage)? {
         out["web_client_id"] = json!(f.web_client_id);
         out["vault_id"] = json!(f.vault_id);
-        if let Some(link) = store::load_link(paths).map_err(storage)? {
+        let link = match store::load_link(paths) {
+            Ok(link) => link,
+            // Linked, but the keyring is locked or gone: say so instead of failing the status.
+            Err(e @ store::StoreError::Keyring(_)) => {
+                out["linked"] = json!(true);
+                out["secrets"] = json!("keyring");
+                out["problem"] = json!(e.to_string());
+                None
+            }
+            Err(e) => return Err(storage(e)),
+        };
+        if let Some(link) = link {
             out["linked"] = json!(true);
+            // Read after load_link, which may just have moved them into the keyring.
+            out["secrets"] = json!(store::link_location(paths).map_err(storage)?);
             out["server"] = json!(link.server.as_str());
             out["port"] = json!(link.port);
             out["linked_at"] = json!(link.linked_at);
