@@ -194,7 +194,13 @@ fn one_shot_reply(home: &host::Home, action: &str, params: Value) -> Value {
 fn one_shot(home: &host::Home, action: &str, params: Value) -> Value {
     let reply = one_shot_reply(home, action, params);
     assert_eq!(reply["ok"], true, "{action}: {reply:#}");
-    reply["result"].clone()
+    let result = reply["result"].clone();
+    match action {
+        "status" => host::assert_schema("secretStore", &result["secret_store"]),
+        "anotherpass.status" => host::assert_schema("anotherpassStatus", &result),
+        _ => {}
+    }
+    result
 }
 
 /// Links through three processes, as the extension does; returns link.confirm's result.
@@ -380,7 +386,7 @@ fn without_a_keyring_the_file_fallback_is_reported_everywhere() {
     let status = one_shot(&home, "anotherpass.status", json!({}));
     assert_eq!(status["secrets"], "file");
     let (_, stdout) = doctor(&home);
-    assert!(stdout.contains("no keyring is used"), "{stdout}");
+    assert!(stdout.contains("warn  no keyring is used"), "{stdout}");
     // Required but absent: an error, not a quiet fallback.
     home.set_env("PASSBRIDGE_SECRET_STORE", Some("keyring"));
     let status = one_shot(&home, "status", json!({}));

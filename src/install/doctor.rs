@@ -308,17 +308,24 @@ fn check_secrets(paths: &crate::config::Paths) -> Vec<Finding> {
             )];
         }
     };
+    let linked = store::link_location(paths);
+    let keys_in_file = matches!(linked, Ok(Some("file")));
     let mut out = vec![match keystore.location() {
         Location::Keyring(name) => ok(format!("secrets are kept in the {name}")),
-        Location::File(reason) => warn(
+        // A warning once keys actually sit in the file; before any link, a note.
+        Location::File(reason) if keys_in_file => warn(
             format!(
                 "no keyring is used ({reason}): the ANOTHERpass link's keys are kept in {} (0600)",
                 link_file.display()
             ),
             "start a Secret Service in your session (GNOME Keyring, KWallet, KeePassXC), or accept the file; see README.md (Keyring)",
         ),
+        Location::File(reason) => ok(format!(
+            "no keyring is used ({reason}): a link made now keeps its keys in {} (0600)",
+            link_file.display()
+        )),
     }];
-    match store::link_location(paths) {
+    match linked {
         Ok(Some("file")) if keystore.is_keyring() => out.push(ok(format!(
             "the link's keys are still in {}; they move into the keyring the next time the link is used",
             link_file.display()
@@ -328,7 +335,10 @@ fn check_secrets(paths: &crate::config::Paths) -> Vec<Finding> {
             "unlock or start the keyring, or unlink and link again",
         )),
         Ok(_) => {}
-        Err(e) => out.push(fail(e.to_string(), "run `passbridge anotherpass unlink` and link again")),
+        Err(e) => out.push(fail(
+            e.to_string(),
+            "run `passbridge anotherpass unlink` and link again",
+        )),
     }
     out
 }
