@@ -313,6 +313,76 @@ impl Keystore {
     }
 }
 
+/// A settings file's one secret string (the Passman app password, the PassWeaver API key
+/// secret) in the keyring, as the entry `<kind>/<id>`; the file keeps the id.
+pub struct SecretString {
+    pub kind: &'static str,
+}
+
+impl SecretString {
+    /// Puts `secret` into a new entry when the keyring is in use and takes it; `None` (keep it in
+    /// the file) otherwise, with the reason logged.
+    pub fn stash(&self, paths: &Paths, secret: &str) -> Result<Option<String>, KeystoreError> {
+        let ks = Keystore::open(paths)?;
+        if !ks.is_keyring() {
+            return Ok(None);
+        }
+        let id = new_entry_id();
+        let user = entry_user(self.kind, &id).expect("a fresh id is valid");
+        match ks.set(&user, secret.as_bytes()) {
+            Ok(()) => Ok(Some(id)),
+            Err(e) => {
+                log::warn!(
+                    "the {} stays in its file: the keyring refused it ({e})",
+                    self.kind
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// The secret kept as entry `id`.
+    pub fn fetch(&self, paths: &Paths, id: &str) -> Result<Zeroizing<String>, KeystoreError> {
+        let user = entry_user(self.kind, id)
+            .ok_or_else(|| KeystoreError::Failed("the file names no valid keyring entry".into()))?;
+        let ks = Keystore::open(paths)?;
+        if let Location::File(reason) = ks.location() {
+            return Err(KeystoreError::Failed(format!(
+                "the {} is in the keyring, which cannot be used now: {reason}",
+                self.kind
+            )));
+        }
+        let bytes = ks.get(&user)?.ok_or_else(|| {
+            KeystoreError::Failed(format!("the {} is missing from the keyring", self.kind))
+        })?;
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|e| {
+                let mut b = e.into_bytes();
+                zeroize::Zeroize::zeroize(&mut b);
+                KeystoreError::Failed("the keyring entry is not text".into())
+            })
+    }
+
+    /// Deletes entry `id`; best effort (logged), like the link's.
+    pub fn forget(&self, paths: &Paths, id: &str) {
+        let Some(user) = entry_user(self.kind, id) else {
+            return;
+        };
+        match Keystore::open(paths).and_then(|ks| {
+            if ks.is_keyring() {
+                ks.delete(&user)
+            } else {
+                Ok(false)
+            }
+        }) {
+            Ok(true) => {}
+            Ok(false) => log::warn!("the keyring entry {user} was not found or cannot be reached"),
+            Err(e) => log::warn!("could not delete the keyring entry {user}: {e}"),
+        }
+    }
+}
+
 /// A new entry id: 128 random bits, hex.
 pub fn new_entry_id() -> String {
     let mut b = [0u8; 16];

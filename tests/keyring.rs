@@ -397,3 +397,56 @@ fn without_a_keyring_the_file_fallback_is_reported_everywhere() {
         "the keys are in the file, still readable: {reply:#}"
     );
 }
+
+/// The Passman app password and the PassWeaver API key secret: a file written without a keyring
+/// (as before) moves into it when read, and removing the account deletes the entry.
+#[test]
+fn passman_and_passweaver_secrets_move_into_the_keyring_and_go_with_the_account() {
+    let Some(session) = Session::start() else {
+        return;
+    };
+    let phone = Phone::start();
+    let home = session.home(&phone);
+    let passman = home.path().join("data").join("passman-account.json");
+    let passweaver = home.path().join("config").join("passweaver.json");
+    std::fs::create_dir_all(passman.parent().unwrap()).unwrap();
+    std::fs::write(
+        &passman,
+        json!({"server": "https://127.0.0.1:9/", "login": "alice",
+               "app_password": "app-secret-123", "lock_timeout_minutes": 60})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &passweaver,
+        json!({"server": "https://127.0.0.1:9/", "api_key": "k1", "secret": "api-secret-456"})
+            .to_string(),
+    )
+    .unwrap();
+
+    let s = one_shot(&home, "passman.status", json!({}));
+    assert_eq!(s["configured"], true, "{s:#}");
+    let s = one_shot(&home, "passweaver.status", json!({}));
+    assert_eq!(s["configured"], true, "{s:#}");
+    let mut entries = Vec::new();
+    for (file, secret, kind) in [
+        (&passman, "app-secret-123", "passman-app-password"),
+        (&passweaver, "api-secret-456", "passweaver-api-key-secret"),
+    ] {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(!text.contains(secret), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let user = format!("{kind}/{}", v["keyring"].as_str().expect("an entry id"));
+        assert_eq!(session.lookup(&user).unwrap(), secret.as_bytes());
+        entries.push(user);
+    }
+    // Read back from the keyring by a new process.
+    let s = one_shot(&home, "passweaver.status", json!({}));
+    assert_eq!(s["auth"], "api_key", "{s:#}");
+
+    assert_eq!(one_shot(&home, "passman.remove", json!({}))["removed"], true);
+    assert_eq!(one_shot(&home, "passweaver.remove", json!({}))["removed"], true);
+    for user in entries {
+        assert!(session.lookup(&user).is_none(), "{user} was deleted");
+    }
+}
