@@ -444,8 +444,14 @@ fn passman_and_passweaver_secrets_move_into_the_keyring_and_go_with_the_account(
     let s = one_shot(&home, "passweaver.status", json!({}));
     assert_eq!(s["auth"], "api_key", "{s:#}");
 
-    assert_eq!(one_shot(&home, "passman.remove", json!({}))["removed"], true);
-    assert_eq!(one_shot(&home, "passweaver.remove", json!({}))["removed"], true);
+    assert_eq!(
+        one_shot(&home, "passman.remove", json!({}))["removed"],
+        true
+    );
+    assert_eq!(
+        one_shot(&home, "passweaver.remove", json!({}))["removed"],
+        true
+    );
     for user in entries {
         assert!(session.lookup(&user).is_none(), "{user} was deleted");
     }
