@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod harden;
 pub mod http;
 pub mod install;
+pub mod keystore;
 pub mod logging;
 pub mod nm;
 pub mod passman;

@@ -28,6 +28,7 @@ mod host_smoke;
 mod http_tls;
 mod install_cli;
 mod install_script;
+mod keyring;
 mod passman_host;
 mod passman_node;
 mod passweaver;

@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 browser_deps=("chromium:chromium" "firefox-esr:firefox-esr")
 # The extension's tests (extension/, `npm ci` there fetches puppeteer-core and tldts).
 browser_deps+=("node:nodejs" "npm:npm")
+# A real Secret Service for the keyring tests (tests/keyring.rs starts a private session bus and
+# an unlocked GNOME Keyring itself, so the test runner needs no session of its own).
+browser_deps+=("dbus-daemon:dbus-daemon" "dbus-send:dbus-bin" "gnome-keyring-daemon:gnome-keyring"
+  "secret-tool:libsecret-tools")
 
 deps() {
   local missing=()
@@ -25,7 +29,7 @@ deps() {
       apt-get install -y -q "${missing[@]}" </dev/null ||
         { apt-get update -q </dev/null && apt-get install -y -q "${missing[@]}" </dev/null; }
     else
-      echo "tests/run.sh: ${missing[*]} missing; the real-browser tests will skip (and fail under CI)." >&2
+      echo "tests/run.sh: ${missing[*]} missing; the real-browser or keyring tests will skip (and fail under CI)." >&2
       echo "  Install with: sudo apt-get install -y ${missing[*]}" >&2
     fi
   fi

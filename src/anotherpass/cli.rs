@@ -147,6 +147,22 @@ fn status(ctx: &Ctx) -> Result<(), ApiError> {
             s.web_client_id.as_deref().unwrap_or("?"),
             s.app_key_fingerprint.as_deref().unwrap_or("?"),
         );
+        match s.secrets {
+            Some("keyring") => {
+                let _ = writeln!(out, "Its keys are in the operating system's keyring.");
+            }
+            Some(_) => {
+                let _ = writeln!(
+                    out,
+                    "Its keys are in the file {} (0600), not in a keyring.",
+                    crate::anotherpass::store::link_path(&ctx.state.paths).display()
+                );
+            }
+            None => {}
+        }
+        if let Some(p) = &s.problem {
+            let _ = writeln!(out, "Problem: {p}");
+        }
     } else {
         let _ = writeln!(
             out,
@@ -268,10 +284,16 @@ fn link_flow(
         }
     };
     let r = link::confirm(ctx, ConfirmParams { matches: Some(yes) })?;
-    if let ConfirmReply::Linked { vault_id, .. } = &r {
+    if let ConfirmReply::Linked {
+        vault_id, warning, ..
+    } = &r
+    {
         eprintln!(
             "Linked to vault {vault_id}. Tap accept in ANOTHERpass too, if you have not yet."
         );
+        if let Some(w) = warning {
+            eprintln!("Warning: {w}");
+        }
         Ok(())
     } else {
         eprintln!(

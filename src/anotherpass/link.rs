@@ -317,6 +317,11 @@ pub enum ConfirmReply {
         server: String,
         port: u16,
         fingerprint: String,
+        /// Where the link keys went: `keyring` or `file`.
+        secrets: &'static str,
+        /// Why the keys went to the file instead of the keyring.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
     },
     /// The linking in progress was dropped; `linked` says whether a previous link is active.
     Discarded { linked: bool, discarded: bool },
@@ -324,7 +329,8 @@ pub enum ConfirmReply {
 
 /// `anotherpass.link.confirm {matches: bool}`.
 ///
-/// `true` → saves the link: `{linked: true, web_client_id, vault_id, server, port, fingerprint}`.
+/// `true` → saves the link: `{linked: true, web_client_id, vault_id, server, port, fingerprint,
+/// secrets: "keyring" | "file", warning?}`; `warning` says why the keys went to the file.
 /// `false` → drops the linking in progress and keeps any previous link:
 /// `{linked: <previous link still active>, discarded: true}`.
 pub fn confirm(ctx: &Ctx, p: ConfirmParams) -> Result<ConfirmReply, Error> {
@@ -349,7 +355,9 @@ pub fn confirm(ctx: &Ctx, p: ConfirmParams) -> Result<ConfirmReply, Error> {
                 .into(),
         ));
     };
-    let file = LinkFile {
+    let keystore =
+        crate::keystore::Keystore::open(paths).map_err(|e| Error::Storage(e.to_string()))?;
+    let mut file = LinkFile {
         version: store::CURRENT_VERSION,
         web_client_id: pending.web_client_id.clone(),
         vault_id: Some(answer.vault_id.clone()),
@@ -361,10 +369,16 @@ pub fn confirm(ctx: &Ctx, p: ConfirmParams) -> Result<ConfirmReply, Error> {
             app_e: answer.app_e.clone(),
             base_key: answer.base_key.clone(),
             linked_at: store::now_secs(),
+            keyring: None,
         }),
     };
-    store::save_link_file(paths, &file).map_err(storage)?;
+    let location = store::save_link(paths, &mut file, &keystore).map_err(storage)?;
     store::remove_pending(paths).map_err(storage)?;
+    let warning = location.file_warning(&store::link_path(paths));
+    // Never silent (issue 16): the caller shows this to the person.
+    if let Some(w) = &warning {
+        log::warn!("{w}");
+    }
     Ok(ConfirmReply::Linked {
         linked: true,
         web_client_id: file.web_client_id.clone(),
@@ -372,6 +386,8 @@ pub fn confirm(ctx: &Ctx, p: ConfirmParams) -> Result<ConfirmReply, Error> {
         server: answer.server.clone(),
         port: answer.port,
         fingerprint: ids::link_fingerprint(&answer.app_n),
+        secrets: location.kind(),
+        warning,
     })
 }
 
@@ -417,6 +433,9 @@ pub fn unlink(ctx: &Ctx, p: UnlinkParams) -> Result<UnlinkReply, Error> {
         return Ok(reply(false, false));
     };
     let had_link = file.link.is_some();
+    if let Some(id) = file.link.as_ref().and_then(|l| l.keyring.clone()) {
+        store::forget_secrets(paths, &id);
+    }
     if forget {
         store::remove_link_file(paths).map_err(storage)?;
         return Ok(reply(had_link, false));
@@ -446,6 +465,12 @@ pub struct StatusReply {
     pub app_key_fingerprint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_bits: Option<usize>,
+    /// Where the link keys are kept: `keyring` or `file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<&'static str>,
+    /// Linked, but the keys cannot be read now (a locked or missing keyring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// The connection override of the settings, when one is set.
     #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
     pub overridden: Option<Override>,
@@ -477,8 +502,21 @@ pub fn status(ctx: &Ctx, _: NoParams) -> Result<StatusReply, Error> {
     if let Some(f) = store::load_link_file(paths).map_err(storage)? {
         out.web_client_id = Some(f.web_client_id.clone());
         out.vault_id = Some(f.vault_id.clone());
-        if let Some(link) = store::load_link(paths).map_err(storage)? {
+        let link = match store::load_link(paths) {
+            Ok(link) => link,
+            // Linked, but the keyring is locked or gone: say so instead of failing the status.
+            Err(e @ store::StoreError::Keyring(_)) => {
+                out.linked = true;
+                out.secrets = Some("keyring");
+                out.problem = Some(e.to_string());
+                None
+            }
+            Err(e) => return Err(storage(e)),
+        };
+        if let Some(link) = link {
             out.linked = true;
+            // Read after load_link, which may just have moved them into the keyring.
+            out.secrets = store::link_location(paths).map_err(storage)?;
             out.server = Some(link.server.as_str().to_owned());
             out.port = Some(link.port);
             out.linked_at = Some(link.linked_at);

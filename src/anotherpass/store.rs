@@ -5,12 +5,18 @@
 //! starts a new host process per message: `link.start`, `link.complete` and `link.confirm` may run
 //! in three processes. It expires after [`PENDING_LIFETIME`] without progress.
 //! Both files are read with a size cap and zeroized in memory.
+//!
+//! The link's two secrets (the client's private key and BK) go to the operating system's keyring
+//! when one answers ([`crate::keystore`]): the file then names the keyring entry instead. A file
+//! written before (or on a computer without a keyring) holds them itself; it is moved into the
+//! keyring the first time the link is used where a keyring answers.
 
 use super::address::Server;
 use super::b64;
 use super::rsa::{RsaKeyPair, RsaPublicKey};
 use crate::config::Paths;
 use crate::fsutil;
+use crate::keystore::{self, Keystore, Location};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,7 +39,12 @@ pub enum StoreError {
     },
     #[error("{path} is damaged ({detail}). Unlink ANOTHERpass and link it again.")]
     Corrupt { path: PathBuf, detail: String },
+    #[error("The link's keys are in the keyring, which cannot be used now: {0}")]
+    Keyring(String),
 }
+
+/// The kind part of the keyring entry's name (`anotherpass-link/<id>`).
+pub const KEYRING_KIND: &str = "anotherpass-link";
 
 pub fn now_secs() -> u64 {
     SystemTime::now()
@@ -58,13 +69,55 @@ pub struct LinkFile {
 pub struct LinkSecrets {
     pub server: String,
     pub port: u16,
-    /// PKCS#8 DER of the client key, standard base64.
+    /// PKCS#8 DER of the client key, standard base64; empty when the keyring holds it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_private_key: String,
     pub app_n: String,
     pub app_e: String,
-    /// BK, standard base64 (its length, 16 or 32 bytes, is the OTK length).
+    /// BK, standard base64 (its length, 16 or 32 bytes, is the OTK length); empty when the keyring
+    /// holds it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub base_key: String,
     pub linked_at: u64,
+    /// The id of the keyring entry that holds the client key and BK ([`KEYRING_KIND`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
+}
+
+impl LinkSecrets {
+    fn in_file(&self) -> bool {
+        self.keyring.is_none()
+    }
+}
+
+/// The keyring entry's content: `1`, the DER's length (u16, big-endian), the DER, BK. Binary, not
+/// base64: Windows' Credential Manager holds at most 2560 bytes, and an RSA-4096 key is ~2.4 KB.
+fn encode_secret(s: &LinkSecrets) -> Option<Zeroizing<Vec<u8>>> {
+    let der = b64::decode(&s.client_private_key).ok()?;
+    let bk = b64::decode(&s.base_key).ok()?;
+    let len = u16::try_from(der.len()).ok()?;
+    let mut out = Zeroizing::new(Vec::with_capacity(3 + der.len() + bk.len()));
+    out.push(1);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&der);
+    out.extend_from_slice(&bk);
+    Some(out)
+}
+
+type Bytes = Zeroizing<Vec<u8>>;
+
+/// (DER, BK) from a keyring entry's content.
+fn decode_secret(b: &[u8]) -> Option<(Bytes, Bytes)> {
+    let (&[1, hi, lo], rest) = b.split_first_chunk::<3>()? else {
+        return None;
+    };
+    let len = u16::from_be_bytes([hi, lo]) as usize;
+    (rest.len() > len).then(|| {
+        (
+            Zeroizing::new(rest[..len].to_vec()),
+            Zeroizing::new(rest[len..].to_vec()),
+        )
+    })
 }
 
 /// A linking in progress.
@@ -218,7 +271,80 @@ pub fn remove_link_file(paths: &Paths) -> Result<bool, StoreError> {
     remove(&link_path(paths))
 }
 
-/// The current link, decoded; `None` when not linked.
+/// Saves `file`, its link's secrets in the keyring when `ks` is one; returns where they went.
+///
+/// A keyring that refuses them (too long, locked, gone) is not fatal: they go to the file and the
+/// returned location says why. A keyring entry of the link this one replaces is deleted.
+pub fn save_link(
+    paths: &Paths,
+    file: &mut LinkFile,
+    ks: &Keystore,
+) -> Result<Location, StoreError> {
+    let mut location = ks.location().clone();
+    if let Some(s) = file.link.as_mut().filter(|s| s.in_file())
+        && ks.is_keyring()
+    {
+        let id = keystore::new_entry_id();
+        let user = keystore::entry_user(KEYRING_KIND, &id).expect("a fresh id is valid");
+        let blob = encode_secret(s).ok_or_else(|| corrupt(&link_path(paths), "bad keys"))?;
+        match ks.set(&user, &blob) {
+            Ok(()) => {
+                // Zeroize also empties them, so the file no longer carries them.
+                s.client_private_key.zeroize();
+                s.base_key.zeroize();
+                s.keyring = Some(id);
+            }
+            Err(e) => location = Location::File(format!("the keyring refused them ({e})")),
+        }
+    }
+    let previous = load_link_file(paths)
+        .ok()
+        .flatten()
+        .and_then(|f| f.link.as_ref().and_then(|l| l.keyring.clone()));
+    save_link_file(paths, file)?;
+    let current = file.link.as_ref().and_then(|l| l.keyring.as_deref());
+    if let Some(old) = previous.filter(|old| Some(old.as_str()) != current) {
+        forget_secrets(paths, &old);
+    }
+    if file.link.as_ref().is_some_and(|s| !s.in_file()) {
+        location = ks.location().clone();
+    }
+    Ok(location)
+}
+
+/// Deletes the keyring entry `id` (unlink, relink). Best effort: a keyring that cannot be reached
+/// now keeps an entry nothing refers to any more, which is logged.
+pub fn forget_secrets(paths: &Paths, id: &str) {
+    let Some(user) = keystore::entry_user(KEYRING_KIND, id) else {
+        return;
+    };
+    let result = Keystore::open(paths).and_then(|ks| {
+        if ks.is_keyring() {
+            ks.delete(&user)
+        } else {
+            Ok(false)
+        }
+    });
+    match result {
+        Ok(true) => log::info!("deleted the old link's keyring entry"),
+        Ok(false) => log::warn!(
+            "the old link's keyring entry {user} was not found or the keyring cannot be reached"
+        ),
+        Err(e) => log::warn!("could not delete the old link's keyring entry {user}: {e}"),
+    }
+}
+
+/// Where the current link's secrets are: `None` when not linked.
+pub fn link_location(paths: &Paths) -> Result<Option<&'static str>, StoreError> {
+    Ok(load_link_file(paths)?.and_then(|f| {
+        f.link
+            .as_ref()
+            .map(|l| if l.in_file() { "file" } else { "keyring" })
+    }))
+}
+
+/// The current link, decoded; `None` when not linked. A link whose secrets are still in the file
+/// is moved into the keyring first when one answers (see the module comment).
 pub fn load_link(paths: &Paths) -> Result<Option<Link>, StoreError> {
     let Some(f) = load_link_file(paths)? else {
         return Ok(None);
@@ -228,10 +354,32 @@ pub fn load_link(paths: &Paths) -> Result<Option<Link>, StoreError> {
     };
     let path = link_path(paths);
     let bad = |what: &str| corrupt(&path, what);
-    let der = b64::decode(&s.client_private_key).map_err(|_| bad("bad client key"))?;
+    let (der, base_key) = match &s.keyring {
+        None => {
+            let keys = (
+                b64::decode(&s.client_private_key).map_err(|_| bad("bad client key"))?,
+                b64::decode(&s.base_key).map_err(|_| bad("bad base key"))?,
+            );
+            migrate(paths, &f);
+            keys
+        }
+        Some(id) => {
+            let user =
+                keystore::entry_user(KEYRING_KIND, id).ok_or_else(|| bad("bad keyring id"))?;
+            let ks = Keystore::open(paths).map_err(|e| StoreError::Keyring(e.to_string()))?;
+            if let Location::File(reason) = ks.location() {
+                return Err(StoreError::Keyring(reason.clone()));
+            }
+            let blob = ks
+                .get(&user)
+                .map_err(|e| StoreError::Keyring(e.to_string()))?
+                .ok_or_else(|| bad("its keys are missing from the keyring"))?;
+            decode_secret(&blob).ok_or_else(|| bad("the keyring entry is not a link's keys"))?
+        }
+    };
+    let s = f.link.as_ref().expect("checked above");
     let client = RsaKeyPair::from_pkcs8(&der).map_err(|_| bad("bad client key"))?;
     let app_key = RsaPublicKey::from_jwk(&s.app_n, &s.app_e).map_err(|_| bad("bad app key"))?;
-    let base_key = b64::decode(&s.base_key).map_err(|_| bad("bad base key"))?;
     if base_key.len() != 16 && base_key.len() != 32 {
         return Err(bad("bad base key length"));
     }
@@ -246,6 +394,33 @@ pub fn load_link(paths: &Paths) -> Result<Option<Link>, StoreError> {
         base_key,
         linked_at: s.linked_at,
     }))
+}
+
+/// Moves a link's secrets from the file into the keyring, when one answers. Failures leave the
+/// file as it was (the link keeps working from it) and are logged.
+fn migrate(paths: &Paths, seen: &LinkFile) {
+    let ks = match Keystore::open(paths) {
+        Ok(ks) if ks.is_keyring() => ks,
+        _ => return,
+    };
+    let moved = lock(paths).and_then(|_lock| {
+        // Another process may have moved them since `seen` was read.
+        let Some(mut f) = load_link_file(paths)? else {
+            return Ok(None);
+        };
+        if f.web_client_id != seen.web_client_id || !f.link.as_ref().is_some_and(|l| l.in_file()) {
+            return Ok(None);
+        }
+        save_link(paths, &mut f, &ks).map(Some)
+    });
+    match moved {
+        Ok(Some(Location::Keyring(_))) => log::info!("moved the link's keys into the keyring"),
+        Ok(Some(Location::File(reason))) => {
+            log::warn!("the link's keys stay in the file: {reason}")
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!("could not move the link's keys into the keyring: {e}"),
+    }
 }
 
 pub fn load_pending(paths: &Paths) -> Result<Option<PendingFile>, StoreError> {
@@ -298,6 +473,7 @@ mod tests {
                 app_e: k.public().e().into(),
                 base_key: b64::std_padded(&[1u8; 32]),
                 linked_at: 1,
+                keyring: None,
             }),
         }
     }
@@ -324,6 +500,39 @@ mod tests {
         }
         assert!(remove_link_file(&paths).unwrap());
         assert!(!remove_link_file(&paths).unwrap());
+    }
+
+    #[test]
+    fn keyring_entry_round_trip_and_damage() {
+        let f = sample();
+        let s = f.link.as_ref().unwrap();
+        let blob = encode_secret(s).unwrap();
+        let (der, bk) = decode_secret(&blob).unwrap();
+        assert_eq!(b64::std_padded(&der), s.client_private_key);
+        assert_eq!(*bk, [1u8; 32]);
+        assert!(decode_secret(&blob[..3 + der.len()]).is_none(), "no BK");
+        assert!(decode_secret(&[2, 0, 0, 1]).is_none(), "unknown version");
+        assert!(decode_secret(&[]).is_none());
+    }
+
+    #[test]
+    fn a_file_store_keeps_the_keys_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let mut f = sample();
+        let ks = Keystore::file("test".into());
+        let at = save_link(&paths, &mut f, &ks).unwrap();
+        assert_eq!(at, Location::File("test".into()));
+        assert_eq!(link_location(&paths).unwrap(), Some("file"));
+        let text = std::fs::read_to_string(link_path(&paths)).unwrap();
+        assert!(text.contains("client_private_key") && !text.contains("keyring"));
+        // A file that points into a keyring nobody can reach is an error that says so.
+        let mut f = sample();
+        f.link.as_mut().unwrap().client_private_key.clear();
+        f.link.as_mut().unwrap().base_key.clear();
+        f.link.as_mut().unwrap().keyring = Some(keystore::new_entry_id());
+        save_link_file(&paths, &f).unwrap();
+        assert_eq!(link_location(&paths).unwrap(), Some("keyring"));
     }
 
     #[test]

@@ -39,6 +39,11 @@ fn ping(ctx: &Ctx, params: &Value) -> Result<Value, ApiError> {
 
 fn status(ctx: &Ctx, _params: &Value) -> Result<Value, ApiError> {
     let mut out = json!({"version": env!("CARGO_PKG_VERSION")});
+    // Where long-lived secrets are kept (issue 16: a fallback to the file is never silent).
+    out["secret_store"] = match crate::keystore::Keystore::open(&ctx.state.paths) {
+        Ok(ks) => ks.location().to_json(),
+        Err(e) => json!({"kind": "error", "reason": e.to_string()}),
+    };
     for b in ctx.state.backends() {
         out[b.name()] = b.summary(ctx);
     }

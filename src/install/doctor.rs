@@ -216,6 +216,10 @@ pub fn run(ctx: &Context) -> Report {
         title: "passbridge".into(),
         findings: general,
     });
+    report.sections.push(Section {
+        title: "secrets".into(),
+        findings: check_secrets(&ctx.paths),
+    });
 
     if ctx.os == Os::Windows {
         let (findings, pointed) = check_registry(&recorded_keys, &key_sites);
@@ -287,6 +291,56 @@ pub fn run(ctx: &Context) -> Report {
         });
     }
     report
+}
+
+/// Where the link's keys are kept: the keyring, or the 0600 file and why (issue 16: a fallback
+/// is never silent).
+fn check_secrets(paths: &crate::config::Paths) -> Vec<Finding> {
+    use crate::anotherpass::store;
+    use crate::keystore::{Keystore, Location};
+    let link_file = store::link_path(paths);
+    let keystore = match Keystore::open(paths) {
+        Ok(k) => k,
+        Err(e) => {
+            return vec![fail(
+                e.to_string(),
+                "set PASSBRIDGE_SECRET_STORE or secrets.store in config.json to auto, keyring or file",
+            )];
+        }
+    };
+    let linked = store::link_location(paths);
+    let keys_in_file = matches!(linked, Ok(Some("file")));
+    let mut out = vec![match keystore.location() {
+        Location::Keyring(name) => ok(format!("secrets are kept in the {name}")),
+        // A warning once keys actually sit in the file; before any link, a note.
+        Location::File(reason) if keys_in_file => warn(
+            format!(
+                "no keyring is used ({reason}): the ANOTHERpass link's keys are kept in {} (0600)",
+                link_file.display()
+            ),
+            "start a Secret Service in your session (GNOME Keyring, KWallet, KeePassXC), or accept the file; see README.md (Keyring)",
+        ),
+        Location::File(reason) => ok(format!(
+            "no keyring is used ({reason}): a link made now keeps its keys in {} (0600)",
+            link_file.display()
+        )),
+    }];
+    match linked {
+        Ok(Some("file")) if keystore.is_keyring() => out.push(ok(format!(
+            "the link's keys are still in {}; they move into the keyring the next time the link is used",
+            link_file.display()
+        ))),
+        Ok(Some("keyring")) if !keystore.is_keyring() => out.push(fail(
+            "the link's keys are in a keyring that cannot be reached now",
+            "unlock or start the keyring, or unlink and link again",
+        )),
+        Ok(_) => {}
+        Err(e) => out.push(fail(
+            e.to_string(),
+            "run `passbridge anotherpass unlink` and link again",
+        )),
+    }
+    out
 }
 
 fn add_site(sites: &mut Vec<Site>, path: String, scope: Scope, b: Browser) {

@@ -52,8 +52,7 @@ pub fn read_frame<R: Read>(r: &mut R, max_len: u32) -> Result<Option<Vec<u8>>, F
             max: max_len.into(),
         });
     }
-    let mut body = Vec::with_capacity((len as usize).min(INITIAL_BODY_CAPACITY));
-    r.take(len.into()).read_to_end(&mut body)?;
+    let body = read_body(r, len as usize)?;
     if body.len() != len as usize {
         return Err(FrameError::TruncatedBody {
             expected: len,
@@ -61,6 +60,43 @@ pub fn read_frame<R: Read>(r: &mut R, max_len: u32) -> Result<Option<Vec<u8>>, F
         });
     }
     Ok(Some(body))
+}
+
+/// Reads up to `len` bytes (fewer at end of stream). Starts small (a lying prefix must not make
+/// us allocate up front) and grows by hand rather than through `read_to_end`: the body may hold a
+/// password, and each outgrown buffer is wiped before it is freed instead of left behind.
+fn read_body<R: Read>(r: &mut R, len: usize) -> io::Result<Vec<u8>> {
+    // `body` is initialised (zeros) up to its capacity once per allocation; `filled` is what
+    // was read.
+    let mut body = vec![0u8; len.min(INITIAL_BODY_CAPACITY)];
+    let mut filled = 0;
+    while filled < len {
+        if filled == body.len() {
+            drop(grow(&mut body, len));
+            body.resize(body.capacity().min(len), 0);
+        }
+        match r.read(&mut body[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                zeroize::Zeroize::zeroize(&mut body);
+                return Err(e);
+            }
+        }
+    }
+    body.truncate(filled);
+    Ok(body)
+}
+
+/// Moves `body` into a buffer twice as large (at most `limit`); returns the old one with every
+/// byte of it overwritten with zeros.
+fn grow(body: &mut Vec<u8>, limit: usize) -> Vec<u8> {
+    let mut bigger = Vec::with_capacity((body.capacity() * 2).clamp(1, limit.max(1)));
+    bigger.extend_from_slice(body);
+    let mut old = std::mem::replace(body, bigger);
+    zeroize::Zeroize::zeroize(&mut old[..]);
+    old
 }
 
 /// Builds prefix + payload as one buffer, refusing anything above [`MAX_OUTBOUND`].
@@ -103,6 +139,34 @@ mod tests {
             read_frame(&mut wire.as_slice(), 10).unwrap().unwrap(),
             b"{}"
         );
+    }
+
+    #[test]
+    fn a_body_larger_than_the_first_buffer_is_read_whole_and_outgrown_buffers_are_wiped() {
+        let body: Vec<u8> = (0..INITIAL_BODY_CAPACITY * 3 + 5)
+            .map(|i| i as u8 | 1)
+            .collect();
+        let wire = framed(&body);
+        // One byte per read: the worst case for growth.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let got = read_frame(&mut Trickle(&wire), u32::MAX).unwrap().unwrap();
+        assert_eq!(got, body);
+        assert!(got.capacity() < body.len() * 2, "grown, not over-allocated");
+
+        let mut full = vec![0xAB_u8; 8];
+        full.shrink_to_fit();
+        let old = grow(&mut full, 100);
+        assert_eq!(full, [0xAB; 8], "the content moved");
+        assert_eq!(old.len(), 8);
+        assert!(old.iter().all(|&b| b == 0), "the old buffer is wiped");
     }
 
     #[test]

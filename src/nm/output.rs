@@ -87,31 +87,58 @@ pub fn seal_on_abort(out: &Arc<Output>) {
     }));
 }
 
-/// Prefix + JSON in one buffer, serialized in place (no copy). A reply above 1 MiB becomes
-/// a `too_large` error for the same id; an oversized event is dropped. Never yields a frame
-/// the browser would refuse. The buffer may hold credentials (vault.get): wiped when dropped,
-/// and so is a refused one (copies serde_json leaves behind when it grows the buffer are not).
+/// Prefix + JSON in one buffer. A reply above 1 MiB becomes a `too_large` error for the same id;
+/// an oversized event is dropped. Never yields a frame the browser would refuse.
+///
+/// The buffer may hold credentials (vault.get), so it is sized first (a serialization into a
+/// counter that stops past the limit) and allocated once: no outgrown copy is left in freed
+/// memory. It is wiped when dropped, after the write.
 pub fn encode(value: &Value, is_reply: bool) -> Option<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(256));
-    buf.extend_from_slice(&[0; 4]);
+    let len = match serialized_len(value, MAX_OUTBOUND) {
+        Some(len) => len,
+        None if !is_reply => {
+            log::warn!("dropped a progress event above {MAX_OUTBOUND} bytes");
+            return None;
+        }
+        None => {
+            let id = value.get("id").cloned().unwrap_or(Value::Null);
+            let err = ApiError::new(
+                codes::TOO_LARGE,
+                format!(
+                    "The reply would be more than the browser's limit of {MAX_OUTBOUND} bytes. Ask for fewer items (offset/limit)."
+                ),
+            );
+            return encode(&error_reply(&id, &err), true);
+        }
+    };
+    let mut buf = Zeroizing::new(Vec::with_capacity(4 + len));
+    buf.extend_from_slice(&(len as u32).to_ne_bytes());
     serde_json::to_writer(&mut *buf, value).ok()?;
-    let len = buf.len() - 4;
-    if len <= MAX_OUTBOUND {
-        buf[..4].copy_from_slice(&(len as u32).to_ne_bytes());
-        return Some(buf);
+    debug_assert_eq!(buf.len(), 4 + len);
+    Some(buf)
+}
+
+/// The length of `value`'s JSON, or `None` above `max` (counting stops there).
+fn serialized_len(value: &Value, max: usize) -> Option<usize> {
+    struct Counter {
+        n: usize,
+        max: usize,
     }
-    if !is_reply {
-        log::warn!("dropped a progress event of {len} bytes (limit {MAX_OUTBOUND})");
-        return None;
+    impl Write for Counter {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.n += b.len();
+            if self.n > self.max {
+                return Err(std::io::Error::other("too large"));
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let err = ApiError::new(
-        codes::TOO_LARGE,
-        format!(
-            "The reply would be {len} bytes, above the browser's limit of {MAX_OUTBOUND}. Ask for fewer items (offset/limit)."
-        ),
-    );
-    encode(&error_reply(&id, &err), true)
+    let mut c = Counter { n: 0, max };
+    serde_json::to_writer(&mut c, value).ok()?;
+    Some(c.n)
 }
 
 #[cfg(test)]
@@ -148,6 +175,21 @@ mod tests {
             (json!(7), json!("too_large"))
         );
         assert!(encode(&big, false).is_none());
+    }
+
+    #[test]
+    fn the_frame_buffer_is_allocated_once_at_its_exact_size() {
+        // A growing buffer would leave copies of a credential in freed memory.
+        let v =
+            json!({"id": 3, "ok": true, "result": {"password": "p".repeat(10_000), "n": [1, 2]}});
+        let f = encode(&v, true).unwrap();
+        assert_eq!(f.capacity(), f.len());
+        assert_eq!(serde_json::from_slice::<Value>(&f[4..]).unwrap(), v);
+        assert_eq!(
+            serialized_len(&v, MAX_OUTBOUND),
+            Some(serde_json::to_vec(&v).unwrap().len())
+        );
+        assert_eq!(serialized_len(&v, 100), None);
     }
 
     #[test]

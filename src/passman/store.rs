@@ -1,5 +1,7 @@
 //! The Passman account on disk: `passman-account.json` in the data directory, 0600, written
-//! atomically. It holds the app password, so it is never logged and never echoed back.
+//! atomically. The app password goes to the operating system's keyring when one answers (the
+//! file then names the entry), else into the file ([`crate::keystore`]); a file that holds it is
+//! moved into the keyring when it is next read. Never logged, never echoed back.
 
 use super::error::PassmanError;
 use crate::config::Paths;
@@ -17,7 +19,13 @@ pub struct Account {
     /// The Nextcloud address as given (checked and normalised).
     pub server: String,
     pub login: String,
-    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    /// Empty in the file when the keyring holds it.
+    #[serde(
+        default,
+        serialize_with = "ser_secret",
+        deserialize_with = "de_secret",
+        skip_serializing_if = "is_empty"
+    )]
     pub app_password: Zeroizing<String>,
     /// The vault used when a request names none (guid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +40,23 @@ pub struct Account {
 fn default_timeout() -> u32 {
     DEFAULT_LOCK_TIMEOUT_MINUTES
 }
+
+fn is_empty(s: &Zeroizing<String>) -> bool {
+    s.is_empty()
+}
+
+/// The file: the account and, when the keyring holds the app password, its entry id.
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    #[serde(flatten)]
+    account: Account,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keyring: Option<String>,
+}
+
+const SECRET: crate::keystore::SecretString = crate::keystore::SecretString {
+    kind: "passman-app-password",
+};
 
 fn ser_secret<S: serde::Serializer>(s: &Zeroizing<String>, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s)
@@ -66,8 +91,8 @@ fn storage(what: &str, e: impl std::fmt::Display) -> PassmanError {
     PassmanError::Storage(format!("cannot {what} the Passman account file: {e}"))
 }
 
-/// The stored account, or `NotConfigured`.
-pub fn load(paths: &Paths) -> Result<Account, PassmanError> {
+/// The file as written; `NotConfigured` when there is none.
+fn read(paths: &Paths) -> Result<OnDisk, PassmanError> {
     let p = path(paths);
     let file = match std::fs::File::open(&p) {
         Ok(f) => f,
@@ -92,19 +117,60 @@ pub fn load(paths: &Paths) -> Result<Account, PassmanError> {
     })
 }
 
-pub fn save(paths: &Paths, account: &Account) -> Result<(), PassmanError> {
-    paths.ensure().map_err(|e| storage("write", e))?;
-    let bytes = Zeroizing::new(serde_json::to_vec_pretty(account).expect("JSON serializes"));
-    fsutil::write_atomic(&path(paths), &bytes).map_err(|e| storage("write", e))
+/// The stored account with its app password, or `NotConfigured`.
+pub fn load(paths: &Paths) -> Result<Account, PassmanError> {
+    let disk = read(paths)?;
+    let mut account = disk.account;
+    match &disk.keyring {
+        Some(id) => {
+            account.app_password = SECRET
+                .fetch(paths, id)
+                .map_err(|e| PassmanError::Storage(format!("the Passman app password: {e}")))?;
+        }
+        // Written where no keyring answered (or by an older passbridge): move it now if one does.
+        None if !account.app_password.is_empty() => {
+            if let Err(e) = save(paths, &account) {
+                log::warn!("could not move the Passman app password into the keyring: {e}");
+            }
+        }
+        None => {}
+    }
+    Ok(account)
 }
 
-/// Forgets the account; true when there was one.
-pub fn remove(paths: &Paths) -> Result<bool, PassmanError> {
-    match std::fs::remove_file(path(paths)) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(storage("remove", e)),
+pub fn save(paths: &Paths, account: &Account) -> Result<(), PassmanError> {
+    paths.ensure().map_err(|e| storage("write", e))?;
+    let previous = read(paths).ok().and_then(|d| d.keyring.clone());
+    let keyring = SECRET
+        .stash(paths, &account.app_password)
+        .map_err(|e| PassmanError::Storage(e.to_string()))?;
+    let mut disk = OnDisk {
+        account: account.clone(),
+        keyring,
+    };
+    if disk.keyring.is_some() {
+        disk.account.app_password = Zeroizing::new(String::new());
     }
+    let bytes = Zeroizing::new(serde_json::to_vec_pretty(&disk).expect("JSON serializes"));
+    fsutil::write_atomic(&path(paths), &bytes).map_err(|e| storage("write", e))?;
+    if let Some(old) = previous.filter(|old| disk.keyring.as_ref() != Some(old)) {
+        SECRET.forget(paths, &old);
+    }
+    Ok(())
+}
+
+/// Forgets the account (and its keyring entry); true when there was one.
+pub fn remove(paths: &Paths) -> Result<bool, PassmanError> {
+    let previous = read(paths).ok().and_then(|d| d.keyring.clone());
+    let removed = match std::fs::remove_file(path(paths)) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(storage("remove", e)),
+    };
+    if let Some(id) = previous {
+        SECRET.forget(paths, &id);
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

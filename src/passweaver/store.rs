@@ -1,6 +1,8 @@
 //! The PassWeaver account: `passweaver.json` in the config directory, 0600, written atomically.
 //! It holds the server and the user name, or an API key and its secret. A password is never
-//! stored; the API key secret lives only here and is never logged or returned.
+//! stored. The API key secret goes to the operating system's keyring when one answers (the file
+//! then names the entry), else into the file ([`crate::keystore`]); a file that holds it is moved
+//! into the keyring when it is next read. Never logged or returned.
 
 use crate::config::Paths;
 use crate::fsutil;
@@ -78,20 +80,35 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The file: the account and, when the keyring holds the secret, its entry id.
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    #[serde(flatten)]
+    account: Account,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keyring: Option<String>,
+}
+
+const SECRET: crate::keystore::SecretString = crate::keystore::SecretString {
+    kind: "passweaver-api-key-secret",
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot read or write {path}: {why}")]
     Io { path: PathBuf, why: String },
     #[error("{path} is not a valid PassWeaver account file ({why}). Run passweaver.setup again.")]
     Corrupt { path: PathBuf, why: String },
+    #[error("the PassWeaver API key secret: {0}")]
+    Keyring(String),
 }
 
 pub fn path(paths: &Paths) -> PathBuf {
     paths.config_dir.join(FILE)
 }
 
-/// The stored account, or `None` when there is none.
-pub fn load(paths: &Paths) -> Result<Option<Account>, StoreError> {
+/// The file as written, or `None` when there is none.
+fn read(paths: &Paths) -> Result<Option<OnDisk>, StoreError> {
     let p = path(paths);
     let io = |e: std::io::Error| StoreError::Io {
         path: p.clone(),
@@ -118,6 +135,30 @@ pub fn load(paths: &Paths) -> Result<Option<Account>, StoreError> {
         })
 }
 
+/// The stored account with its secret, or `None` when there is none.
+pub fn load(paths: &Paths) -> Result<Option<Account>, StoreError> {
+    let Some(disk) = read(paths)? else {
+        return Ok(None);
+    };
+    let mut account = disk.account;
+    match &disk.keyring {
+        Some(id) => {
+            let secret = SECRET
+                .fetch(paths, id)
+                .map_err(|e| StoreError::Keyring(e.to_string()))?;
+            account.secret = Some(Secret(secret));
+        }
+        // Written where no keyring answered (or by an older passbridge): move it now if one does.
+        None if account.secret.is_some() => {
+            if let Err(e) = save(paths, &account) {
+                log::warn!("could not move the PassWeaver API key secret into the keyring: {e}");
+            }
+        }
+        None => {}
+    }
+    Ok(Some(account))
+}
+
 /// Writes the account (0600, directory 0700), replacing any other.
 pub fn save(paths: &Paths, account: &Account) -> Result<(), StoreError> {
     let p = path(paths);
@@ -126,21 +167,46 @@ pub fn save(paths: &Paths, account: &Account) -> Result<(), StoreError> {
         why: e.kind().to_string(),
     };
     fsutil::ensure_private_dir(&paths.config_dir).map_err(io)?;
-    let bytes = Zeroizing::new(serde_json::to_vec_pretty(account).expect("account serializes"));
-    fsutil::write_atomic(&p, &bytes).map_err(io)
+    let previous = read(paths).ok().flatten().and_then(|d| d.keyring);
+    let keyring = match &account.secret {
+        Some(s) => SECRET
+            .stash(paths, &s.0)
+            .map_err(|e| StoreError::Keyring(e.to_string()))?,
+        None => None,
+    };
+    let mut disk = OnDisk {
+        account: account.clone(),
+        keyring,
+    };
+    if disk.keyring.is_some() {
+        disk.account.secret = None;
+    }
+    let bytes = Zeroizing::new(serde_json::to_vec_pretty(&disk).expect("account serializes"));
+    fsutil::write_atomic(&p, &bytes).map_err(io)?;
+    if let Some(old) = previous.filter(|old| disk.keyring.as_ref() != Some(old)) {
+        SECRET.forget(paths, &old);
+    }
+    Ok(())
 }
 
-/// Removes the account; true if there was one.
+/// Removes the account (and its keyring entry); true if there was one.
 pub fn remove(paths: &Paths) -> Result<bool, StoreError> {
     let p = path(paths);
-    match std::fs::remove_file(&p) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(StoreError::Io {
-            path: p,
-            why: e.kind().to_string(),
-        }),
+    let previous = read(paths).ok().flatten().and_then(|d| d.keyring);
+    let removed = match std::fs::remove_file(&p) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: p,
+                why: e.kind().to_string(),
+            });
+        }
+    };
+    if let Some(id) = previous {
+        SECRET.forget(paths, &id);
     }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -103,6 +103,11 @@ impl Harness {
         let phone = Phone::start();
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::under(dir.path());
+        // Link keys stay in the temporary home, never in the keyring of whoever runs the tests.
+        Config::update(&paths, |c| {
+            c.set_section("secrets", &serde_json::json!({"store": "file"}))
+        })
+        .unwrap();
         let mut settings = test_settings(phone.port);
         tweak(&mut settings);
         let config = Config::default().with_section("anotherpass", &settings);

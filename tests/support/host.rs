@@ -79,13 +79,22 @@ pub fn unframe_all(mut bytes: &[u8]) -> Vec<Value> {
 /// A temporary PASSBRIDGE_HOME, removed on drop.
 pub struct Home {
     pub dir: tempfile::TempDir,
+    /// Environment for every command, in order: `Some` sets, `None` removes.
+    pub env: Vec<(String, Option<String>)>,
 }
 
 impl Home {
+    /// Secrets stay in the data directory (`PASSBRIDGE_SECRET_STORE=file`): a test must not write
+    /// into the keyring of the person running it. tests/keyring.rs uses a private one.
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            env: vec![("PASSBRIDGE_SECRET_STORE".into(), Some("file".into()))],
         }
+    }
+    /// Sets (`Some`) or removes (`None`) `key` for every later command.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.push((key.into(), value.map(Into::into)));
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -104,6 +113,12 @@ impl Home {
         let mut c = Command::new(BIN);
         c.env("PASSBRIDGE_HOME", self.path())
             .env_remove("PASSBRIDGE_LOG_FILE");
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         c
     }
     /// Runs `passbridge <args>` in this home with `stdin` written to it, to the end.
