@@ -45,12 +45,24 @@ pub fn require(kind: Kind) -> Option<PathBuf> {
 /// A temporary HOME for one browser run; the passbridge home is `<home>/pb`.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// The host's log level (`PASSBRIDGE_LOG`).
+    log: &'static str,
 }
 
 impl Sandbox {
+    /// The host logs at debug level into [`Sandbox::host_log`], for failure messages.
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            log: "debug",
+        }
+    }
+    /// The host logs as it does by default (warnings): for benchmarks/browser.rs.
+    #[allow(dead_code)]
+    pub fn quiet() -> Self {
+        Self {
+            log: "warn",
+            ..Self::new()
         }
     }
     pub fn home(&self) -> &Path {
@@ -77,7 +89,7 @@ impl Sandbox {
             .env("PASSBRIDGE_HOME", self.pb_home())
             // Neither the installer nor the host may see a machine-wide install in /etc.
             .env("PASSBRIDGE_SYSTEM_ROOT", home.join("system"))
-            .env("PASSBRIDGE_LOG", "debug")
+            .env("PASSBRIDGE_LOG", self.log)
             .env("PASSBRIDGE_LOG_FILE", self.host_log())
             // Headless needs no display; make sure none is used.
             .env_remove("DISPLAY")
@@ -198,9 +210,29 @@ pub fn run(kind: Kind, mode: Mode) -> Option<Run> {
         "mode": match mode { Mode::Full => "full", Mode::Refused => "refused" },
         "echo": echo_sent,
     });
+    let report = report_of(kind, &exe, &sb, &server, &config, &format!("{mode:?}"));
+    Some(Run {
+        kind,
+        ext_id,
+        echo_sent,
+        report,
+    })
+}
+
+/// Starts the browser with the extension told `config` and waits for the extension's report
+/// (panics with the probe's, the browser's and the host's logs if none comes).
+pub fn report_of(
+    kind: Kind,
+    exe: &Path,
+    sb: &Sandbox,
+    server: &ReportServer,
+    config: &Value,
+    what: &str,
+) -> Value {
+    let ext_id = extension_id(kind);
     let mut cmd = match kind {
-        Kind::Chromium => chromium_command(&exe, &sb, &config),
-        Kind::Firefox => firefox_command(&exe, &sb, &config, &ext_id),
+        Kind::Chromium => chromium_command(exe, sb, config),
+        Kind::Firefox => firefox_command(exe, sb, config, &ext_id),
     };
     sb.env(&mut cmd);
     let log = std::fs::File::create(sb.browser_log()).unwrap();
@@ -232,16 +264,11 @@ pub fn run(kind: Kind, mode: Mode) -> Option<Run> {
     match outcome {
         Ok(report) => {
             // Printed for people (`-- --nocapture`), never asserted.
-            eprintln!("{} ({mode:?}): report after {elapsed:.2?}", kind.name());
-            Some(Run {
-                kind,
-                ext_id,
-                echo_sent,
-                report,
-            })
+            eprintln!("{} ({what}): report after {elapsed:.2?}", kind.name());
+            report
         }
         Err(why) => panic!(
-            "{} ({mode:?}): {why}\n--- probe log ---\n{}\n--- browser output (last 60 lines) ---\n{}\n--- host log ---\n{}",
+            "{} ({what}): {why}\n--- probe log ---\n{}\n--- browser output (last 60 lines) ---\n{}\n--- host log ---\n{}",
             kind.name(),
             probe_log.join("\n"),
             tail(&read_log(&sb.browser_log()), 60),
