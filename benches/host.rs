@@ -1,10 +1,13 @@
-//! Host benchmarks, reported as ratios against two baselines measured in the same run:
-//! - a minimal echo host (benches/baseline/echo_host.rs) compiled here with `rustc -O`;
+//! Host benchmarks, reported as ratios against three baselines measured in the same run:
+//! - a minimal C echo host (benches/baseline/echo_host.c) compiled here with `cc -O2`: issue
+//!   14 states its cold-start target against it;
+//! - a minimal Rust echo host (benches/baseline/echo_host.rs) compiled here with `rustc -O`;
 //! - a minimal Rust serde host: this bench binary itself, started with
 //!   `PASSBRIDGE_BENCH_SERDE_HOST=1`; it reads a frame, parses it with serde_json and answers
 //!   `{"id", "ok", "result": {"echo": params}}` like passbridge's `ping` (see [`serde_host`]).
 //!
-//! - cold start: spawn, one `hello` frame, read the reply, wait for exit (one-shot `sendNativeMessage`);
+//! - cold start: spawn with an allowlisted extension origin as Chrome does, one `hello` frame,
+//!   read the reply, wait for exit (one-shot `sendNativeMessage`);
 //! - round trips: request/reply in lockstep on one persistent connection (`connectNative`);
 //! - pipelined: many requests written at once, all replies read; replies that are not `ok`
 //!   (e.g. `busy`) are counted as refused and must be 0.
@@ -29,6 +32,19 @@ fn read_frame(r: &mut impl Read) -> Vec<u8> {
     let mut b = vec![0; u32::from_ne_bytes(p) as usize];
     r.read_exact(&mut b).expect("body");
     b
+}
+
+fn build_c_baseline(out_dir: &Path) -> PathBuf {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/baseline/echo_host.c");
+    let exe = out_dir.join("echo_host_c");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-o"])
+        .arg(&exe)
+        .arg(src)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "C baseline build failed");
+    exe
 }
 
 fn build_baseline(out_dir: &Path) -> PathBuf {
@@ -73,9 +89,13 @@ fn serde_host() {
     }
 }
 
+/// The extension origin the hosts are started for, allowlisted in the bench's home.
+const ORIGIN: &str = "chrome-extension://joaajilehcaffhenpoolbcihlhoookie/";
+
+/// Starts a host as Chrome does: the caller's origin as the only argument (no CLI parsing).
 fn spawn(exe: &Path, home: &Path) -> Child {
     Command::new(exe)
-        .arg("host")
+        .arg(ORIGIN)
         .env(SERDE_HOST_ENV, "1")
         .env("PASSBRIDGE_HOME", home)
         .stdin(Stdio::piped())
@@ -170,19 +190,29 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_passbridge")));
     let serde = std::env::current_exe().unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let c_echo = build_c_baseline(tmp.path());
     let echo = build_baseline(tmp.path());
     let home = tmp.path().join("home");
-    let hosts = [&passbridge, &echo, &serde];
+    // Written by hand: linking the passbridge library here would make the serde host (this
+    // binary) larger and slower to start than a minimal host is.
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(
+        home.join("config/config.json"),
+        serde_json::json!({"allowed": {"chrome_origins": [ORIGIN]}}).to_string(),
+    )
+    .unwrap();
+    let hosts = [&passbridge, &c_echo, &echo, &serde];
+    let names = ["passbridge", "C echo", "Rust echo", "serde host"];
 
     let (runs, n_rt, n_pipe) = (41, 2000, 10_000);
-    let mut cold = [vec![], vec![], vec![]];
+    let mut cold: [Vec<Duration>; 4] = Default::default();
     for _ in 0..runs {
         // Interleaved, so background load hits every host alike.
         for (i, h) in hosts.iter().enumerate() {
             cold[i].push(cold_start(h, &home));
         }
     }
-    let (mut rt, mut pl) = ([vec![], vec![], vec![]], [vec![], vec![], vec![]]);
+    let (mut rt, mut pl): ([Vec<Duration>; 4], [Vec<Duration>; 4]) = Default::default();
     let mut refused = 0;
     for _ in 0..5 {
         for (i, h) in hosts.iter().enumerate() {
@@ -195,36 +225,39 @@ fn main() {
         }
     }
     let rate = |d: Duration, n: usize| n as f64 / d.as_secs_f64();
-    let c: Vec<Duration> = cold.into_iter().map(median).collect();
+    let c: Vec<f64> = cold.into_iter().map(|v| ms(median(v))).collect();
     let r: Vec<f64> = rt.into_iter().map(|v| rate(median(v), n_rt)).collect();
     let p: Vec<f64> = pl.into_iter().map(|v| rate(median(v), n_pipe)).collect();
 
     println!("host benchmark (medians; baselines built and measured in this run)");
+    print!("{:<32}", "measure");
+    for n in names {
+        print!(" {n:>12}");
+    }
+    println!(" {:>9} {:>9} {:>9}", "vs C echo", "vs R echo", "vs serde");
+    print!("{:<32}", "cold start + hello (one-shot)");
+    for v in &c {
+        print!(" {v:>9.2} ms");
+    }
     println!(
-        "{:<32} {:>12} {:>12} {:>12} {:>9} {:>9}",
-        "measure", "passbridge", "echo host", "serde host", "vs echo", "vs serde"
-    );
-    println!(
-        "{:<32} {:>9.2} ms {:>9.2} ms {:>9.2} ms {:>8.2}x {:>8.2}x",
-        "cold start + hello (one-shot)",
-        ms(c[0]),
-        ms(c[1]),
-        ms(c[2]),
-        c[0].as_secs_f64() / c[1].as_secs_f64(),
-        c[0].as_secs_f64() / c[2].as_secs_f64()
+        " {:>8.2}x {:>8.2}x {:>8.2}x",
+        c[0] / c[1],
+        c[0] / c[2],
+        c[0] / c[3]
     );
     for (name, v) in [
         ("lockstep round trips (ping)", &r),
         ("pipelined requests (ping)", &p),
     ] {
+        print!("{name:<32}");
+        for x in v.iter() {
+            print!(" {x:>9.0} /s");
+        }
         println!(
-            "{:<32} {:>9.0} /s {:>9.0} /s {:>9.0} /s {:>8.2}x {:>8.2}x",
-            name,
-            v[0],
-            v[1],
-            v[2],
+            " {:>8.2}x {:>8.2}x {:>8.2}x",
             v[1] / v[0],
-            v[2] / v[0]
+            v[2] / v[0],
+            v[3] / v[0]
         );
     }
     println!(
@@ -233,9 +266,9 @@ fn main() {
     );
     println!("(ratio = how many times the baseline's cost passbridge pays; lower is better)");
     let json = serde_json::json!({
-        "cold_start_ms": {"passbridge": ms(c[0]), "echo": ms(c[1]), "serde": ms(c[2])},
-        "round_trips_per_s": {"passbridge": r[0], "echo": r[1], "serde": r[2]},
-        "pipelined_per_s": {"passbridge": p[0], "echo": p[1], "serde": p[2]},
+        "cold_start_ms": {"passbridge": c[0], "c_echo": c[1], "echo": c[2], "serde": c[3]},
+        "round_trips_per_s": {"passbridge": r[0], "c_echo": r[1], "echo": r[2], "serde": r[3]},
+        "pipelined_per_s": {"passbridge": p[0], "c_echo": p[1], "echo": p[2], "serde": p[3]},
         "pipelined_refused": refused,
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-host.json");

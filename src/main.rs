@@ -82,6 +82,11 @@ fn main() -> ExitCode {
     if as_host {
         return run_host(&args);
     }
+    // `passbridge host` skips building the CLI (every subcommand's clap tree and the policy
+    // help): that was a third of a one-shot host's start-up time (issue 14).
+    if args.len() == 1 && args[0] == "host" {
+        return run_host(&[]);
+    }
     quiet_on_broken_pipe();
     let cli = parse_cli();
     passbridge::logging::init(log::LevelFilter::Warn);

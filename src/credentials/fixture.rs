@@ -3,7 +3,7 @@
 //! tests drive `credentials.search` across several sources, a locked one and one that never
 //! answers, through the real binary.
 
-use super::site::{Candidate, Parsed};
+use super::site::Parsed;
 use super::{
     Credential, CredentialProvider, Found, Listed, Lookup, Match, SourceError, SourceState,
 };
@@ -50,7 +50,7 @@ pub fn rank(lookup: &Lookup, c: &Credential) -> Option<Match> {
             let by_name = q.rank(&Parsed::new(&c.name, first));
             c.urls
                 .iter()
-                .filter_map(|u| q.rank_parts(Parsed::new("", u).site(), &[]))
+                .filter_map(|u| q.rank_parts(Parsed::new("", u).site.as_ref(), &[]))
                 .chain(by_name)
                 .min()
         }

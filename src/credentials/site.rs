@@ -32,10 +32,10 @@ impl Drop for Site {
     }
 }
 
-/// The host of the usual `http(s)://host[:port]/…` or `host/…`, lowercased, when it is plain
-/// ASCII letters, digits, `-` and `.`. None for anything else: the `url` crate decides those
-/// (IDNA, IP addresses, user info, odd characters).
-fn quick_host(t: &str) -> Option<String> {
+/// The host of the usual `http(s)://host[:port]/…` or `host/…`, as written (not yet
+/// lowercased), when it is plain ASCII letters, digits, `-` and `.`. None for anything else:
+/// the `url` crate decides those (IDNA, IP addresses, user info, odd characters).
+fn quick_host_span(t: &str) -> Option<&str> {
     let rest = match t.find("://") {
         Some(i) if t[..i].eq_ignore_ascii_case("https") || t[..i].eq_ignore_ascii_case("http") => {
             &t[i + 3..]
@@ -62,7 +62,12 @@ fn quick_host(t: &str) -> Option<String> {
     let last = host.rsplit('.').next().unwrap_or(host);
     let numeric = last.bytes().all(|b| b.is_ascii_digit())
         || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
-    (plain && labels_ok && !numeric).then(|| host.to_ascii_lowercase())
+    (plain && labels_ok && !numeric).then_some(host)
+}
+
+#[cfg(test)]
+fn quick_host(t: &str) -> Option<String> {
+    quick_host_span(t).map(str::to_ascii_lowercase)
 }
 
 /// The host as the URL standard sees it, and whether it is an IP address.
@@ -80,26 +85,69 @@ fn standard_host(t: &str) -> Option<(String, bool)> {
     })
 }
 
-/// Parses a page URL or a website as the phone stores it (`example.com`, `https://…`).
-pub fn site_of(input: &str) -> Option<Site> {
+/// A host as [`host_text`] finds it: borrowed from the input (plain ASCII, still to be
+/// lowercased) or worked out by the URL standard.
+pub enum HostText<'a> {
+    Plain(&'a str),
+    Standard { host: String, is_ip: bool },
+}
+
+impl HostText<'_> {
+    /// The part [`site_of`] keeps: a leading `www.` goes when more labels follow.
+    fn kept(&self) -> &str {
+        let h = match self {
+            HostText::Plain(h) => h,
+            HostText::Standard { host, .. } => host.as_str(),
+        };
+        match h.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case("www.") && h[4..].contains('.') => &h[4..],
+            _ => h,
+        }
+    }
+    /// Length in bytes of the host [`site_of`] keeps.
+    pub fn len(&self) -> usize {
+        self.kept().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.kept().is_empty()
+    }
+    /// Appends the host [`site_of`] keeps (lowercase) to `out` and returns the length of its
+    /// registrable domain. Appends at most [`HostText::len`] bytes.
+    pub fn push_to(&self, out: &mut String) -> usize {
+        let start = out.len();
+        let kept = self.kept();
+        out.push_str(kept);
+        let host = &mut out[start..];
+        host.make_ascii_lowercase();
+        match self {
+            HostText::Standard { is_ip: true, .. } => kept.len(),
+            _ => psl::domain_str(host).map_or(kept.len(), str::len),
+        }
+    }
+}
+
+/// The host of a page URL or a stored website, before [`site_of`] lowercases it and drops
+/// `www.`; None where [`site_of`] finds no site. Allocates only for unusual addresses.
+pub fn host_text(input: &str) -> Option<HostText<'_>> {
     let t = input.trim();
     if t.is_empty() || t.len() > MAX_URL_LEN {
         return None;
     }
-    let (mut host, is_ip) = match quick_host(t) {
-        Some(h) => (h, false),
-        None => standard_host(t)?,
+    let h = match quick_host_span(t) {
+        Some(h) => HostText::Plain(h),
+        None => {
+            let (host, is_ip) = standard_host(t)?;
+            HostText::Standard { host, is_ip }
+        }
     };
-    if host.is_empty() {
-        return None;
-    }
-    if host.starts_with("www.") && host[4..].contains('.') {
-        host.drain(..4);
-    }
-    let domain_len = match is_ip {
-        true => host.len(),
-        false => psl::domain_str(&host).map_or(host.len(), str::len),
-    };
+    (!h.is_empty()).then_some(h)
+}
+
+/// Parses a page URL or a website as the phone stores it (`example.com`, `https://…`).
+pub fn site_of(input: &str) -> Option<Site> {
+    let h = host_text(input)?;
+    let mut host = String::with_capacity(h.len());
+    let domain_len = h.push_to(&mut host);
     Some(Site {
         domain_at: host.len() - domain_len,
         host,
@@ -172,15 +220,20 @@ impl Query {
 
     /// How well something with this site and these [`words`] fits, if at all.
     pub fn rank<C: Candidate + ?Sized>(&self, entry: &C) -> Option<Match> {
-        self.rank_parts(entry.site(), entry.words())
+        self.rank_host(entry.host_and_domain(), entry.words())
     }
 
     pub fn rank_parts(&self, site: Option<&Site>, words: &[u64]) -> Option<Match> {
-        if let Some(s) = site {
-            if s.host == self.site.host {
+        self.rank_host(site.map(|s| (s.host.as_str(), s.domain())), words)
+    }
+
+    /// [`Query::rank_parts`] for a site given as its host and registrable domain.
+    pub fn rank_host(&self, site: Option<(&str, &str)>, words: &[u64]) -> Option<Match> {
+        if let Some((host, domain)) = site {
+            if host == self.site.host {
                 return Some(Match::Host);
             }
-            if s.domain() == self.site.domain() {
+            if domain == self.site.domain() {
                 return Some(Match::Domain);
             }
         }
@@ -191,9 +244,10 @@ impl Query {
     }
 }
 
-/// Something a [`Query`] can rank: its parsed site and the sorted hashes of its [`words`].
+/// Something a [`Query`] can rank: its parsed site (host and registrable domain, as in
+/// [`Site`]) and the sorted hashes of its [`words`].
 pub trait Candidate {
-    fn site(&self) -> Option<&Site>;
+    fn host_and_domain(&self) -> Option<(&str, &str)>;
     fn words(&self) -> &[u64];
 }
 
@@ -214,8 +268,8 @@ impl Parsed {
 }
 
 impl Candidate for Parsed {
-    fn site(&self) -> Option<&Site> {
-        self.site.as_ref()
+    fn host_and_domain(&self) -> Option<(&str, &str)> {
+        self.site.as_ref().map(|s| (s.host.as_str(), s.domain()))
     }
     fn words(&self) -> &[u64] {
         &self.words
@@ -226,9 +280,17 @@ impl Candidate for Parsed {
 /// hyphenated words both whole and in parts), plus a website that is a single word.
 pub fn words(name_lc: &str, site: Option<&Site>) -> Vec<u64> {
     let mut words = Vec::new();
+    words_into(name_lc, site.map(|s| s.host.as_str()), &mut words);
+    words
+}
+
+/// [`words`] into `out` (cleared first), for a caller that reuses one buffer; `host` is the
+/// site's host.
+pub fn words_into(name_lc: &str, host: Option<&str>, out: &mut Vec<u64>) {
+    out.clear();
     let mut add = |w: &str| {
         if w.chars().count() >= 3 {
-            words.push(text_hash(w));
+            out.push(text_hash(w));
         }
     };
     for w in name_lc.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
@@ -237,12 +299,11 @@ pub fn words(name_lc: &str, site: Option<&Site>) -> Vec<u64> {
             w.split('-').for_each(&mut add);
         }
     }
-    if let Some(s) = site.filter(|s| !s.host.contains(['.', '[', ':'])) {
-        add(&s.host);
+    if let Some(h) = host.filter(|h| !h.contains(['.', '[', ':'])) {
+        add(h);
     }
-    words.sort_unstable();
-    words.dedup();
-    words
+    out.sort_unstable();
+    out.dedup();
 }
 
 #[cfg(test)]

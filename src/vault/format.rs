@@ -220,12 +220,68 @@ impl Entry {
     pub fn uid(&self) -> &str {
         self.credential.uid.as_deref().unwrap_or_default()
     }
+}
+
+/// An entry as a segment stores it: two times and seven text fields (uid first, then
+/// [`text_fields`]' order). Implemented by [`Entry`], by the vault's in-memory form and by
+/// [`RawEntry`], so a segment is sealed from whichever holds the data.
+pub trait EntryFields {
+    fn times(&self) -> (u64, u64);
+    fn fields(&self) -> [&str; 7];
+    fn encoded_len(&self) -> usize {
+        16 + self.fields().iter().map(|f| str_len(f)).sum::<usize>()
+    }
+}
+
+impl EntryFields for Entry {
+    fn times(&self) -> (u64, u64) {
+        (self.created_ms, self.updated_ms)
+    }
     fn fields(&self) -> [&str; 7] {
         let [a, b, c, d, e, f] = text_fields(&self.credential);
         [self.uid(), a, b, c, d, e, f]
     }
-    fn encoded_len(&self) -> usize {
-        16 + self.fields().iter().map(|f| str_len(f)).sum::<usize>()
+}
+
+/// An entry decoded in place: its fields borrow the decrypted segment (no copy per field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawEntry<'a> {
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// uid, readable uid, name, password, user, website, otp.
+    pub fields: [&'a str; 7],
+}
+
+impl RawEntry<'_> {
+    pub fn uid(&self) -> &str {
+        self.fields[0]
+    }
+    /// An owned copy.
+    pub fn to_entry(&self) -> Entry {
+        let [uid, readable_uid, name, password, user, website, otp] =
+            self.fields.map(str::to_owned);
+        Entry {
+            credential: Credential {
+                uid: Some(uid),
+                readable_uid,
+                name,
+                password,
+                user,
+                website,
+                otp,
+            },
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+        }
+    }
+}
+
+impl EntryFields for RawEntry<'_> {
+    fn times(&self) -> (u64, u64) {
+        (self.created_ms, self.updated_ms)
+    }
+    fn fields(&self) -> [&str; 7] {
+        self.fields
     }
 }
 
@@ -777,12 +833,12 @@ pub fn padded_len(n: usize) -> usize {
     n.div_ceil(step) * step
 }
 
-pub fn seal_segment<'e>(
+pub fn seal_segment<'e, E: EntryFields + 'e>(
     spec: SegmentSpec<'_>,
-    entries: impl Iterator<Item = &'e Entry> + Clone,
+    entries: impl Iterator<Item = &'e E> + Clone,
     keys: &DataKeys,
 ) -> Result<Vec<u8>, FormatError> {
-    let used = 4 + entries.clone().map(Entry::encoded_len).sum::<usize>();
+    let used = 4 + entries.clone().map(E::encoded_len).sum::<usize>();
     let plain_len = padded_len(used);
     let ct_len = u32::try_from(plain_len + TAG_LEN)
         .map_err(|_| FormatError::Damaged("a segment is too large"))?;
@@ -799,8 +855,9 @@ pub fn seal_segment<'e>(
     w.u32(spec.count);
     let mut written = 0u32;
     for e in entries {
-        w.u64(e.created_ms);
-        w.u64(e.updated_ms);
+        let (created_ms, updated_ms) = e.times();
+        w.u64(created_ms);
+        w.u64(updated_ms);
         for f in e.fields() {
             w.str(f);
         }
@@ -820,6 +877,19 @@ pub fn open_segment(
     spec: SegmentSpec<'_>,
     keys: &DataKeys,
 ) -> Result<Vec<Entry>, FormatError> {
+    Ok(open_segment_in_place(bytes, spec, keys)?
+        .iter()
+        .map(RawEntry::to_entry)
+        .collect())
+}
+
+/// Opens a segment file in place and decodes its entries without copying them: each field
+/// borrows the plaintext left in `bytes` (keep it zeroizing).
+pub fn open_segment_in_place<'b>(
+    bytes: &'b mut [u8],
+    spec: SegmentSpec<'_>,
+    keys: &DataKeys,
+) -> Result<Vec<RawEntry<'b>>, FormatError> {
     let mut r = Reader::new(bytes);
     let version = check_magic_version(&mut r, &SEGMENT_MAGIC)?;
     let short = damaged("a segment ends inside its header");
@@ -848,6 +918,7 @@ pub fn open_segment(
     crypto::open_in_place(&keys.data, &nonce, aad, plain, &tag)
         .map_err(|_| FormatError::Damaged("a segment failed authentication"))?;
     let bad = damaged("a segment's contents are malformed");
+    let plain: &'b [u8] = plain;
     let mut r = Reader::new(plain);
     let count = r.u32().map_err(&bad)?;
     if count != spec.count {
@@ -860,20 +931,14 @@ pub fn open_segment(
     for _ in 0..count {
         let created_ms = r.u64().map_err(&bad)?;
         let updated_ms = r.u64().map_err(&bad)?;
-        let mut s = || r.str().map(str::to_owned).map_err(&bad);
-        let credential = Credential {
-            uid: Some(s()?),
-            readable_uid: s()?,
-            name: s()?,
-            password: s()?,
-            user: s()?,
-            website: s()?,
-            otp: s()?,
-        };
-        entries.push(Entry {
-            credential,
+        let mut fields = [""; 7];
+        for f in &mut fields {
+            *f = r.str().map_err(&bad)?;
+        }
+        entries.push(RawEntry {
             created_ms,
             updated_ms,
+            fields,
         });
     }
     if version > 1 {
@@ -1341,7 +1406,7 @@ mod tests {
         let empty = sealed_segment(spec, &keys, &0u32.to_le_bytes());
         assert_eq!(empty.len(), SEGMENT_HEADER_LEN + TAG_LEN + 4);
         assert_eq!(open_segment(&mut empty.clone(), spec, &keys), Ok(vec![]));
-        let real = seal_segment(spec, std::iter::empty(), &keys).unwrap();
+        let real = seal_segment(spec, std::iter::empty::<&Entry>(), &keys).unwrap();
         assert_eq!(open_segment(&mut real.clone(), spec, &keys), Ok(vec![]));
         // Shorter than a tag: no tag to check.
         for n in 0..TAG_LEN {

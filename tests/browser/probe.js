@@ -106,6 +106,64 @@ async function refused(ctx) {
   return port.reply("refused");
 }
 
+// Benchmark mode (benches/browser.rs, never the tests): lockstep round trips on one
+// connectNative port per host, the hosts taking turns in rounds (the order swapped every round)
+// so background load hits each alike; and one-shot sendNativeMessage starts, also in turns.
+// A round-trip sample is the mean of one batch of `per_round` lockstep requests, in milliseconds;
+// a one-shot sample is one sendNativeMessage call.
+async function bench(ctx) {
+  const { hosts, rounds, per_round, cold_rounds } = ctx.config.bench;
+  const ports = hosts.map((h) => {
+    const port = api.runtime.connectNative(h);
+    let waiting = null;
+    port.onMessage.addListener((msg) => {
+      const w = waiting;
+      waiting = null;
+      if (w) w.resolve(msg);
+    });
+    port.onDisconnect.addListener(() => {
+      const w = waiting;
+      waiting = null;
+      if (w) w.reject(new Error(`${h}: native port closed (${api.runtime.lastError?.message ?? "disconnected"})`));
+    });
+    const ask = (msg) =>
+      withTimeout(
+        new Promise((resolve, reject) => {
+          waiting = { resolve, reject };
+          port.postMessage(msg);
+        }),
+        `${h} round trip`,
+      );
+    return { ask, close: () => port.disconnect() };
+  });
+  const rtt = hosts.map(() => []);
+  const cold = hosts.map(() => []);
+  let id = 0;
+  // Warm-up: process start and the first messages are not round trips.
+  for (const p of ports) for (let i = 0; i < 20; i++) await p.ask({ id: ++id, action: "ping" });
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? hosts.map((_, i) => i) : hosts.map((_, i) => hosts.length - 1 - i);
+    for (const i of order) {
+      // Timed per batch: a service worker's clock moves in 0.1 ms steps, a round trip is less.
+      const t = performance.now();
+      for (let k = 0; k < per_round; k++) {
+        const reply = await ports[i].ask({ id: ++id, action: "ping" });
+        if (reply.id !== id) throw new Error(`${hosts[i]}: reply ${JSON.stringify(reply.id)} for request ${id}`);
+      }
+      rtt[i].push((performance.now() - t) / per_round);
+    }
+  }
+  ports.forEach((p) => p.close());
+  for (let r = 0; r < cold_rounds; r++) {
+    for (let i = 0; i < hosts.length; i++) {
+      const t = performance.now();
+      await withTimeout(api.runtime.sendNativeMessage(hosts[i], { action: "hello" }), `${hosts[i]} hello`);
+      cold[i].push(performance.now() - t);
+    }
+  }
+  return { hosts, rtt_ms: rtt, cold_ms: cold, user_agent: navigator.userAgent };
+}
+
 // Shared unlock (two browsers at once against one passbridge agent). "unlock": this browser
 // alone is given the vault's password. "search": never given it, it waits (asking vault.status,
 // which is not use) until the vault is unlocked somewhere, then searches.
@@ -137,6 +195,7 @@ const STEPS = {
   refused: [["hello", hello], ["port", refused]],
   unlock: [["unlock", unlock], ["search", search]],
   search: [["wait_unlocked", waitUnlocked], ["search", search]],
+  bench: [["bench", bench]],
 };
 
 async function main() {

@@ -2,6 +2,7 @@
 //! builds (copies of the segments it touches, then a redistribution when the vault outgrew
 //! its segment count).
 
+use crate::credentials::site::Candidate;
 use crate::vault::crypto::Key32;
 use crate::vault::format;
 use crate::vault::format::{Body, DataKeys, Entry, Header, PasswordPublic, Seal};
@@ -88,10 +89,10 @@ impl Segment {
         let mut by_domain = Vec::with_capacity(entries.len());
         let mut by_word = Vec::with_capacity(entries.len() * 2);
         for (pos, e) in entries.iter().enumerate() {
-            if let Some(s) = &e.site {
-                by_domain.push((text_hash(s.domain()), pos as u32));
+            if let Some(d) = e.domain() {
+                by_domain.push((text_hash(d), pos as u32));
             }
-            by_word.extend(e.words.iter().map(|&w| (w, pos as u32)));
+            by_word.extend(e.words().iter().map(|&w| (w, pos as u32)));
         }
         by_domain.sort_unstable();
         by_word.sort_unstable();

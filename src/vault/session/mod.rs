@@ -304,7 +304,10 @@ impl State {
             id,
             count: r.count,
         };
-        let entries = format::open_segment(&mut bytes, spec, keys).map_err(|e| self.fmt(e))?;
+        // Fields are decoded in place: they borrow the plaintext in `bytes` (zeroized when it
+        // drops) and are copied once, into each entry's one allocation.
+        let entries =
+            format::open_segment_in_place(&mut bytes, spec, keys).map_err(|e| self.fmt(e))?;
         // No per-entry HMAC to re-check each entry's segment (about a tenth of unlock time):
         // the segment's AEAD under the DEK, bound to its index by its AAD and to its id and
         // count by the manifest, already proves our own writer placed them.
@@ -313,8 +316,12 @@ impl State {
                 "a segment's entries are out of order or repeated",
             )));
         }
+        let mut scratch = Vec::new();
         Ok(Segment::build(
-            entries.into_iter().map(Indexed::new).collect(),
+            entries
+                .iter()
+                .map(|e| Indexed::from_raw(e, &mut scratch))
+                .collect(),
         ))
     }
 
@@ -627,8 +634,8 @@ impl State {
                         id,
                         count: seg.len() as u32,
                     };
-                    let bytes = format::seal_segment(spec, seg.values().map(|x| &x.entry), keys)
-                        .map_err(|e| self.fmt(e))?;
+                    let bytes =
+                        format::seal_segment(spec, seg.values(), keys).map_err(|e| self.fmt(e))?;
                     self.store.write_segment(&id, &bytes)?;
                     written.push(id);
                     SegmentRef {

@@ -40,15 +40,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of(e: &Entry) -> Self {
-        let c = &e.credential;
+    fn of(e: &Indexed) -> Self {
         Self {
             uid: e.uid().to_owned(),
-            readable_uid: c.readable_uid.clone(),
-            name: c.name.clone(),
-            user: c.user.clone(),
-            website: c.website.clone(),
-            has_otp: !c.otp.is_empty(),
+            readable_uid: e.readable_uid().to_owned(),
+            name: e.name().to_owned(),
+            user: e.user().to_owned(),
+            website: e.website().to_owned(),
+            has_otp: !e.otp().is_empty(),
             created_at: e.created_ms,
             updated_at: e.updated_ms,
         }
@@ -115,13 +114,13 @@ fn put_all(d: &mut Draft<'_>, credentials: &[Credential], now: u64) -> SaveRepor
             continue;
         }
         let created_ms = match d.get(c.uid.as_deref().unwrap_or_default()) {
-            Some(old) if old.entry.credential == *c => {
+            Some(old) if old.stores(c) => {
                 r.unchanged += 1;
                 continue;
             }
             Some(old) => {
                 r.updated += 1;
-                old.entry.created_ms
+                old.created_ms
             }
             None => {
                 r.added += 1;
@@ -138,7 +137,9 @@ fn put_all(d: &mut Draft<'_>, credentials: &[Credential], now: u64) -> SaveRepor
 }
 
 fn by_name(a: &&Indexed, b: &&Indexed) -> CmpOrdering {
-    a.name_lc.cmp(&b.name_lc).then_with(|| a.uid().cmp(b.uid()))
+    a.name_lc()
+        .cmp(b.name_lc())
+        .then_with(|| a.uid().cmp(b.uid()))
 }
 
 impl State {
@@ -290,7 +291,7 @@ impl State {
 
     /// The full credential, password included.
     pub fn get(&self, uid: &str) -> Result<Entry, VaultError> {
-        self.with(|v| v.get(uid).map(|x| x.entry.clone()))?
+        self.with(|v| v.get(uid).map(Indexed::to_entry))?
             .ok_or_else(|| VaultError::NotFound(uid.to_owned()))
     }
 
@@ -305,7 +306,7 @@ impl State {
             let mut found: Vec<&Indexed> = v
                 .entries()
                 .filter(|x| {
-                    let r = &x.entry.credential.readable_uid;
+                    let r = x.readable_uid();
                     !r.is_empty() && r.eq_ignore_ascii_case(id)
                 })
                 .collect();
@@ -316,7 +317,7 @@ impl State {
                 many => {
                     let listed: Vec<String> = many
                         .iter()
-                        .map(|x| format!("{} ({})", x.uid(), x.entry.credential.name))
+                        .map(|x| format!("{} ({})", x.uid(), x.name()))
                         .collect();
                     Err(VaultError::Invalid(format!(
                         "{} credentials have the readable uid {id:?}: {}. Give the full uid of the one you mean.",
@@ -336,8 +337,7 @@ impl State {
             let mut hits: Vec<&Indexed> = v
                 .entries()
                 .filter(|x| {
-                    x.name_lc.contains(&needle)
-                        || x.entry.credential.website.to_lowercase().contains(&needle)
+                    x.name_lc().contains(&needle) || x.website().to_lowercase().contains(&needle)
                 })
                 .collect();
             hits.sort_unstable_by(by_name);
@@ -345,10 +345,7 @@ impl State {
             let start = page.offset.min(total);
             let end = page.offset.saturating_add(page.limit).min(total);
             Listing {
-                items: hits[start..end]
-                    .iter()
-                    .map(|x| Summary::of(&x.entry))
-                    .collect(),
+                items: hits[start..end].iter().map(|x| Summary::of(x)).collect(),
                 offset: page.offset,
                 limit: page.limit,
                 total,
@@ -376,7 +373,7 @@ impl State {
             all.sort_unstable_by(by_name);
             let items = all[page.offset.min(end)..end]
                 .iter()
-                .map(|x| Summary::of(&x.entry))
+                .map(|x| Summary::of(x))
                 .collect();
             Listing {
                 items,
@@ -412,7 +409,7 @@ impl State {
                 items: hits[start..end]
                     .iter()
                     .map(|(m, r, x)| Hit {
-                        summary: Summary::of(&x.entry),
+                        summary: Summary::of(x),
                         matched: m.as_str(),
                         remembered: *r,
                     })
@@ -436,19 +433,14 @@ impl State {
             let mut found: Vec<&Indexed> = v
                 .entries()
                 .filter(|x| {
-                    let c = &x.entry.credential;
-                    x.name_lc.contains(text_lc)
-                        || c.user.to_lowercase().contains(text_lc)
-                        || c.website.to_lowercase().contains(text_lc)
+                    x.name_lc().contains(text_lc)
+                        || x.user().to_lowercase().contains(text_lc)
+                        || x.website().to_lowercase().contains(text_lc)
                 })
                 .collect();
             let total = found.len();
             found.sort_unstable_by(by_name);
-            let items = found
-                .iter()
-                .take(limit)
-                .map(|x| Summary::of(&x.entry))
-                .collect();
+            let items = found.iter().take(limit).map(|x| Summary::of(x)).collect();
             (items, total)
         })
     }
@@ -472,9 +464,9 @@ impl State {
             for uid in asked {
                 let Some(old) = d.get(uid) else { continue };
                 match fresh.get(uid.as_str()) {
-                    Some(c) if old.entry.credential == **c => r.unchanged += 1,
+                    Some(c) if old.stores(c) => r.unchanged += 1,
                     Some(c) => {
-                        let created_ms = old.entry.created_ms;
+                        let created_ms = old.created_ms;
                         d.put(Entry {
                             credential: (*c).clone(),
                             created_ms,

@@ -44,12 +44,24 @@ pub fn require(kind: Kind) -> Option<PathBuf> {
 /// A temporary HOME for one browser run; the passbridge home is `<home>/pb`.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// The host's log level (`PASSBRIDGE_LOG`).
+    log: &'static str,
 }
 
 impl Sandbox {
+    /// The host logs at debug level into [`Sandbox::host_log`], for failure messages.
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            log: "debug",
+        }
+    }
+    /// The host logs as it does by default (warnings): for benchmarks/browser.rs.
+    #[allow(dead_code)]
+    pub fn quiet() -> Self {
+        Self {
+            log: "warn",
+            ..Self::new()
         }
     }
     pub fn home(&self) -> &Path {
@@ -76,7 +88,7 @@ impl Sandbox {
             .env("PASSBRIDGE_HOME", self.pb_home())
             // Neither the installer nor the host may see a machine-wide install in /etc.
             .env("PASSBRIDGE_SYSTEM_ROOT", home.join("system"))
-            .env("PASSBRIDGE_LOG", "debug")
+            .env("PASSBRIDGE_LOG", self.log)
             .env("PASSBRIDGE_LOG_FILE", self.host_log())
             // Headless needs no display; make sure none is used.
             .env_remove("DISPLAY")
