@@ -4,7 +4,7 @@
 #
 #   tests/mutants.sh                   # all cores (slow: an incremental build per mutant)
 #   tests/mutants.sh src/nm/frame.rs   # one or more files
-#   MUTANTS_TIMEOUT=300 tests/mutants.sh ...   # test timeout per mutant, seconds (default 60)
+#   MUTANTS_TIMEOUT=300 tests/mutants.sh ...   # test timeout per mutant, seconds (default 20)
 #   MUTANTS_TESTS=all tests/mutants.sh ...     # every unit test, not only the file's module's
 #
 # Not in CI (too slow for every submission): run it before resolving an issue that touches one of
@@ -71,7 +71,7 @@ for f in "${files[@]}"; do
     echo "== $f -> $out (tests: ${filter[*]:-all})" >&2
     rc=0
     cargo mutants --in-place --no-shuffle --baseline skip \
-        --timeout "${MUTANTS_TIMEOUT:-60}" --build-timeout 600 \
+        --timeout "${MUTANTS_TIMEOUT:-20}" --build-timeout 600 \
         --cargo-arg=--lib --file "$f" --output "$out" "${extra[@]}" "${filter[@]}" || rc=$?
     # 2: some mutants survived, 3: some timed out. Both are results to report, not failures.
     case $rc in 0 | 2 | 3) ;; *) exit "$rc" ;; esac
