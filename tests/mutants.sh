@@ -14,14 +14,18 @@
 # Settings for a small shared machine: --in-place (one job, no copy of the tree; do not edit the
 # sources while it runs, it restores each file after its mutant), the unit tests only (`--lib`),
 # no baseline run (run `cargo test --lib` first), and only the unit tests of the file's top module
-# (`-- vault::` for src/vault/format.rs). That filter is sound for these cores: each is private
-# to its module tree (nothing outside src/vault/ calls vault::format, and so on), so only that
-# module's tests can reach a mutant; a survivor under the filter is still checked by hand (and
-# MUTANTS_TESTS=all runs every unit test). It halves the test phase (~4 s instead of ~9 s of
-# 317 tests). The linker is already rust-lld (rustc's default on x86_64 Linux since 1.90), so
-# mold gains little, and a different linker or RUSTFLAGS makes cargo rebuild every dependency
-# (aws-lc-sys included) in the target dir. Incremental compilation stays on (cargo-mutants
-# keeps `-C incremental`), so a mutant costs one incremental rebuild of the lib's test binary.
+# (`-- vault::` for src/vault/format.rs). That filter is sound for these cores: their functions
+# are called only inside their own module tree (checked with grep; the one exception is
+# nm::frame's public constants, also read by config.rs and install/probe.rs, whose tests compare
+# with the constant itself and so cannot catch a changed one: frame.rs's own tests pin them as
+# literals). A survivor under the filter is still checked by hand, and MUTANTS_TESTS=all runs
+# every unit test. The filter cuts the test phase from ~9 s (317 tests) to ~2 s. The linker is
+# already rust-lld (rustc's default on x86_64 Linux since 1.90), so mold would gain little,
+# and a different linker or RUSTFLAGS makes cargo rebuild every dependency (aws-lc-sys
+# included): measured, it marks every crate dirty. Incremental compilation stays on
+# (cargo-mutants keeps `-C incremental`), so a mutant costs one incremental rebuild of the lib's
+# test binary: 14 s on an idle machine, 20-50 s with six other builds running. Unviable mutants
+# stop at type checking.
 # Results per file: target/mutants/<file>/
 # mutants.out/{caught,missed,timeout,unviable}.txt, and a summary line per file at the end.
 set -euo pipefail
