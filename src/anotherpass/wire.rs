@@ -374,6 +374,12 @@ mod tests {
         }
         .payload(rid);
         assert_eq!(p["uids"], json!(["a"]));
+        let p = Command::FetchCredentialForUid { uid: "u1".into() }.payload(rid);
+        assert_eq!(
+            p,
+            json!({"action":"request_credential","command":"fetch_credential_for_uid",
+                   "requestIdentifier":rid,"uid":"u1"})
+        );
         for c in [
             Command::GetClientKey,
             Command::CancelRequest,
@@ -386,6 +392,30 @@ mod tests {
         }
         let vector = r#"{"action":"request_credential","command":"get_client_key","requestIdentifier":"EBESExQVFhcYGRobHB0eHw=="}"#;
         assert_eq!(Command::GetClientKey.payload(rid).to_string(), vector);
+    }
+
+    /// Only the list commands may have answers above 1 MiB, and those stop at 16 MiB.
+    #[test]
+    fn reply_caps_by_command() {
+        assert_eq!((SMALL_REPLY_CAP, LIST_REPLY_CAP), (1 << 20, 16 << 20));
+        let lists = [
+            Command::FetchCredentialsForUids { uids: vec![] },
+            Command::FetchMultipleCredentials,
+            Command::FetchAllCredentials,
+        ];
+        for c in lists {
+            assert_eq!(c.reply_cap(), LIST_REPLY_CAP, "{}", c.name());
+        }
+        let singles = [
+            Command::FetchCredentialForUid { uid: "u".into() },
+            Command::FetchSingleCredential,
+            Command::GetClientKey,
+            Command::DownloadVaultBackup,
+            Command::CancelRequest,
+        ];
+        for c in singles {
+            assert_eq!(c.reply_cap(), SMALL_REPLY_CAP, "{}", c.name());
+        }
     }
 
     /// Plays the app for one request, with the real paddings and formats.

@@ -416,6 +416,93 @@ mod tests {
         );
     }
 
+    /// The limit counts the stored text as given: exactly `MAX_STORED_BYTES` is read (a valid
+    /// field padded with whitespace, which is trimmed), one byte more is refused unread.
+    #[test]
+    fn stored_size_cap_is_inclusive() {
+        assert_eq!(MAX_STORED_BYTES, 32 * 1024 * 1024);
+        let k = Keyring::new("my vault key");
+        let at_cap =
+            HUNTER2_STORED.to_owned() + &" ".repeat(MAX_STORED_BYTES - HUNTER2_STORED.len());
+        assert_eq!(&*k.decrypt(&at_cap).unwrap(), b"\"hunter2\"");
+        assert_eq!(k.decrypt(&(at_cap + " ")).unwrap_err(), SjclError::TooLarge);
+    }
+
+    #[test]
+    fn other_parameters_are_refused_and_absent_ones_default() {
+        let k = Keyring::new("my vault key");
+        let with = |from: &str, to: &str| HUNTER2_JSON.replace(from, to);
+        for (from, to, what) in [
+            ("\"aes\"", "\"twofish\"", "cipher"),
+            ("\"v\":1", "\"v\":2", "version"),
+            ("\"ks\":256", "\"ks\":128", "key size"),
+        ] {
+            assert_eq!(
+                k.decrypt(&with(from, to)).unwrap_err(),
+                SjclError::Unsupported(what)
+            );
+        }
+        // Without the optional keys, sjcl's (and Passman's) defaults apply: 1000 iterations.
+        let minimal = r#"{"iv":"zRBh/QJVxKHYj9wBnJjxqA","salt":"kQtLW7s9lSk","ct":"G9no61MrHCVdXGaZu+x8SOg"}"#;
+        assert_eq!(&*k.decrypt(minimal).unwrap(), b"\"hunter2\"");
+    }
+
+    /// An empty plaintext seals to the 8-byte tag alone: the shortest valid ciphertext.
+    #[test]
+    fn empty_plaintext_is_just_the_tag() {
+        let k = Keyring::new("pw");
+        let stored = k.encrypt(b"");
+        assert_eq!(parse(&stored).unwrap().ct.len(), 8);
+        assert!(k.decrypt(&stored).unwrap().is_empty());
+    }
+
+    /// Decryption must pick the same CCM length field as encryption did, from the plaintext
+    /// length (ciphertext minus tag): just below and at the 64 KiB step.
+    #[test]
+    fn length_field_on_decrypt_follows_the_plaintext_length() {
+        let k = Keyring::new("pw");
+        for len in [65_530, 65_535, 65_536] {
+            let pt = vec![b'x'; len];
+            assert_eq!(&*k.decrypt(&k.encrypt(&pt)).unwrap(), &pt[..], "{len}");
+        }
+        // Four bytes is the largest length field, however long the plaintext.
+        assert_eq!(length_bytes(usize::MAX, 16), 4);
+    }
+
+    /// An 11-byte iv leaves a 4-byte length field (nonce of 11 bytes), as sjcl computes it.
+    #[test]
+    fn short_iv_uses_an_eleven_byte_nonce() {
+        let key = derive_key(b"pw", b"saltsalt", 1);
+        let iv = [3u8; 11];
+        let ct = ccm_crypt(&key, &iv, &[], b"abc", 3, true).unwrap();
+        let env = Envelope {
+            iv: iv.to_vec(),
+            salt: b"saltsalt".to_vec(),
+            iter: 1,
+            adata: vec![],
+            ct,
+        };
+        assert_eq!(&*open(&key, &env).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn every_encryption_draws_a_fresh_iv_and_each_keyring_a_salt() {
+        let k = Keyring::new("pw");
+        let (a, b) = (
+            parse(&k.encrypt(b"x")).unwrap(),
+            parse(&k.encrypt(b"x")).unwrap(),
+        );
+        assert_ne!(a.iv, b.iv);
+        assert_eq!(a.salt, b.salt, "one salt per keyring, as sjcl caches it");
+        let other = parse(&Keyring::new("pw").encrypt(b"x")).unwrap();
+        assert_ne!(a.salt, other.salt);
+    }
+
+    #[test]
+    fn debug_does_not_show_the_password() {
+        assert_eq!(format!("{:?}", Keyring::new("pw")), "Keyring(<redacted>)");
+    }
+
     #[test]
     fn garbage_is_a_typed_error() {
         let k = Keyring::new("pw");

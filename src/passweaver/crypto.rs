@@ -139,8 +139,54 @@ mod tests {
             "AAEC:I4wbsLnpZKFzZCbykpsPCg==",
             "!!!:I4wbsLnpZKFzZCbykpsPCg==",
         ] {
-            assert!(nist_key().decrypt(bad).is_err(), "{bad:?}");
+            assert_eq!(
+                nist_key().decrypt(bad).unwrap_err(),
+                CryptoError::Format,
+                "{bad:?}"
+            );
         }
+        // A ciphertext of whole blocks whose padding is wrong is a decryption failure, not
+        // malformed input (the block-size check comes first and only refuses other lengths).
+        for blocks in [1, 2] {
+            let payload = format!(
+                "AAECAwQFBgcICQoLDA0ODw==:{}",
+                STANDARD.encode(vec![0; 16 * blocks])
+            );
+            assert_eq!(
+                nist_key().decrypt(&payload).unwrap_err(),
+                CryptoError::Decrypt
+            );
+        }
+        for len in [15, 17, 31] {
+            let payload = format!("AAECAwQFBgcICQoLDA0ODw==:{}", STANDARD.encode(vec![0; len]));
+            assert_eq!(
+                nist_key().decrypt(&payload).unwrap_err(),
+                CryptoError::Format,
+                "{len}"
+            );
+        }
+    }
+
+    /// The size cap counts the whole payload: exactly `MAX_PAYLOAD_CHARS` is read (here a
+    /// valid payload padded with spaces, which base64 decoding trims), one more is refused.
+    #[test]
+    fn payload_cap_is_inclusive() {
+        assert_eq!(MAX_PAYLOAD_CHARS, 4 * 1024 * 1024);
+        let ct = hex("f58c4c04d6e5f1ba779eabfb5f7bfbd6485a5c81519cf378fa36d42b8547edc0");
+        let payload = format!("AAECAwQFBgcICQoLDA0ODw==:{}", STANDARD.encode(ct));
+        let at_cap = payload.clone() + &" ".repeat(MAX_PAYLOAD_CHARS - payload.len());
+        assert_eq!(at_cap.len(), MAX_PAYLOAD_CHARS);
+        assert_eq!(
+            &nist_key().decrypt(&at_cap).unwrap()[..],
+            &hex("6bc1bee22e409f96e93d7e117393172a")[..]
+        );
+        let above = format!("{at_cap} ");
+        assert_eq!(nist_key().decrypt(&above).unwrap_err(), CryptoError::Format);
+    }
+
+    #[test]
+    fn debug_does_not_show_the_key() {
+        assert_eq!(format!("{:?}", nist_key()), "ReadKey(<redacted>)");
     }
 
     #[test]
