@@ -7,7 +7,7 @@ use super::service::{Change, Passman, Setup, VaultInfo};
 use super::{PassmanError, otp};
 use crate::api::params::{self, Page};
 use crate::api::{Action, ApiError, Ctx};
-use crate::credentials::{Lookup, Query};
+use crate::credentials::{Lookup, Match, Query};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -89,7 +89,7 @@ fn pm(ctx: &Ctx) -> &Passman {
 }
 
 /// Every reply while the account is on plain http says so.
-fn with_warning(ctx: &Ctx, r: Result<Value, ApiError>) -> Result<Value, ApiError> {
+pub fn with_warning(ctx: &Ctx, r: Result<Value, ApiError>) -> Result<Value, ApiError> {
     let mut v = r?;
     if let (Some(w), Some(obj)) = (pm(ctx).warning(), v.as_object_mut()) {
         obj.insert("warning".into(), json!(w));
@@ -99,12 +99,19 @@ fn with_warning(ctx: &Ctx, r: Result<Value, ApiError>) -> Result<Value, ApiError
 
 fn text(p: &Value, key: &str) -> Result<Option<String>, ApiError> {
     let v = params::opt_str(p, key)?;
-    if v.is_some_and(|s| s.chars().count() > MAX_FIELD_CHARS) {
+    if let Some(v) = v {
+        check_len(v, key)?;
+    }
+    Ok(v.map(str::to_owned))
+}
+
+fn check_len(v: &str, key: &str) -> Result<(), ApiError> {
+    if v.chars().count() > MAX_FIELD_CHARS {
         return Err(ApiError::invalid_params(format!(
             "\"{key}\" is longer than {MAX_FIELD_CHARS} characters."
         )));
     }
-    Ok(v.map(str::to_owned))
+    Ok(())
 }
 
 fn setup(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
@@ -118,14 +125,18 @@ fn setup(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
             .map(|m| m.min(u64::from(u32::MAX)) as u32),
     };
     let (account, vaults) = pm(ctx).setup(s)?;
-    Ok(json!({
+    Ok(setup_reply(&account, &vaults))
+}
+
+pub fn setup_reply(account: &super::store::Account, vaults: &[VaultInfo]) -> Value {
+    json!({
         "server": account.server,
         "login": account.login,
         "vault": account.vault,
         "allow_http": account.allow_http,
         "lock_timeout_minutes": account.lock_timeout_minutes,
         "vaults": vaults.iter().map(vault_json).collect::<Vec<_>>(),
-    }))
+    })
 }
 
 fn remove(ctx: &Ctx, _p: &Value) -> Result<Value, ApiError> {
@@ -162,8 +173,11 @@ fn vault_json(v: &VaultInfo) -> Value {
 }
 
 fn vaults(ctx: &Ctx, _p: &Value) -> Result<Value, ApiError> {
-    let list = pm(ctx).vaults()?;
-    Ok(json!({"items": list.iter().map(vault_json).collect::<Vec<_>>(), "total": list.len()}))
+    Ok(vaults_reply(&pm(ctx).vaults()?))
+}
+
+pub fn vaults_reply(list: &[VaultInfo]) -> Value {
+    json!({"items": list.iter().map(vault_json).collect::<Vec<_>>(), "total": list.len()})
 }
 
 fn unlock(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
@@ -175,8 +189,11 @@ fn unlock(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
 }
 
 fn lock(ctx: &Ctx, _p: &Value) -> Result<Value, ApiError> {
-    let was = pm(ctx).lock();
-    Ok(json!({"locked": true, "was_unlocked": was}))
+    Ok(lock_reply(pm(ctx).lock()))
+}
+
+pub fn lock_reply(was_unlocked: bool) -> Value {
+    json!({"locked": true, "was_unlocked": was_unlocked})
 }
 
 /// A credential without its secrets.
@@ -232,18 +249,36 @@ fn search(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     let page = Page::from_params(p)?;
     let (url, query) = (text(p, "url")?, text(p, "query")?);
     let lookup = match (&url, &query) {
-        (Some(u), None) => Lookup::Site(
-            Query::parse(u)
-                .ok_or_else(|| ApiError::invalid_params("\"url\" is not a web address."))?,
-        ),
-        (None, Some(q)) if !q.trim().is_empty() => Lookup::Text(q.clone()),
-        _ => {
-            return Err(ApiError::invalid_params(
-                "Give either \"url\" (a web address) or \"query\" (text).",
-            ));
-        }
+        (Some(u), None) => site_lookup(u)?,
+        (None, Some(q)) => text_lookup(q)?,
+        _ => return Err(neither()),
     };
     let hits = pm(ctx).search(&lookup)?;
+    Ok(search_reply(&hits, page))
+}
+
+fn neither() -> ApiError {
+    ApiError::invalid_params("Give either \"url\" (a web address) or \"query\" (text).")
+}
+
+/// A search for the credentials of a web address.
+pub fn site_lookup(url: &str) -> Result<Lookup, ApiError> {
+    check_len(url, "url")?;
+    Query::parse(url)
+        .map(Lookup::Site)
+        .ok_or_else(|| ApiError::invalid_params("\"url\" is not a web address."))
+}
+
+/// A search for credentials containing a text.
+pub fn text_lookup(query: &str) -> Result<Lookup, ApiError> {
+    check_len(query, "query")?;
+    if query.trim().is_empty() {
+        return Err(neither());
+    }
+    Ok(Lookup::Text(query.to_owned()))
+}
+
+pub fn search_reply(hits: &[(Opened, Match)], page: Page) -> Value {
     let items = hits
         .iter()
         .map(|(o, m)| {
@@ -252,7 +287,7 @@ fn search(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
             v
         })
         .collect();
-    Ok(paged(items, page))
+    paged(items, page)
 }
 
 fn list(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
@@ -263,10 +298,15 @@ fn list(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
 
 fn guid(p: &Value) -> Result<String, ApiError> {
     let g = params::req_str(p, "guid")?;
+    check_guid(g)?;
+    Ok(g.to_owned())
+}
+
+pub fn check_guid(g: &str) -> Result<(), ApiError> {
     if g.is_empty() || g.len() > 64 {
         return Err(ApiError::invalid_params("\"guid\" is not a Passman guid."));
     }
-    Ok(g.to_owned())
+    Ok(())
 }
 
 fn get(ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
