@@ -4,13 +4,13 @@
 //! first with the vault password from stdin, unless the passbridge agent holds the vault's key
 //! (unlocked in a browser), in which case stdin is not read.
 
-use super::backend;
+use super::backend::{self, CredentialReply};
 use super::operation;
 use super::service::{Change, Passman, Setup};
 use crate::api::context::EventSink;
 use crate::api::params::{DEFAULT_PAGE_LIMIT, Page};
 use crate::api::{ApiError, CancelToken, Ctx, Shared};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::BufRead;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -143,6 +143,10 @@ fn open(ctx: &Ctx, vault: &Vault, input: &mut dyn BufRead) -> Result<(), ApiErro
     unlock(ctx, vault, input)
 }
 
+fn reply(r: impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(r).map_err(|e| ApiError::internal(format!("cannot encode a reply: {e}")))
+}
+
 pub fn run_with(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value, ApiError> {
     backend::with_warning(ctx, run_command(ctx, cmd, input))
 }
@@ -164,14 +168,14 @@ fn run_command(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value
                 allow_http,
                 lock_timeout_minutes: None,
             })?;
-            Ok(backend::setup_reply(&account, &vaults))
+            reply(backend::setup_reply(&account, &vaults))
         }
-        Command::Vaults => Ok(backend::vaults_reply(&pm(ctx).vaults()?)),
+        Command::Vaults => reply(backend::vaults_reply(&pm(ctx).vaults()?)),
         Command::Unlock { vault } => {
             unlock(ctx, &vault, input)?;
             Ok(backend::summary(pm(ctx)))
         }
-        Command::Lock => Ok(backend::lock_reply(pm(ctx).lock())),
+        Command::Lock => reply(backend::lock_reply(pm(ctx).lock())),
         Command::Search { what, text, vault } => {
             open(ctx, &vault, input)?;
             let lookup = if text {
@@ -180,7 +184,7 @@ fn run_command(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value
                 backend::site_lookup(&what)?
             };
             let hits = pm(ctx).search(&lookup)?;
-            Ok(backend::search_reply(
+            reply(backend::search_reply(
                 &hits,
                 Page::new(0, DEFAULT_PAGE_LIMIT)?,
             ))
@@ -189,7 +193,7 @@ fn run_command(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value
             backend::check_guid(&guid)?;
             open(ctx, &vault, input)?;
             ctx.state.gate().require(ctx, operation::GET)?;
-            Ok(json!({"credential": backend::full(&pm(ctx).get(&guid)?)}))
+            reply(CredentialReply::from(&pm(ctx).get(&guid)?))
         }
         Command::Add {
             label,
@@ -207,7 +211,7 @@ fn run_command(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value
                 password: Some(password),
                 ..Change::default()
             };
-            Ok(json!({"credential": backend::full(&pm(ctx).create(&label, change)?)}))
+            reply(CredentialReply::from(&pm(ctx).create(&label, change)?))
         }
     }
 }
