@@ -826,6 +826,36 @@ fn two_hosts_share_a_passman_unlock_and_a_passweaver_login() {
 }
 
 #[test]
+fn passman_cli_reads_from_an_unlock_the_agent_holds_without_asking_for_the_password() {
+    let w = Remote::new(json!({}));
+    let _stop = StopAgent(&w.home);
+    // Locked everywhere: the terminal needs the vault password, and stdin is empty.
+    let (out, err, okay) = run(&w.home, &["passman", "search", "https://github.com"]);
+    assert!(!okay, "{out}");
+    assert!(err.contains("vault password"), "{err}");
+    let mut firefox = w.home.spawn(&[]);
+    w.unlock(&mut firefox, 1);
+    // Unlocked in the browser: search and get answer with stdin empty (never read).
+    let (out, err, okay) = run(&w.home, &["passman", "search", "https://github.com"]);
+    assert!(okay, "{err}");
+    let found: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(found["items"][0]["label"], "GitHub", "{out}");
+    let guid = found["items"][0]["guid"].as_str().unwrap().to_owned();
+    let (out, err, okay) = run(&w.home, &["passman", "get", &guid, "--vault", "Personal"]);
+    assert!(okay, "{err}");
+    let got: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["credential"]["password"], "gh-s3cret");
+    // Another vault than the one held still needs its password.
+    let (_, err, okay) = run(&w.home, &["passman", "get", &guid, "--vault", "Work"]);
+    assert!(!okay && err.contains("vault password"), "{err}");
+    // Locked in the browser: the terminal asks again.
+    ok(&req(&mut firefox, 9, "passman.lock", json!({})));
+    let (_, err, okay) = run(&w.home, &["passman", "get", &guid]);
+    assert!(!okay && err.contains("vault password"), "{err}");
+    assert_eq!(firefox.close(), Some(0));
+}
+
+#[test]
 fn passman_and_passweaver_unlocks_time_out_in_the_agent() {
     let w = Remote::new(json!({"agent": {"test_ttl_ms": 300}}));
     let _stop = StopAgent(&w.home);

@@ -1,11 +1,16 @@
 //! `passbridge passman ...` for people in a terminal. Each command runs the same action the
 //! extension sends. Secrets come from stdin, never from the command line (which other users can
 //! see). A terminal process holds no key between commands: the ones that read credentials unlock
-//! first with the vault password from stdin.
+//! first with the vault password from stdin, unless the passbridge agent holds the vault's key
+//! (unlocked in a browser), in which case stdin is not read.
 
+use super::backend::{self, CredentialReply};
+use super::operation;
+use super::service::{Change, Passman, Setup};
 use crate::api::context::EventSink;
+use crate::api::params::{DEFAULT_PAGE_LIMIT, Page};
 use crate::api::{ApiError, CancelToken, Ctx, Shared};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::BufRead;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -43,7 +48,8 @@ pub enum Command {
     },
     /// Forget the vault key (a terminal process keeps none; running hosts lock on their timeout).
     Lock,
-    /// Credentials for a web address, or containing a text; the vault password is read from stdin.
+    /// Credentials for a web address, or containing a text; the vault password is read from stdin
+    /// unless the agent holds the vault unlocked (in a browser).
     Search {
         /// A web address, or with --text any text.
         what: String,
@@ -52,7 +58,8 @@ pub enum Command {
         #[command(flatten)]
         vault: Vault,
     },
-    /// One credential with its password and one-time code; the vault password is read from stdin.
+    /// One credential with its password and one-time code; the vault password is read from stdin
+    /// unless the agent holds the vault unlocked (in a browser).
     Get {
         guid: String,
         #[command(flatten)]
@@ -103,24 +110,48 @@ fn secret_line(input: &mut dyn BufRead, what: &str) -> Result<Zeroizing<String>,
     Ok(trimmed)
 }
 
-fn call(ctx: &Ctx, action: &str, params: Value) -> Result<Value, ApiError> {
-    let a = super::actions()
-        .into_iter()
-        .find(|a| a.name == action)
-        .expect("a passman action");
-    (a.handler)(ctx, &params)
+fn pm(ctx: &Ctx) -> &Passman {
+    ctx.state.expect::<Passman>()
 }
 
-fn unlock(ctx: &Ctx, vault: &Vault, input: &mut dyn BufRead) -> Result<Value, ApiError> {
+/// Unlocks with the vault password from the next line of stdin.
+fn unlock(ctx: &Ctx, vault: &Vault, input: &mut dyn BufRead) -> Result<(), ApiError> {
     let password = secret_line(input, "the vault password")?;
-    call(
-        ctx,
-        "passman.unlock",
-        json!({"vault": vault.vault, "password": &*password}),
-    )
+    ctx.state.gate().require(ctx, operation::UNLOCK)?;
+    pm(ctx).unlock(vault.vault.as_deref(), &password)?;
+    Ok(())
+}
+
+/// Whether the asked vault is open already: unlocked in a browser and held by the agent
+/// (a terminal process keeps no key of its own between commands).
+fn held(ctx: &Ctx, vault: &Vault) -> bool {
+    pm(ctx)
+        .session
+        .peek()
+        .is_some_and(|(open, _)| match &vault.vault {
+            None => true,
+            Some(v) => open.guid == *v || open.name == *v,
+        })
+}
+
+/// Unlocks for a command that reads credentials, unless the agent holds the key already (then
+/// stdin is not read).
+fn open(ctx: &Ctx, vault: &Vault, input: &mut dyn BufRead) -> Result<(), ApiError> {
+    if held(ctx, vault) {
+        return Ok(());
+    }
+    unlock(ctx, vault, input)
+}
+
+fn reply(r: impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(r).map_err(|e| ApiError::internal(format!("cannot encode a reply: {e}")))
 }
 
 pub fn run_with(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value, ApiError> {
+    backend::with_warning(ctx, run_command(ctx, cmd, input))
+}
+
+fn run_command(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Value, ApiError> {
     match cmd {
         Command::Setup {
             server,
@@ -129,24 +160,40 @@ pub fn run_with(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Valu
             allow_http,
         } => {
             let app_password = secret_line(input, "the app password")?;
-            call(
-                ctx,
-                "passman.setup",
-                json!({"server": server, "login": login, "app_password": &*app_password,
-                       "vault": vault, "allow_http": allow_http}),
-            )
+            let (account, vaults) = pm(ctx).setup(Setup {
+                server,
+                login,
+                app_password,
+                vault,
+                allow_http,
+                lock_timeout_minutes: None,
+            })?;
+            reply(backend::setup_reply(&account, &vaults))
         }
-        Command::Vaults => call(ctx, "passman.vaults", json!({})),
-        Command::Unlock { vault } => unlock(ctx, &vault, input),
-        Command::Lock => call(ctx, "passman.lock", json!({})),
-        Command::Search { what, text, vault } => {
+        Command::Vaults => reply(backend::vaults_reply(&pm(ctx).vaults()?)),
+        Command::Unlock { vault } => {
             unlock(ctx, &vault, input)?;
-            let key = if text { "query" } else { "url" };
-            call(ctx, "passman.search", json!({key: what}))
+            Ok(backend::summary(pm(ctx)))
+        }
+        Command::Lock => reply(backend::lock_reply(pm(ctx).lock())),
+        Command::Search { what, text, vault } => {
+            open(ctx, &vault, input)?;
+            let lookup = if text {
+                backend::text_lookup(&what)?
+            } else {
+                backend::site_lookup(&what)?
+            };
+            let hits = pm(ctx).search(&lookup)?;
+            reply(backend::search_reply(
+                &hits,
+                Page::new(0, DEFAULT_PAGE_LIMIT)?,
+            ))
         }
         Command::Get { guid, vault } => {
-            unlock(ctx, &vault, input)?;
-            call(ctx, "passman.get", json!({"guid": guid}))
+            backend::check_guid(&guid)?;
+            open(ctx, &vault, input)?;
+            ctx.state.gate().require(ctx, operation::GET)?;
+            reply(CredentialReply::from(&pm(ctx).get(&guid)?))
         }
         Command::Add {
             label,
@@ -157,12 +204,14 @@ pub fn run_with(ctx: &Ctx, cmd: Command, input: &mut dyn BufRead) -> Result<Valu
         } => {
             unlock(ctx, &vault, input)?;
             let password = secret_line(input, "the new credential's password (second line)")?;
-            call(
-                ctx,
-                "passman.create",
-                json!({"label": label, "username": username, "url": url, "email": email,
-                       "password": &*password}),
-            )
+            let change = Change {
+                username,
+                url,
+                email,
+                password: Some(password),
+                ..Change::default()
+            };
+            reply(CredentialReply::from(&pm(ctx).create(&label, change)?))
         }
     }
 }
