@@ -1511,4 +1511,176 @@ mod tests {
         assert!(counts.iter().all(|&c| c > 50), "{counts:?}");
         assert!(differs > 1000);
     }
+
+    /// A segment file is its header (60 bytes: magic 8, version 2, vault id 16, index 2, file
+    /// id 16, nonce 12, length 4), the exact encoded entries padded by [`padded_len`], and a
+    /// tag: a miscounted length would move files into larger buckets unnoticed.
+    #[test]
+    fn segment_size_is_the_padded_encoded_length() {
+        assert_eq!(SEGMENT_HEADER_LEN, 60);
+        let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+        let mut e = entry("uid-1", "Name", "https://a.example");
+        e.credential.password = "p".repeat(5000);
+        // Two u64 times, then seven fields, each with a u32 length.
+        let text: usize = e.fields().iter().map(|f| f.len()).sum();
+        assert_eq!(e.encoded_len(), 16 + 7 * 4 + text);
+        let spec = SegmentSpec {
+            vault_id: &[2; 16],
+            index: 0,
+            id: [4; 16],
+            count: 1,
+        };
+        let bytes = seal_segment(spec, [&e].into_iter(), &keys).unwrap();
+        // The entry count, then the entry.
+        let used = 4 + 16 + 7 * 4 + text;
+        assert!(used > MIN_PADDED && padded_len(used) < 2 * used);
+        assert_eq!(bytes.len(), 60 + padded_len(used) + TAG_LEN);
+        // Empty: just the count, padded to the minimum.
+        let spec = SegmentSpec { count: 0, ..spec };
+        let empty = seal_segment(spec, std::iter::empty::<&Entry>(), &keys).unwrap();
+        assert_eq!(empty.len(), 60 + MIN_PADDED + TAG_LEN);
+    }
+
+    /// Entries decoded in place borrow the plaintext, turn into the same owned entries, and a
+    /// segment sealed from them holds the same entries (they implement [`EntryFields`]).
+    #[test]
+    fn raw_entries_seal_and_open_like_entries() {
+        let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+        let mut entries = [
+            entry("a", "Alpha", "https://a.example"),
+            entry("b", "Bêta ☃", ""),
+        ];
+        entries[1].credential.otp = "otpauth://totp/x?secret=JBSWY3DP".into();
+        entries[1].created_ms = 1_700_000_000_000;
+        entries[1].updated_ms = 1_700_000_000_001;
+        let spec = SegmentSpec {
+            vault_id: &[2; 16],
+            index: 1,
+            id: [4; 16],
+            count: 2,
+        };
+        let bytes = seal_segment(spec, entries.iter(), &keys).unwrap();
+        let mut plain = bytes.clone();
+        let raw = open_segment_in_place(&mut plain, spec, &keys).unwrap();
+        assert_eq!(
+            raw.iter().map(RawEntry::uid).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        for (r, e) in raw.iter().zip(&entries) {
+            assert_eq!(r.fields, e.fields());
+            assert_eq!(r.times(), (e.created_ms, e.updated_ms));
+            assert_eq!(r.encoded_len(), e.encoded_len());
+            assert_eq!(&r.to_entry(), e);
+        }
+        let again = seal_segment(spec, raw.iter(), &keys).unwrap();
+        assert_eq!(again.len(), bytes.len());
+        assert_eq!(
+            open_segment(&mut again.clone(), spec, &keys).unwrap(),
+            entries
+        );
+    }
+
+    const V1_MANIFEST: &[u8] = include_bytes!("../../tests/fixtures/vault-v1/manifest.pbv");
+    const V1_SEGMENT: &[u8] =
+        include_bytes!("../../tests/fixtures/vault-v1/seg-7cc2d0a2d04468e70e587a86ce29319b.pbv");
+
+    /// The version 1 fixture (tests/fixtures/vault-v1, written by the first release) parses
+    /// and opens: version 1 has no key id, no client slot type, no counter and no segment
+    /// padding, and only PBKDF2 password slots sealed directly.
+    #[test]
+    fn version_1_files_open() {
+        let m = parse_manifest(V1_MANIFEST).unwrap();
+        assert_eq!(m.header.version, 1);
+        assert_eq!(m.header.key_id, [0; 16]);
+        assert!(matches!(m.header.client, Seal::Direct(_)));
+        let slot = m.header.password.as_ref().unwrap();
+        assert!(matches!(slot.seal, Seal::Direct(_)));
+        assert_eq!(
+            slot.kdf,
+            Kdf::Pbkdf2 {
+                iterations: 200_361
+            }
+        );
+        let (dek, _) = unwrap_client(&m.header, &[0x11; 32]).unwrap();
+        let (by_password, _) = unwrap_password(&m.header, "fixture password v1").unwrap();
+        assert_eq!(*by_password, *dek);
+        let keys = DataKeys::derive(&dek, &m.header.vault_id);
+        let body = m.open(&keys).unwrap();
+        assert_eq!(body.counter, 0);
+        assert_eq!(body.segments.len(), usize::from(m.header.segment_count));
+        let id: [u8; 16] = V1_SEGMENT[28..44].try_into().unwrap();
+        let index = body.segments.iter().position(|s| s.id == Some(id)).unwrap();
+        assert_eq!(body.segments[index].count, 3);
+        assert_eq!(body.segments.iter().filter(|s| s.id.is_some()).count(), 1);
+        let gh = &body.remembered["github.com"];
+        let spec = SegmentSpec {
+            vault_id: &m.header.vault_id,
+            index: index as u16,
+            id,
+            count: 3,
+        };
+        let entries = open_segment(&mut V1_SEGMENT.to_vec(), spec, &keys).unwrap();
+        let mut passwords: Vec<_> = entries
+            .iter()
+            .map(|e| e.credential.password.as_str())
+            .collect();
+        passwords.sort();
+        assert_eq!(passwords, ["bank-secret-2", "gh-secret-1", "gist-secret-3"]);
+        let github = entries.iter().find(|e| e.uid() == gh).unwrap();
+        assert_eq!(github.credential.password, "gh-secret-1");
+    }
+
+    /// Version 1 had no password slot types but PBKDF2 sealed directly: a version 1 header
+    /// naming another is refused as such (before the checksum is read).
+    #[test]
+    fn version_1_refuses_newer_password_slot_types() {
+        // magic, version, vault id, commit id, segment count, direct client slot.
+        let kdf_at = 8 + 2 + 16 + 16 + 2 + NONCE_LEN + WRAPPED_LEN;
+        assert_eq!(V1_MANIFEST[kdf_at], SLOT_PBKDF2_DIRECT);
+        for kind in [
+            SLOT_PBKDF2_TO_PUBLIC,
+            SLOT_ARGON2ID_DIRECT,
+            SLOT_ARGON2ID_TO_PUBLIC,
+        ] {
+            let mut b = V1_MANIFEST.to_vec();
+            b[kdf_at] = kind;
+            assert_eq!(
+                parse_manifest(&b).err(),
+                Some(FormatError::Damaged("the password slot type is unknown")),
+                "slot type {kind}"
+            );
+        }
+    }
+
+    /// Version 1 segments are unpadded, version 2 ones padded with zeros: each plaintext has
+    /// exactly one reading, so trailing bytes in a version 1 segment are refused, even zeros.
+    #[test]
+    fn only_version_2_segments_are_padded() {
+        let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+        let spec = SegmentSpec {
+            vault_id: &[2; 16],
+            index: 0,
+            id: [4; 16],
+            count: 0,
+        };
+        let seal = |version: u16, plain: &[u8]| {
+            let mut out = segment_header(spec, plain.len() + TAG_LEN);
+            out[8..10].copy_from_slice(&version.to_le_bytes());
+            let mut body = plain.to_vec();
+            let tag = crypto::seal_in_place(&keys.data, &SEGMENT_NONCE, &out, &mut body).unwrap();
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&tag);
+            out
+        };
+        let padded = [0u8; 8];
+        assert_eq!(open_segment(&mut seal(2, &padded), spec, &keys), Ok(vec![]));
+        assert_eq!(
+            open_segment(&mut seal(1, &padded[..4]), spec, &keys),
+            Ok(vec![])
+        );
+        assert_eq!(
+            open_segment(&mut seal(1, &padded), spec, &keys).err(),
+            Some(FormatError::Damaged("a segment's contents are malformed"))
+        );
+    }
 }
