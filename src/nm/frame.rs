@@ -142,6 +142,28 @@ mod tests {
     }
 
     #[test]
+    fn a_body_up_to_the_first_buffer_is_read_in_one_call_into_one_allocation() {
+        // Typical requests (a password among them) fit the first buffer: one read call, no
+        // growing, so no outgrown copy exists to wipe and nothing more is reserved.
+        struct Offered<'a>(io::Cursor<&'a [u8]>, Vec<usize>);
+        impl Read for Offered<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1.push(buf.len());
+                self.0.read(buf)
+            }
+        }
+        for len in [1, 2_000, INITIAL_BODY_CAPACITY] {
+            let body = vec![b'x'; len];
+            let wire = framed(&body);
+            let mut r = Offered(io::Cursor::new(&wire[..]), Vec::new());
+            let got = read_frame(&mut r, u32::MAX).unwrap().unwrap();
+            assert_eq!(got, body);
+            assert_eq!(r.1, [4, len], "the prefix, then the whole body in one read");
+            assert_eq!(got.capacity(), len, "one allocation of exactly {len} bytes");
+        }
+    }
+
+    #[test]
     fn a_body_larger_than_the_first_buffer_is_read_whole_and_outgrown_buffers_are_wiped() {
         let body: Vec<u8> = (0..INITIAL_BODY_CAPACITY * 3 + 5)
             .map(|i| i as u8 | 1)
