@@ -298,6 +298,15 @@ mod tests {
     const NULL_JSON: &str = r#"{"iv":"Ia4cY3cfl4n++WPXgVe7jg","v":1,"iter":1000,"ks":256,"ts":64,"mode":"ccm","adata":"","cipher":"aes","salt":"kQtLW7s9lSk","ct":"KuVEQj5084DGRfPe"}"#;
 
     #[test]
+    fn a_keyring_rebuilt_from_its_password_opens_the_spec_vector() {
+        // What the agent hands another process: the password, from which that process builds
+        // its own keyring (src/passman/session.rs).
+        let shared = Keyring::new("my vault key");
+        let rebuilt = Keyring::new(shared.password());
+        assert_eq!(&*rebuilt.decrypt(HUNTER2_STORED).unwrap(), b"\"hunter2\"");
+    }
+
+    #[test]
     fn spec_vectors_decrypt() {
         let k = Keyring::new("my vault key");
         assert_eq!(&*k.decrypt(HUNTER2_STORED).unwrap(), b"\"hunter2\"");
