@@ -76,6 +76,14 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       return p;
     }
 
+    // Clicks "Ask phone" and waits until the simulator has the request; returns its fingerprint.
+    async function askPhone(popup, what = "request seen") {
+      const m = sim.mark();
+      await popup.click("#ask-phone");
+      const [, fp] = await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, what, m);
+      return fp;
+    }
+
     it("says how to install the host when it is missing", async () => {
       const login = await page(shop("/login.html"));
       const popup = await openPopup(browser, base, login.url());
@@ -217,9 +225,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const popup = await openPopup(browser, base, login.url());
       await waitView(popup, "main");
       await shot(popup, kind, "no-logins");
-      const m = sim.mark();
-      await popup.click("#ask-phone");
-      const [, simFp] = await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "the simulator's request fingerprint", m);
+      const simFp = await askPhone(popup, "the simulator's request fingerprint");
       await popup.waitForFunction((fp) => document.getElementById("fingerprint")?.textContent === fp, { timeout: 60000 }, simFp);
       await shot(popup, kind, "asking-phone");
       sim.say("accept");
@@ -327,9 +333,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const p = await page(other);
       const popup = await openPopup(browser, base, p.url());
       await waitView(popup, "main");
-      const m = sim.mark();
-      await popup.click("#ask-phone");
-      await sim.waitFor(/fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      await askPhone(popup);
       sim.say("accept");
       sim.say(`pick ${shopUid}`);
       await waitView(popup, "confirm-mismatch");
@@ -346,9 +350,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const p = await page(shop("/slow.html"));
       const popup = await openPopup(browser, base, p.url());
       await waitView(popup, "main");
-      const m = sim.mark();
-      await popup.click("#ask-phone");
-      const [, fp] = await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      const fp = await askPhone(popup);
       await popup.waitForFunction((f) => document.getElementById("fingerprint")?.textContent === f, { timeout: 60000 }, fp);
       await popup.click("#cancel");
       await waitView(popup, "main");
@@ -385,9 +387,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const p = await page(site.url("bank.test", "/login.html"));
       const popup = await openPopup(browser, base, p.url());
       await waitView(popup, "main");
-      const m = sim.mark();
-      await popup.click("#ask-phone");
-      await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      await askPhone(popup);
       sim.say("accept");
       sim.say(`pick ${uid}`);
       await waitView(popup, "confirm-insecure");
@@ -407,9 +407,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const p = await page(site.url("mail.test", "/login.html"));
       let popup = await openPopup(browser, base, p.url());
       await waitView(popup, "main");
-      const m = sim.mark();
-      await popup.click("#ask-phone");
-      await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      await askPhone(popup);
       sim.say("accept");
       sim.say(`pick ${uid}`);
       assert.match(await text(popup, "#notice"), /User name and password filled/);
@@ -450,9 +448,7 @@ for (const kind of ["chromium", "firefox"].filter((k) => !process.env.PB_ONLY ||
       const p = await page(shop("/slow.html"));
       const popup = await openPopup(browser, base, p.url());
       await waitView(popup, "main");
-      const m = sim.mark();
-      await popup.click("#ask-phone");
-      await sim.waitFor(/request \w+ from \S+, fingerprint ([A-Z0-9-]+)/, "request seen", m);
+      await askPhone(popup);
       await p.goto(site.url("evil.test", "/slow.html"));
       sim.say("accept");
       sim.say(`pick ${shopUid}`);
