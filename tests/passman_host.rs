@@ -231,17 +231,7 @@ fn create_then_read_back_as_the_web_app_would() {
     assert_eq!(created["password"], "b@nk pw");
     let stored = w.fake.credential(&guid).unwrap().data;
     // Every encrypted field is a ciphertext the web app's sjcl opens; values are JSON texts.
-    for f in [
-        "description",
-        "username",
-        "password",
-        "files",
-        "custom_fields",
-        "otp",
-        "email",
-        "tags",
-        "url",
-    ] {
+    for f in passman_fake::SERVER_ENCRYPTED.iter().copied() {
         assert!(
             field_value(VAULT_KEY, &stored[f]).is_some(),
             "{f}: {}",
@@ -310,17 +300,7 @@ fn update_sends_the_whole_credential_and_keeps_what_it_does_not_know() {
         "PATCH must carry the label (spec B.7)"
     );
     assert_eq!(patch["guid"], guid.as_str());
-    for f in [
-        "description",
-        "username",
-        "password",
-        "files",
-        "custom_fields",
-        "otp",
-        "email",
-        "tags",
-        "url",
-    ] {
+    for f in passman_fake::SERVER_ENCRYPTED.iter().copied() {
         assert!(patch[f].is_string(), "{f} must never be null: {}", patch[f]);
     }
     let stored = w.fake.credential(&guid).unwrap();

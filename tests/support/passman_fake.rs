@@ -21,7 +21,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const LOGIN: &str = "alice";
 pub const APP_PASSWORD: &str = "Xk2pQ-app-password-7Lm";
-const SERVER_ENCRYPTED: &[&str] = &[
+/// The fields the web app encrypts (spec), as the server stores them; `compromised` aside.
+pub const SERVER_ENCRYPTED: &[&str] = &[
     "description",
     "username",
     "password",
