@@ -37,3 +37,4 @@ mod vault;
 mod vault_files;
 mod vault_host;
 mod vault_keys;
+mod vault_upgrade;

@@ -4,7 +4,6 @@
 //! A vault runs this for every entry when it is unlocked, so the common URL shape is parsed
 //! without the `url` crate and words are kept as hashes: few allocations per entry.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use url::{Host, Url};
 use zeroize::Zeroize;
 
@@ -160,11 +159,15 @@ pub fn site_key(website: &str) -> Option<String> {
     site_of(website).map(|s| s.domain().to_owned())
 }
 
-/// A stable in-process hash for the search tables; equal strings, equal hashes.
+/// The hash of the search tables: 64-bit FNV-1a of the UTF-8 bytes. The vault stores these
+/// hashes (format 3), so the function is fixed by docs/vault-format.md, unlike std's
+/// `DefaultHasher`, which may change between Rust releases. Equal strings, equal hashes; a
+/// table hit is confirmed on the entry (domains) or is a name-word match by design.
 pub fn text_hash(s: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    s.bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
 /// How well an entry fits a query, best first.
@@ -220,15 +223,23 @@ impl Query {
 
     /// How well something with this site and these [`words`] fits, if at all.
     pub fn rank<C: Candidate + ?Sized>(&self, entry: &C) -> Option<Match> {
-        self.rank_host(entry.host_and_domain(), entry.words())
+        self.rank_host(entry.host_and_domain(), |w| entry.has_word(w))
     }
 
+    /// [`Query::rank`] for a parsed site and the sorted hashes of [`words`].
     pub fn rank_parts(&self, site: Option<&Site>, words: &[u64]) -> Option<Match> {
-        self.rank_host(site.map(|s| (s.host.as_str(), s.domain())), words)
+        self.rank_host(site.map(|s| (s.host.as_str(), s.domain())), |w| {
+            words.binary_search(&w).is_ok()
+        })
     }
 
-    /// [`Query::rank_parts`] for a site given as its host and registrable domain.
-    pub fn rank_host(&self, site: Option<(&str, &str)>, words: &[u64]) -> Option<Match> {
+    /// [`Query::rank`] for a site given as its host and registrable domain, and a test of
+    /// whether the name has a word with the given hash.
+    fn rank_host(
+        &self,
+        site: Option<(&str, &str)>,
+        has_word: impl Fn(u64) -> bool,
+    ) -> Option<Match> {
         if let Some((host, domain)) = site {
             if host == self.site.host {
                 return Some(Match::Host);
@@ -238,17 +249,18 @@ impl Query {
             }
         }
         match self.label {
-            Some(l) if words.binary_search(&l).is_ok() => Some(Match::Name),
+            Some(l) if has_word(l) => Some(Match::Name),
             _ => None,
         }
     }
 }
 
 /// Something a [`Query`] can rank: its parsed site (host and registrable domain, as in
-/// [`Site`]) and the sorted hashes of its [`words`].
+/// [`Site`]) and the hashes of its [`words`].
 pub trait Candidate {
     fn host_and_domain(&self) -> Option<(&str, &str)>;
-    fn words(&self) -> &[u64];
+    /// Whether one of its [`words`] has the hash `w`.
+    fn has_word(&self, w: u64) -> bool;
 }
 
 /// A name and website parsed for ranking, for providers without an index of their own.
@@ -271,8 +283,8 @@ impl Candidate for Parsed {
     fn host_and_domain(&self) -> Option<(&str, &str)> {
         self.site.as_ref().map(|s| (s.host.as_str(), s.domain()))
     }
-    fn words(&self) -> &[u64] {
-        &self.words
+    fn has_word(&self, w: u64) -> bool {
+        self.words.binary_search(&w).is_ok()
     }
 }
 
@@ -368,6 +380,15 @@ mod tests {
             site_key("https://login.github.com/x").as_deref(),
             Some("github.com")
         );
+    }
+
+    /// The vault stores these hashes (format 3): the function must stay 64-bit FNV-1a.
+    #[test]
+    fn text_hash_is_fnv_1a_64() {
+        assert_eq!(text_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(text_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(text_hash("foobar"), 0x8594_4171_f739_67e8);
+        assert_eq!(text_hash("github.com"), text_hash(&String::from("github.com")));
     }
 
     fn indexed(name: &str, website: &str) -> Parsed {

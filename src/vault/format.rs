@@ -1,5 +1,6 @@
-//! The on-disk vault format, version 2; version 1 is still read (docs/vault-format.md). Pure: bytes in,
-//! bytes out; files and locks are in [`super::store`].
+//! The on-disk vault format, version 3; versions 1 and 2 are still read (docs/vault-format.md).
+//! Pure: bytes in, bytes out; files and locks are in [`super::store`], the layout of a
+//! segment's entries in [`super::packed`].
 //!
 //! A vault is a manifest (a plaintext header with the key slots, then the encrypted segment
 //! table) and up to `segment_count` segment files, each holding the credentials whose keyed
@@ -8,6 +9,7 @@
 
 use super::codec::{CodecError, Reader, Writer, str_len};
 use super::crypto::{self, CryptoError, Key32, NONCE_LEN, TAG_LEN};
+use super::packed::{Packed, PackedError};
 use crate::anotherpass::seam::Credential;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -16,9 +18,9 @@ use zeroize::Zeroizing;
 
 pub const MAGIC: [u8; 8] = *b"PBVAULT\0";
 pub const SEGMENT_MAGIC: [u8; 8] = *b"PBVSEG\0\0";
-/// Written by this passbridge. Version 1 (the first release) is still read; see
-/// docs/vault-format.md for what version 2 changed.
-pub const VERSION: u16 = 2;
+/// Written by this passbridge. Versions 1 and 2 are still read; see docs/vault-format.md for
+/// what each version changed.
+pub const VERSION: u16 = 3;
 pub const MAX_SEGMENTS: u16 = 4096;
 /// For new PBKDF2 slots: OWASP's guidance for PBKDF2-HMAC-SHA-256 (2023). New slots use
 /// Argon2id ([`Kdf::ARGON2ID`]) unless told otherwise.
@@ -69,6 +71,14 @@ pub enum FormatError {
     NoPassword,
     #[error("{0}")]
     Crypto(#[from] CryptoError),
+}
+
+impl From<PackedError> for FormatError {
+    fn from(e: PackedError) -> Self {
+        match e {
+            PackedError::Malformed(what) => FormatError::Damaged(what),
+        }
+    }
 }
 
 fn damaged(what: &'static str) -> impl Fn(CodecError) -> FormatError {
@@ -820,7 +830,10 @@ pub struct SegmentSpec<'a> {
     pub count: u32,
 }
 
-const SEGMENT_HEADER_LEN: usize = 8 + 2 + 16 + 2 + 16 + NONCE_LEN + 4;
+/// Bytes before a segment's ciphertext.
+pub const SEGMENT_HEADER_LEN: usize = 8 + 2 + 16 + 2 + 16 + NONCE_LEN + 4;
+/// The two lengths at the end of a version 3 segment plaintext.
+const TRAILER_LEN: usize = 8;
 
 /// The padded size of a segment plaintext of `n` bytes: at least [`MIN_PADDED`], then in
 /// steps of an eighth of the next power of two (at most 25% more), so file sizes follow the
@@ -833,15 +846,28 @@ pub fn padded_len(n: usize) -> usize {
     n.div_ceil(step) * step
 }
 
+/// Seals entries sorted by uid as a segment (convenience over [`seal_packed`]).
 pub fn seal_segment<'e, E: EntryFields + 'e>(
     spec: SegmentSpec<'_>,
-    entries: impl Iterator<Item = &'e E> + Clone,
+    entries: impl Iterator<Item = &'e E>,
     keys: &DataKeys,
 ) -> Result<Vec<u8>, FormatError> {
-    let used = 4 + entries.clone().map(E::encoded_len).sum::<usize>();
-    let plain_len = padded_len(used);
-    let ct_len = u32::try_from(plain_len + TAG_LEN)
-        .map_err(|_| FormatError::Damaged("a segment is too large"))?;
+    seal_packed(spec, &Packed::build(entries), keys)
+}
+
+/// Seals a segment: the packed text and tables, zeros up to [`padded_len`], and the two
+/// lengths.
+pub fn seal_packed(
+    spec: SegmentSpec<'_>,
+    packed: &Packed,
+    keys: &DataKeys,
+) -> Result<Vec<u8>, FormatError> {
+    debug_assert_eq!(packed.len(), spec.count as usize);
+    let (text_len, meta_len) = packed.encoded_len();
+    let too_large = || FormatError::Damaged("a segment is too large");
+    let lens = [text_len, meta_len].map(|n| u32::try_from(n).map_err(|_| too_large()));
+    let plain_len = padded_len(text_len + meta_len + TRAILER_LEN);
+    let ct_len = u32::try_from(plain_len + TAG_LEN).map_err(|_| too_large())?;
     let nonce = crypto::random::<NONCE_LEN>()?;
     let mut out = Zeroizing::new(Vec::with_capacity(SEGMENT_HEADER_LEN + plain_len + TAG_LEN));
     let mut w = Writer::new(&mut out);
@@ -852,45 +878,51 @@ pub fn seal_segment<'e, E: EntryFields + 'e>(
     w.bytes(&spec.id);
     w.bytes(&nonce);
     w.u32(ct_len);
-    w.u32(spec.count);
-    let mut written = 0u32;
-    for e in entries {
-        let (created_ms, updated_ms) = e.times();
-        w.u64(created_ms);
-        w.u64(updated_ms);
-        for f in e.fields() {
-            w.str(f);
-        }
-        written += 1;
+    packed.write_to(&mut w);
+    out.resize(SEGMENT_HEADER_LEN + plain_len - TRAILER_LEN, 0);
+    let mut w = Writer::new(&mut out);
+    for n in lens {
+        w.u32(n?);
     }
-    debug_assert_eq!(written, spec.count);
-    out.resize(SEGMENT_HEADER_LEN + plain_len, 0);
     let (aad, plain) = out.split_at_mut(SEGMENT_HEADER_LEN);
     let tag = crypto::seal_in_place(&keys.data, &nonce, aad, plain)?;
     Writer::new(&mut out).bytes(&tag);
     Ok(std::mem::take(&mut *out))
 }
 
-/// Opens a segment file in place (`bytes` holds plaintext afterwards: keep it zeroizing).
+/// Opens a whole segment file and returns its entries as owned copies (for tests and tools;
+/// the vault uses [`open_packed`]).
 pub fn open_segment(
     bytes: &mut [u8],
     spec: SegmentSpec<'_>,
     keys: &DataKeys,
 ) -> Result<Vec<Entry>, FormatError> {
-    Ok(open_segment_in_place(bytes, spec, keys)?
-        .iter()
-        .map(RawEntry::to_entry)
+    let at = bytes.len().min(SEGMENT_HEADER_LEN);
+    let (head, body) = bytes.split_at(at);
+    let (p, _) = open_packed(head, Zeroizing::new(body.to_vec()), spec, keys)?;
+    Ok((0..p.len())
+        .map(|i| {
+            let (created_ms, updated_ms) = p.times(i);
+            RawEntry {
+                created_ms,
+                updated_ms,
+                fields: p.fields(i),
+            }
+            .to_entry()
+        })
         .collect())
 }
 
-/// Opens a segment file in place and decodes its entries without copying them: each field
-/// borrows the plaintext left in `bytes` (keep it zeroizing).
-pub fn open_segment_in_place<'b>(
-    bytes: &'b mut [u8],
+/// Opens a segment file given as its header (the first [`SEGMENT_HEADER_LEN`] bytes) and the
+/// rest, which is decrypted in place. Also says whether the segment is current: version 3,
+/// written under this code's index rules (a commit rewrites the others).
+pub fn open_packed(
+    head: &[u8],
+    mut body: Zeroizing<Vec<u8>>,
     spec: SegmentSpec<'_>,
     keys: &DataKeys,
-) -> Result<Vec<RawEntry<'b>>, FormatError> {
-    let mut r = Reader::new(bytes);
+) -> Result<(Packed, bool), FormatError> {
+    let mut r = Reader::new(head);
     let version = check_magic_version(&mut r, &SEGMENT_MAGIC)?;
     let short = damaged("a segment ends inside its header");
     let vault_id: [u8; 16] = r.array().map_err(&short)?;
@@ -898,12 +930,14 @@ pub fn open_segment_in_place<'b>(
     let id: [u8; 16] = r.array().map_err(&short)?;
     let nonce: [u8; NONCE_LEN] = r.array().map_err(&short)?;
     let ct_len = r.u32().map_err(&short)? as usize;
+    r.finish().map_err(&short)?;
     if (&vault_id, index, id) != (spec.vault_id, spec.index, spec.id) {
         return Err(FormatError::Damaged(
             "a segment file does not belong where the manifest says",
         ));
     }
-    if r.remaining() != ct_len || ct_len < TAG_LEN + 4 {
+    let min_plain = if version >= 3 { TRAILER_LEN } else { 4 };
+    if body.len() != ct_len || ct_len < TAG_LEN + min_plain {
         return Err(FormatError::Damaged(
             "a segment's length does not match its header (truncated?)",
         ));
@@ -912,16 +946,45 @@ pub fn open_segment_in_place<'b>(
     let plain_len = ct_len
         .checked_sub(TAG_LEN)
         .ok_or(FormatError::Damaged("a segment is shorter than its tag"))?;
-    let (aad, rest) = bytes.split_at_mut(SEGMENT_HEADER_LEN);
-    let (plain, tag) = rest.split_at_mut(plain_len);
+    let (plain, tag) = body.split_at_mut(plain_len);
     let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("tag length");
-    crypto::open_in_place(&keys.data, &nonce, aad, plain, &tag)
+    crypto::open_in_place(&keys.data, &nonce, head, plain, &tag)
         .map_err(|_| FormatError::Damaged("a segment failed authentication"))?;
+    body.truncate(plain_len);
+    if version < 3 {
+        let entries = decode_entries(&body, version, spec.count)?;
+        return Ok((Packed::build(entries.iter()), false));
+    }
+    let bad = FormatError::Damaged("a segment's contents are malformed");
+    let lens = &body[plain_len - TRAILER_LEN..];
+    let text_len = u32::from_le_bytes(lens[..4].try_into().expect("4 bytes")) as usize;
+    let meta_len = u32::from_le_bytes(lens[4..].try_into().expect("4 bytes")) as usize;
+    let used = text_len
+        .checked_add(meta_len)
+        .filter(|&n| n <= plain_len - TRAILER_LEN)
+        .ok_or(bad)?;
+    // Padding: zeros only, so the plaintext has exactly one reading.
+    if body[used..plain_len - TRAILER_LEN].iter().any(|&b| b != 0) {
+        return Err(FormatError::Damaged("a segment's padding is not zero"));
+    }
+    body.truncate(used);
+    Ok(Packed::read(
+        std::mem::take(&mut *body),
+        meta_len,
+        spec.count,
+    )?)
+}
+
+/// The entries of a version 1 or 2 segment plaintext, decoded in place: each field borrows
+/// `plain`. Checks that they are sorted by uid, each once.
+pub fn decode_entries(
+    plain: &[u8],
+    version: u16,
+    count: u32,
+) -> Result<Vec<RawEntry<'_>>, FormatError> {
     let bad = damaged("a segment's contents are malformed");
-    let plain: &'b [u8] = plain;
     let mut r = Reader::new(plain);
-    let count = r.u32().map_err(&bad)?;
-    if count != spec.count {
+    if r.u32().map_err(&bad)? != count {
         return Err(FormatError::Damaged(
             "a segment's entry count differs from the manifest",
         ));
@@ -949,6 +1012,11 @@ pub fn open_segment_in_place<'b>(
         }
     }
     r.finish().map_err(&bad)?;
+    if entries.windows(2).any(|w| w[0].uid() >= w[1].uid()) {
+        return Err(FormatError::Damaged(
+            "a segment's entries are out of order or repeated",
+        ));
+    }
     Ok(entries)
 }
 
@@ -1153,12 +1221,14 @@ mod tests {
         // Padding must be zeros.
         let mut tampered = Vec::new();
         let mut plain = a.clone();
-        open_segment(&mut plain, spec, &keys).unwrap();
         let n = plain.len();
-        plain[n - TAG_LEN - 1] = 1;
         let (aad, rest) = plain.split_at_mut(SEGMENT_HEADER_LEN);
-        let (body, _) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let (body, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
         let nonce: [u8; NONCE_LEN] = aad[44..56].try_into().unwrap();
+        crypto::open_in_place(&keys.data, &nonce, aad, body, &(&*tag).try_into().unwrap()).unwrap();
+        // The last byte before the two lengths.
+        let len = body.len();
+        body[len - TRAILER_LEN - 1] = 1;
         let tag = crypto::seal_in_place(&keys.data, &nonce, aad, body).unwrap();
         tampered.extend_from_slice(&plain[..n - TAG_LEN]);
         tampered.extend_from_slice(&tag);
@@ -1194,6 +1264,8 @@ mod tests {
                     0..=7 => e == FormatError::NotAVault,
                     8..=9 => match u16::from_le_bytes([b[8], b[9]]) {
                         0 => e == FormatError::Damaged("the format version is invalid"),
+                        // An older version's layout: damage, never a wrong key.
+                        v if v < VERSION => matches!(e, FormatError::Damaged(_)),
                         v => e == FormatError::UnsupportedVersion(v),
                     },
                     // The slot types are read before the checksum.
@@ -1402,9 +1474,18 @@ mod tests {
         let length_err = Some(FormatError::Damaged(
             "a segment's length does not match its header (truncated?)",
         ));
-        // The helper seals like seal_segment: an empty segment opens.
-        let empty = sealed_segment(spec, &keys, &0u32.to_le_bytes());
-        assert_eq!(empty.len(), SEGMENT_HEADER_LEN + TAG_LEN + 4);
+        // The helper seals like seal_segment: an empty segment (no text; the count, the index
+        // tag and two empty tables; the two lengths) opens.
+        let mut plain = Vec::with_capacity(28);
+        let mut w = Writer::new(&mut plain);
+        w.u32(0);
+        w.u64(super::super::packed::index_tag());
+        w.u32(0);
+        w.u32(0);
+        w.u32(0);
+        w.u32(20);
+        let empty = sealed_segment(spec, &keys, &plain);
+        assert_eq!(empty.len(), SEGMENT_HEADER_LEN + TAG_LEN + 28);
         assert_eq!(open_segment(&mut empty.clone(), spec, &keys), Ok(vec![]));
         let real = seal_segment(spec, std::iter::empty::<&Entry>(), &keys).unwrap();
         assert_eq!(open_segment(&mut real.clone(), spec, &keys), Ok(vec![]));
@@ -1414,10 +1495,19 @@ mod tests {
             b.extend(vec![0xa5; n]);
             assert_eq!(open_segment(&mut b, spec, &keys).err(), length_err, "{n}");
         }
-        // Authentic, but too short for the entry count.
-        for n in 0..4 {
-            let mut b = sealed_segment(spec, &keys, &[0; 3][..n]);
+        // Authentic, but too short for the two lengths.
+        for n in 0..TRAILER_LEN {
+            let mut b = sealed_segment(spec, &keys, &[0; 8][..n]);
             assert_eq!(open_segment(&mut b, spec, &keys).err(), length_err, "{n}");
+        }
+        // Lengths that do not fit, or leave no room for the tables.
+        let bad = Some(FormatError::Damaged("a segment's contents are malformed"));
+        for (t, m) in [(u32::MAX, 1), (1, u32::MAX), (21, 0), (0, 21)] {
+            let mut p = plain.clone();
+            p[20..24].copy_from_slice(&t.to_le_bytes());
+            p[24..28].copy_from_slice(&m.to_le_bytes());
+            let got = open_segment(&mut sealed_segment(spec, &keys, &p), spec, &keys).err();
+            assert!(got == bad, "{t} {m}: {got:?}");
         }
     }
 
@@ -1473,7 +1563,10 @@ mod tests {
             #![proptest_config(ProptestConfig::with_cases(64))]
 
             #[test]
-            fn segments_round_trip(entries in proptest::collection::vec(any_entry(), 0..20)) {
+            fn segments_round_trip(mut entries in proptest::collection::vec(any_entry(), 0..20)) {
+                // A segment holds its entries sorted by uid, each once.
+                entries.sort_by(|a, b| a.uid().cmp(b.uid()));
+                entries.dedup_by(|a, b| a.uid() == b.uid());
                 let keys = DataKeys::derive(&[1; 32], &[2; 16]);
                 let spec = SegmentSpec { vault_id: &[2; 16], index: 3, id: [4; 16], count: entries.len() as u32 };
                 let bytes = seal_segment(spec, entries.iter(), &keys).unwrap();
@@ -1513,17 +1606,15 @@ mod tests {
     }
 
     /// A segment file is its header (60 bytes: magic 8, version 2, vault id 16, index 2, file
-    /// id 16, nonce 12, length 4), the exact encoded entries padded by [`padded_len`], and a
-    /// tag: a miscounted length would move files into larger buckets unnoticed.
+    /// id 16, nonce 12, length 4), the packed text and tables and the two lengths padded by
+    /// [`padded_len`], and a tag: a miscounted length would move files into larger buckets
+    /// unnoticed.
     #[test]
     fn segment_size_is_the_padded_encoded_length() {
         assert_eq!(SEGMENT_HEADER_LEN, 60);
         let keys = DataKeys::derive(&[1; 32], &[2; 16]);
         let mut e = entry("uid-1", "Name", "https://a.example");
         e.credential.password = "p".repeat(5000);
-        // Two u64 times, then seven fields, each with a u32 length.
-        let text: usize = e.fields().iter().map(|f| f.len()).sum();
-        assert_eq!(e.encoded_len(), 16 + 7 * 4 + text);
         let spec = SegmentSpec {
             vault_id: &[2; 16],
             index: 0,
@@ -1531,22 +1622,48 @@ mod tests {
             count: 1,
         };
         let bytes = seal_segment(spec, [&e].into_iter(), &keys).unwrap();
-        // The entry count, then the entry.
-        let used = 4 + 16 + 7 * 4 + text;
+        // The seven fields, the host and the lowercase name; then the count, the tag, two
+        // times, nine ends, the domain position, one domain row and one word row ("name") with
+        // the two row counts; then the two lengths.
+        let text: usize = e.fields().iter().map(|f| f.len()).sum::<usize>() + 9 + 4;
+        let meta = 4 + 8 + 16 + 9 * 4 + 4 + (4 + 12) + (4 + 12);
+        let packed = Packed::build([&e].into_iter());
+        assert_eq!(packed.encoded_len(), (text, meta));
+        let used = text + meta + TRAILER_LEN;
         assert!(used > MIN_PADDED && padded_len(used) < 2 * used);
         assert_eq!(bytes.len(), 60 + padded_len(used) + TAG_LEN);
-        // Empty: just the count, padded to the minimum.
+        // Empty: the count, the tag and the two empty tables, padded to the minimum.
         let spec = SegmentSpec { count: 0, ..spec };
         let empty = seal_segment(spec, std::iter::empty::<&Entry>(), &keys).unwrap();
         assert_eq!(empty.len(), 60 + MIN_PADDED + TAG_LEN);
+        assert_eq!(Packed::default().encoded_len(), (0, 20));
     }
 
-    /// Entries decoded in place borrow the plaintext, turn into the same owned entries, and a
-    /// segment sealed from them holds the same entries (they implement [`EntryFields`]).
+    /// A version 2 segment plaintext as format 2 wrote it: the count, each entry (two times,
+    /// seven length-prefixed fields), zeros to [`padded_len`].
+    fn v2_plain(entries: &[Entry]) -> Vec<u8> {
+        let used = 4 + entries.iter().map(|e| e.encoded_len()).sum::<usize>();
+        let mut out = Vec::with_capacity(padded_len(used));
+        let mut w = Writer::new(&mut out);
+        w.u32(entries.len() as u32);
+        for e in entries {
+            w.u64(e.created_ms);
+            w.u64(e.updated_ms);
+            for f in e.fields() {
+                w.str(f);
+            }
+        }
+        out.resize(padded_len(used), 0);
+        out
+    }
+
+    /// Version 2 segments (entries one after another, nothing precomputed) open as the same
+    /// entries, with search tables worked out, and are marked for rewriting; entries decoded in
+    /// place borrow the plaintext and turn into the same owned entries.
     #[test]
-    fn raw_entries_seal_and_open_like_entries() {
+    fn version_2_segments_open_and_are_not_current() {
         let keys = DataKeys::derive(&[1; 32], &[2; 16]);
-        let mut entries = [
+        let mut entries = vec![
             entry("a", "Alpha", "https://a.example"),
             entry("b", "Bêta ☃", ""),
         ];
@@ -1559,25 +1676,39 @@ mod tests {
             id: [4; 16],
             count: 2,
         };
-        let bytes = seal_segment(spec, entries.iter(), &keys).unwrap();
-        let mut plain = bytes.clone();
-        let raw = open_segment_in_place(&mut plain, spec, &keys).unwrap();
-        assert_eq!(
-            raw.iter().map(RawEntry::uid).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        let plain = v2_plain(&entries);
+        let raw = decode_entries(&plain, 2, 2).unwrap();
         for (r, e) in raw.iter().zip(&entries) {
             assert_eq!(r.fields, e.fields());
             assert_eq!(r.times(), (e.created_ms, e.updated_ms));
             assert_eq!(r.encoded_len(), e.encoded_len());
             assert_eq!(&r.to_entry(), e);
         }
-        let again = seal_segment(spec, raw.iter(), &keys).unwrap();
-        assert_eq!(again.len(), bytes.len());
+        let mut file = segment_header(spec, plain.len() + TAG_LEN);
+        file[8..10].copy_from_slice(&2u16.to_le_bytes());
+        let mut body = plain.clone();
+        let tag = crypto::seal_in_place(&keys.data, &SEGMENT_NONCE, &file, &mut body).unwrap();
+        body.extend_from_slice(&tag);
+        let (p, current) = open_packed(&file, Zeroizing::new(body.clone()), spec, &keys).unwrap();
+        assert!(!current);
+        assert_eq!(p.fields(1), entries[1].fields());
+        assert_eq!(p.host_and_domain(0), Some(("a.example", "a.example")));
+        file.extend_from_slice(&body);
+        assert_eq!(open_segment(&mut file, spec, &keys).unwrap(), entries);
+        // Out of order: refused, as in version 3.
+        entries.swap(0, 1);
         assert_eq!(
-            open_segment(&mut again.clone(), spec, &keys).unwrap(),
-            entries
+            decode_entries(&v2_plain(&entries), 2, 2).err(),
+            Some(FormatError::Damaged(
+                "a segment's entries are out of order or repeated"
+            ))
         );
+        // A version 3 segment is current.
+        entries.swap(0, 1);
+        let v3 = seal_segment(spec, entries.iter(), &keys).unwrap();
+        let (head, rest) = v3.split_at(SEGMENT_HEADER_LEN);
+        let (_, current) = open_packed(head, Zeroizing::new(rest.to_vec()), spec, &keys).unwrap();
+        assert!(current);
     }
 
     const V1_MANIFEST: &[u8] = include_bytes!("../../tests/fixtures/vault-v1/manifest.pbv");

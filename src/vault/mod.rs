@@ -21,6 +21,7 @@ pub mod crypto;
 pub mod error;
 pub mod format;
 pub mod lock_timeout;
+pub mod packed;
 pub mod provider;
 pub mod search;
 pub mod seen;

@@ -1,132 +1,54 @@
-//! The vault's search index: each stored entry with its parsed site and name words, worked out
-//! once when the vault is read. The matching itself is [`crate::credentials::site`].
-//!
-//! Unlocking builds one [`Indexed`] per credential, so it is compact: every text field, the
-//! parsed host and the lowercase name share one allocation (issue 14: a string per field made
-//! allocation the largest cost of unlocking a large vault).
+//! The vault's entries as search sees them: a handle on one entry of a segment's
+//! [`Packed`] form, where its fields, parsed site and name words were worked out when the
+//! segment was written. The matching itself is [`crate::credentials::site`].
 
 use super::format::{Entry, EntryFields, RawEntry};
+use super::packed::{NAME_LC, Packed};
 use crate::anotherpass::seam::Credential;
-use crate::credentials::site::{Candidate, host_text, words_into};
+use crate::credentials::site::Candidate;
 pub use crate::credentials::site::{Match, Query, Site, site_key, site_of, text_hash};
-use zeroize::Zeroize;
+use std::sync::Arc;
 
-/// Where each part ends in [`Indexed::text`]: the seven stored fields (uid, readable uid, name,
-/// password, user, website, otp), then the host and the lowercase name.
-const UID: usize = 0;
 const READABLE_UID: usize = 1;
 const NAME: usize = 2;
-const PASSWORD: usize = 3;
 const USER: usize = 4;
 const WEBSITE: usize = 5;
 const OTP: usize = 6;
-const HOST: usize = 7;
-const NAME_LC: usize = 8;
 
-/// A stored entry with what search needs, worked out once when the vault is read.
+/// One stored entry: its segment's packed entries and its position there. Cloning shares
+/// them; the last handle dropped zeroizes them.
 #[derive(Clone)]
 pub struct Indexed {
-    /// The parts listed at [`UID`]…[`NAME_LC`], back to back; zeroized on drop.
-    text: String,
-    ends: [u32; 9],
-    /// Where the registrable domain starts in `text` (inside the host part).
-    domain_at: u32,
-    pub created_ms: u64,
-    pub updated_ms: u64,
-    words: Words,
-}
-
-/// Sorted word hashes for [`Match::Name`]; most names have at most four, kept inline.
-#[derive(Clone)]
-enum Words {
-    Inline(u8, [u64; 4]),
-    Heap(Box<[u64]>),
-}
-
-impl Words {
-    fn new(w: &[u64]) -> Self {
-        match w.len() {
-            n @ 0..=4 => {
-                let mut a = [0; 4];
-                a[..n].copy_from_slice(w);
-                Words::Inline(n as u8, a)
-            }
-            _ => Words::Heap(w.into()),
-        }
-    }
-    fn as_slice(&self) -> &[u64] {
-        match self {
-            Words::Inline(n, a) => &a[..*n as usize],
-            Words::Heap(b) => b,
-        }
-    }
+    packed: Arc<Packed>,
+    at: u32,
 }
 
 impl Indexed {
+    /// Indexes an entry on its own (a new or changed credential).
     pub fn new(entry: Entry) -> Self {
-        Self::of(&entry, &mut Vec::new())
+        Self::at(Arc::new(Packed::build([&entry].into_iter())), 0)
     }
 
-    /// Indexes a stored entry; `scratch` is a buffer reused between calls.
-    pub fn of(e: &impl EntryFields, scratch: &mut Vec<u64>) -> Self {
-        let fields = e.fields();
-        let (created_ms, updated_ms) = e.times();
-        let name = fields[NAME];
-        let host = host_text(fields[WEBSITE]);
-        // The lowercase name has its own length outside ASCII (and str::to_lowercase's rules).
-        let name_lc_other =
-            (!name.is_ascii()).then(|| zeroize::Zeroizing::new(name.to_lowercase()));
-        let name_lc_len = name_lc_other.as_ref().map_or(name.len(), |s| s.len());
-        let total = fields.iter().map(|f| f.len()).sum::<usize>()
-            + host.as_ref().map_or(0, |h| h.len())
-            + name_lc_len;
-        // Reserved exactly, so no reallocation leaves a copy of a secret in freed memory.
-        let mut text = String::with_capacity(total);
-        let mut ends = [0u32; 9];
-        for (i, f) in fields.iter().enumerate() {
-            text.push_str(f);
-            ends[i] = text.len() as u32;
-        }
-        let host_start = text.len();
-        let domain_len = host.map_or(0, |h| h.push_to(&mut text));
-        ends[HOST] = text.len() as u32;
-        let domain_at = (text.len() - domain_len) as u32;
-        let name_start = text.len();
-        match &name_lc_other {
-            Some(lc) => text.push_str(lc),
-            None => {
-                text.push_str(name);
-                text[name_start..].make_ascii_lowercase();
-            }
-        }
-        ends[NAME_LC] = text.len() as u32;
-        debug_assert_eq!(text.len(), total);
-        let host_end = ends[HOST] as usize;
-        let site_host = (host_end > host_start).then(|| &text[host_start..host_end]);
-        words_into(&text[name_start..], site_host, scratch);
-        let words = Words::new(scratch);
+    /// Entry `at` of `packed`.
+    pub fn at(packed: Arc<Packed>, at: usize) -> Self {
+        debug_assert!(at < packed.len());
         Self {
-            text,
-            ends,
-            domain_at,
-            created_ms,
-            updated_ms,
-            words,
+            packed,
+            at: at as u32,
         }
     }
 
-    /// Indexes an entry decoded in place from a segment.
-    pub fn from_raw(e: &RawEntry<'_>, scratch: &mut Vec<u64>) -> Self {
-        Self::of(e, scratch)
+    /// The packed entries it is one of, and its position there.
+    pub fn source(&self) -> (&Packed, usize) {
+        (&self.packed, self.at as usize)
     }
 
-    fn part(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+    fn part(&self, k: usize) -> &str {
+        self.packed.part(self.at as usize, k)
     }
 
     pub fn uid(&self) -> &str {
-        self.part(UID)
+        self.part(0)
     }
     pub fn readable_uid(&self) -> &str {
         self.part(READABLE_UID)
@@ -142,6 +64,12 @@ impl Indexed {
     }
     pub fn otp(&self) -> &str {
         self.part(OTP)
+    }
+    pub fn created_ms(&self) -> u64 {
+        self.times().0
+    }
+    pub fn updated_ms(&self) -> u64 {
+        self.times().1
     }
     /// The name in lowercase, for sorting and text search.
     pub fn name_lc(&self) -> &str {
@@ -160,9 +88,10 @@ impl Indexed {
 
     /// An owned copy of the stored entry, password included.
     pub fn to_entry(&self) -> Entry {
+        let (created_ms, updated_ms) = self.times();
         RawEntry {
-            created_ms: self.created_ms,
-            updated_ms: self.updated_ms,
+            created_ms,
+            updated_ms,
             fields: self.fields(),
         }
         .to_entry()
@@ -171,29 +100,19 @@ impl Indexed {
 
 impl EntryFields for Indexed {
     fn times(&self) -> (u64, u64) {
-        (self.created_ms, self.updated_ms)
+        self.packed.times(self.at as usize)
     }
     fn fields(&self) -> [&str; 7] {
-        [UID, READABLE_UID, NAME, PASSWORD, USER, WEBSITE, OTP].map(|i| self.part(i))
-    }
-}
-
-impl Drop for Indexed {
-    fn drop(&mut self) {
-        self.text.zeroize();
+        self.packed.fields(self.at as usize)
     }
 }
 
 impl Candidate for Indexed {
     fn host_and_domain(&self) -> Option<(&str, &str)> {
-        let host = self.part(HOST);
-        (!host.is_empty()).then(|| {
-            let end = self.ends[HOST] as usize;
-            (host, &self.text[self.domain_at as usize..end])
-        })
+        self.packed.host_and_domain(self.at as usize)
     }
-    fn words(&self) -> &[u64] {
-        self.words.as_slice()
+    fn has_word(&self, w: u64) -> bool {
+        self.packed.has_word(self.at as usize, w)
     }
 }
 
@@ -274,11 +193,9 @@ mod tests {
                     parsed.as_ref().map(|s| (s.host.as_str(), s.domain())),
                     "{site}"
                 );
-                assert_eq!(
-                    x.words(),
-                    words(&name.to_lowercase(), parsed.as_ref()),
-                    "{name}"
-                );
+                for w in words(&name.to_lowercase(), parsed.as_ref()) {
+                    assert!(x.has_word(w), "{name}");
+                }
                 for q in &queries {
                     assert_eq!(q.rank(&x), q.rank(&plain), "{name} / {site}");
                 }
@@ -290,9 +207,11 @@ mod tests {
     }
 
     #[test]
-    fn many_words_are_kept_beyond_the_inline_four() {
+    fn every_word_of_a_long_name_is_kept() {
         let x = Indexed::new(entry("alpha bravo charlie delta echo foxtrot", ""));
-        assert_eq!(x.words().len(), 6);
-        assert!(x.words().is_sorted());
+        for w in ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] {
+            assert!(x.has_word(text_hash(w)), "{w}");
+        }
+        assert!(!x.has_word(text_hash("golf")));
     }
 }

@@ -102,13 +102,46 @@ impl Store {
         self.read_bounded(&self.manifest_path(), MAX_MANIFEST_BYTES)
     }
 
-    /// A segment file the manifest refers to. It is decrypted in place, hence zeroizing.
-    pub fn read_segment(&self, id: &[u8; 16]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        self.read_bounded(&self.segment_path(id), MAX_SEGMENT_BYTES)?
-            .ok_or_else(|| VaultError::Corrupt {
-                dir: self.dir.clone(),
-                what: format!("segment file {} is missing", hex(id)),
-            })
+    /// A segment file the manifest refers to, as its first `head_len` bytes (fewer if the
+    /// file is shorter) and the rest. The rest is decrypted in place, hence zeroizing, and
+    /// read into its own buffer so the plaintext can stay where it is.
+    pub fn read_segment(
+        &self,
+        id: &[u8; 16],
+        head_len: usize,
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), VaultError> {
+        let path = self.segment_path(id);
+        let io = Self::io_err(&path);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(VaultError::Corrupt {
+                    dir: self.dir.clone(),
+                    what: format!("segment file {} is missing", hex(id)),
+                });
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let len = file.metadata().map_err(&io)?.len();
+        if len > MAX_SEGMENT_BYTES {
+            return Err(self.too_large());
+        }
+        let mut head = Vec::with_capacity(head_len);
+        (&mut file)
+            .take(head_len as u64)
+            .read_to_end(&mut head)
+            .map_err(&io)?;
+        let rest_max = MAX_SEGMENT_BYTES - head.len() as u64;
+        let mut rest = Zeroizing::new(Vec::with_capacity(
+            (len as usize).saturating_sub(head.len()),
+        ));
+        file.take(rest_max + 1)
+            .read_to_end(&mut rest)
+            .map_err(&io)?;
+        if rest.len() as u64 > rest_max {
+            return Err(self.too_large());
+        }
+        Ok((head, rest))
     }
 
     /// Held while reading segments, so no writer removes one under us.
@@ -237,9 +270,12 @@ mod tests {
                 &format!("seg-{}.pbv", hex(&[1; 16]))
             ]
         );
-        assert_eq!(&**s.read_segment(&[1; 16]).unwrap(), b"one");
+        let (head, rest) = s.read_segment(&[1; 16], 2).unwrap();
+        assert_eq!((&head[..], &rest[..]), (&b"on"[..], &b"e"[..]));
+        let (head, rest) = s.read_segment(&[1; 16], 60).unwrap();
+        assert_eq!((&head[..], &rest[..]), (&b"one"[..], &b""[..]));
         assert!(matches!(
-            s.read_segment(&[2; 16]),
+            s.read_segment(&[2; 16], 60),
             Err(VaultError::Corrupt { .. })
         ));
     }

@@ -2,12 +2,13 @@
 //! builds (copies of the segments it touches, then a redistribution when the vault outgrew
 //! its segment count).
 
-use crate::credentials::site::Candidate;
 use crate::vault::crypto::Key32;
 use crate::vault::format;
 use crate::vault::format::{Body, DataKeys, Entry, Header, PasswordPublic, Seal};
+use crate::vault::packed::{Builder, Packed};
 use crate::vault::search::{Indexed, Match, Query, text_hash};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A decrypted vault. Dropping it zeroizes the keys and every credential.
 pub(super) struct Loaded {
@@ -64,46 +65,38 @@ impl Loaded {
     }
 }
 
-/// One segment in memory: its entries sorted by uid, and lookup tables so a search visits
-/// only the entries that can match. The tables are sorted `(hash, position)` pairs, of the
-/// registrable domain and of each word of the name; a hit is confirmed on the entry itself.
+/// One segment in memory: its entries sorted by uid in their packed form, whose lookup tables
+/// let a search visit only the entries that can match (a hit is confirmed on the entry
+/// itself), and a handle on each.
 #[derive(Default)]
 pub(super) struct Segment {
+    packed: Arc<Packed>,
     pub(super) entries: Vec<Indexed>,
-    by_domain: Vec<(u64, u32)>,
-    by_word: Vec<(u64, u32)>,
-}
-
-/// Positions whose hash is `h` in a sorted table.
-fn lookup(table: &[(u64, u32)], h: u64) -> impl Iterator<Item = usize> + '_ {
-    let start = table.partition_point(|&(k, _)| k < h);
-    table[start..]
-        .iter()
-        .take_while(move |&&(k, _)| k == h)
-        .map(|&(_, p)| p as usize)
+    /// Read from a file in the current format under the current index rules: a commit
+    /// rewrites segments that are not (the move from format 2 and from older rules).
+    pub(super) current: bool,
 }
 
 impl Segment {
-    /// `entries` must be sorted by uid.
-    pub(super) fn build(entries: Vec<Indexed>) -> Self {
-        let mut by_domain = Vec::with_capacity(entries.len());
-        let mut by_word = Vec::with_capacity(entries.len() * 2);
-        for (pos, e) in entries.iter().enumerate() {
-            if let Some(d) = e.domain() {
-                by_domain.push((text_hash(d), pos as u32));
-            }
-            by_word.extend(e.words().iter().map(|&w| (w, pos as u32)));
-        }
-        by_domain.sort_unstable();
-        by_word.sort_unstable();
+    pub(super) fn new(packed: Packed, current: bool) -> Self {
+        let packed = Arc::new(packed);
+        let entries = (0..packed.len())
+            .map(|i| Indexed::at(packed.clone(), i))
+            .collect();
         Self {
+            packed,
             entries,
-            by_domain,
-            by_word,
+            current,
         }
     }
-    pub(super) fn from_map(map: BTreeMap<String, Indexed>) -> Self {
-        Self::build(map.into_values().collect())
+    /// The entries of `map` packed anew, keeping what each one's source worked out.
+    pub(super) fn pack(map: &BTreeMap<String, Indexed>) -> Packed {
+        let mut b = Builder::new(map.len(), 0);
+        for e in map.values() {
+            let (from, i) = e.source();
+            b.push_from(from, i);
+        }
+        b.finish()
     }
     pub(super) fn to_map(&self) -> BTreeMap<String, Indexed> {
         self.entries
@@ -112,18 +105,17 @@ impl Segment {
             .collect()
     }
     pub(super) fn get(&self, uid: &str) -> Option<&Indexed> {
-        let i = self.entries.binary_search_by(|e| e.uid().cmp(uid)).ok()?;
-        Some(&self.entries[i])
+        self.packed.find(uid).map(|i| &self.entries[i])
     }
     /// Every entry of this segment that fits `query`, with how well.
     pub(super) fn matches<'s>(&'s self, query: &Query, out: &mut Vec<(Match, &'s Indexed)>) {
-        for p in lookup(&self.by_domain, text_hash(query.site.domain())) {
+        for p in self.packed.with_domain(text_hash(query.site.domain())) {
             let e = &self.entries[p];
             out.extend(query.rank(e).map(|m| (m, e)));
         }
         // Entries of the same domain were found above; here only the name matches count.
         if let Some(label) = query.label() {
-            for p in lookup(&self.by_word, label) {
+            for p in self.packed.with_word(label) {
                 let e = &self.entries[p];
                 if query.rank(e) == Some(Match::Name) {
                     out.push((Match::Name, e));

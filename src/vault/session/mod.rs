@@ -15,7 +15,6 @@ pub use ops::{Hit, Listing, SaveReport, Status, Summary, SyncReport};
 use super::crypto;
 use super::error::VaultError;
 use super::format::{self, Body, DataKeys, FormatError, Header, SegmentRef, SegmentSpec};
-use super::search::Indexed;
 use super::seen::Seen;
 use super::store::Store;
 use crate::anotherpass::seam::ClientKey;
@@ -297,32 +296,20 @@ impl State {
         let Some(id) = r.id else {
             return Ok(Segment::default());
         };
-        let mut bytes = self.store.read_segment(&id)?;
+        let (head, body) = self.store.read_segment(&id, format::SEGMENT_HEADER_LEN)?;
         let spec = SegmentSpec {
             vault_id: &header.vault_id,
             index,
             id,
             count: r.count,
         };
-        // Fields are decoded in place: they borrow the plaintext in `bytes` (zeroized when it
-        // drops) and are copied once, into each entry's one allocation.
-        let entries =
-            format::open_segment_in_place(&mut bytes, spec, keys).map_err(|e| self.fmt(e))?;
-        // No per-entry HMAC to re-check each entry's segment (about a tenth of unlock time):
-        // the segment's AEAD under the DEK, bound to its index by its AAD and to its id and
-        // count by the manifest, already proves our own writer placed them.
-        if entries.windows(2).any(|w| w[0].uid() >= w[1].uid()) {
-            return Err(self.fmt(FormatError::Damaged(
-                "a segment's entries are out of order or repeated",
-            )));
-        }
-        let mut scratch = Vec::new();
-        Ok(Segment::build(
-            entries
-                .iter()
-                .map(|e| Indexed::from_raw(e, &mut scratch))
-                .collect(),
-        ))
+        // Decrypted in place; a version 3 segment's text then stays in that buffer, and what
+        // search needs was worked out when it was written. No per-entry HMAC to re-check each
+        // entry's segment: the segment's AEAD under the DEK, bound to its index by its AAD and
+        // to its id and count by the manifest, already proves our own writer placed them.
+        let (packed, current) =
+            format::open_packed(&head, body, spec, keys).map_err(|e| self.fmt(e))?;
+        Ok(Segment::new(packed, current))
     }
 
     /// Loads every segment, on a few threads when there are many: unlocking a large vault is
@@ -621,7 +608,17 @@ impl State {
         if let Some(r) = remembered {
             body.remembered = r;
         }
+        // Segments of an older format or older index rules move to the current ones with the
+        // first change: then every later unlock reads them without parsing.
+        if header.segment_count == v.header.segment_count {
+            for (i, seg) in v.segments.iter().enumerate() {
+                if !seg.current && v.body.segments[i].id.is_some() {
+                    segments.entry(i as u16).or_insert_with(|| seg.to_map());
+                }
+            }
+        }
         let mut written = Vec::new();
+        let mut packed = BTreeMap::new();
         let result = (|| {
             for (&i, seg) in &segments {
                 body.segments[i as usize] = if seg.is_empty() {
@@ -634,8 +631,9 @@ impl State {
                         id,
                         count: seg.len() as u32,
                     };
-                    let bytes =
-                        format::seal_segment(spec, seg.values(), keys).map_err(|e| self.fmt(e))?;
+                    let p = Segment::pack(seg);
+                    let bytes = format::seal_packed(spec, &p, keys).map_err(|e| self.fmt(e))?;
+                    packed.insert(i, p);
                     self.store.write_segment(&id, &bytes)?;
                     written.push(id);
                     SegmentRef {
@@ -683,8 +681,11 @@ impl State {
         };
         v.header = header;
         v.body = body;
-        for (i, seg) in segments {
-            v.segments[i as usize] = Segment::from_map(seg);
+        for i in segments.into_keys() {
+            v.segments[i as usize] = match packed.remove(&i) {
+                Some(p) => Segment::new(p, true),
+                None => Segment::default(),
+            };
         }
         let keep: HashSet<[u8; 16]> = v.body.segments.iter().filter_map(|s| s.id).collect();
         self.store.collect_garbage(&keep);

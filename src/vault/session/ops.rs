@@ -48,8 +48,8 @@ impl Summary {
             user: e.user().to_owned(),
             website: e.website().to_owned(),
             has_otp: !e.otp().is_empty(),
-            created_at: e.created_ms,
-            updated_at: e.updated_ms,
+            created_at: e.created_ms(),
+            updated_at: e.updated_ms(),
         }
     }
 }
@@ -120,7 +120,7 @@ fn put_all(d: &mut Draft<'_>, credentials: &[Credential], now: u64) -> SaveRepor
             }
             Some(old) => {
                 r.updated += 1;
-                old.created_ms
+                old.created_ms()
             }
             None => {
                 r.added += 1;
@@ -466,7 +466,7 @@ impl State {
                 match fresh.get(uid.as_str()) {
                     Some(c) if old.stores(c) => r.unchanged += 1,
                     Some(c) => {
-                        let created_ms = old.created_ms;
+                        let created_ms = old.created_ms();
                         d.put(Entry {
                             credential: (*c).clone(),
                             created_ms,
