@@ -83,6 +83,14 @@ impl Drop for Packed {
     }
 }
 
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().expect("4 bytes"))
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().expect("8 bytes"))
+}
+
 /// Positions whose hash is `h` in a sorted table.
 fn lookup(table: &[(u64, u32)], h: u64) -> impl Iterator<Item = usize> + '_ {
     let start = table.partition_point(|&(k, _)| k < h);
@@ -207,28 +215,25 @@ impl Packed {
                 return Err(bad("a segment's tables end early"));
             }
             let n = count as usize;
-            p.times.reserve_exact(n);
-            for _ in 0..n {
-                p.times
-                    .push((r.u64().map_err(short)?, r.u64().map_err(short)?));
-            }
-            p.ends.reserve_exact(n * PARTS);
-            for _ in 0..n * PARTS {
-                p.ends.push(r.u32().map_err(short)?);
-            }
-            p.domain_at.reserve_exact(n);
-            for _ in 0..n {
-                p.domain_at.push(r.u32().map_err(short)?);
-            }
+            // Whole columns at a time: exact allocations, no bounds check per number.
+            let mut column = |len: usize| r.take(len).map_err(short);
+            p.times = column(n * 16)?
+                .chunks_exact(16)
+                .map(|c| (le_u64(&c[..8]), le_u64(&c[8..])))
+                .collect();
+            p.ends = column(n * PARTS * 4)?.chunks_exact(4).map(le_u32).collect();
+            p.domain_at = column(n * 4)?.chunks_exact(4).map(le_u32).collect();
             for table in [&mut p.by_domain, &mut p.by_word] {
                 let rows = r.u32().map_err(short)? as usize;
                 if rows.saturating_mul(TABLE_ROW) > r.remaining() {
                     return Err(bad("a segment's tables end early"));
                 }
-                table.reserve_exact(rows);
-                for _ in 0..rows {
-                    table.push((r.u64().map_err(short)?, r.u32().map_err(short)?));
-                }
+                *table = r
+                    .take(rows * TABLE_ROW)
+                    .map_err(short)?
+                    .chunks_exact(TABLE_ROW)
+                    .map(|c| (le_u64(&c[..8]), le_u32(&c[8..])))
+                    .collect();
             }
             r.finish()
                 .map_err(|_| bad("a segment's tables have trailing bytes"))?;
