@@ -388,7 +388,10 @@ mod tests {
         assert_eq!(text_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(text_hash("a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(text_hash("foobar"), 0x8594_4171_f739_67e8);
-        assert_eq!(text_hash("github.com"), text_hash(&String::from("github.com")));
+        assert_eq!(
+            text_hash("github.com"),
+            text_hash(&String::from("github.com"))
+        );
     }
 
     fn indexed(name: &str, website: &str) -> Parsed {
