@@ -42,6 +42,7 @@ if [ ${#files[@]} -eq 0 ]; then
     files=(
         src/clarion/wire.rs
         src/vault/format.rs
+        src/vault/packed.rs
         src/anotherpass/envelope.rs
         src/anotherpass/keys.rs
         src/nm/frame.rs

@@ -1644,6 +1644,40 @@ mod tests {
         assert_eq!(Packed::default().encoded_len(), (0, 20));
     }
 
+    /// The two lengths at the end count toward the padded size: a segment whose text, tables
+    /// and lengths fill [`MIN_PADDED`] exactly takes the minimum, one byte more takes the next
+    /// bucket, and both open.
+    #[test]
+    fn the_trailing_lengths_count_toward_the_padding() {
+        let keys = DataKeys::derive(&[1; 32], &[2; 16]);
+        let spec = SegmentSpec {
+            vault_id: &[2; 16],
+            index: 0,
+            id: [4; 16],
+            count: 1,
+        };
+        let with_password = |n: usize| {
+            let mut e = entry("uid-1", "Name", "https://a.example");
+            e.credential.password = "p".repeat(n);
+            e
+        };
+        let (t, m) = Packed::build([&with_password(0)].into_iter()).encoded_len();
+        let fill = MIN_PADDED - (t + m + TRAILER_LEN);
+        assert_eq!(padded_len(MIN_PADDED + 1), 5120);
+        for (extra, padded) in [(0, MIN_PADDED), (1, 5120)] {
+            let e = with_password(fill + extra);
+            let (t, m) = Packed::build([&e].into_iter()).encoded_len();
+            assert_eq!(t + m + TRAILER_LEN, MIN_PADDED + extra);
+            let bytes = seal_segment(spec, [&e].into_iter(), &keys).unwrap();
+            assert_eq!(
+                bytes.len(),
+                SEGMENT_HEADER_LEN + padded + TAG_LEN,
+                "{extra}"
+            );
+            assert_eq!(open_segment(&mut bytes.clone(), spec, &keys), Ok(vec![e]));
+        }
+    }
+
     /// A version 2 segment plaintext as format 2 wrote it: the count, each entry (two times,
     /// seven length-prefixed fields), zeros to [`padded_len`].
     fn v2_plain(entries: &[Entry]) -> Vec<u8> {
@@ -1658,6 +1692,8 @@ mod tests {
                 w.str(f);
             }
         }
+        // `encoded_len` is an entry's exact size in this encoding.
+        assert_eq!(out.len(), used);
         out.resize(padded_len(used), 0);
         out
     }

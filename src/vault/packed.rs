@@ -538,7 +538,22 @@ mod tests {
                     assert_eq!(q.rank(&At(p, i)), q.rank(&plain), "{name} / {site}");
                 }
             }
-            assert_eq!(p.find("uid-"), None);
+            assert!(!p.is_empty());
+            // Uids before, between and after the entries' are not there.
+            for absent in ["uid-", "uid-00a", "uid-4", "zzz"] {
+                assert_eq!(p.find(absent), None, "{absent}");
+            }
+            // The name word "github": the entries named GitHub and those whose site is the
+            // bare host github.
+            let word = text_hash("github");
+            let with: Vec<usize> = p.with_word(word).collect();
+            let named: Vec<usize> = (0..p.len())
+                .filter(|&i| p.part(i, NAME_LC).contains("github") || p.part(i, HOST) == "github")
+                .collect();
+            assert_eq!(with, named);
+            assert_eq!(with.len(), 10);
+            assert!(with.iter().all(|&i| p.has_word(i, word)));
+            assert_eq!(p.with_word(text_hash("nowhere")).count(), 0);
             let gh = text_hash("github.com");
             let with: Vec<usize> = p.with_domain(gh).collect();
             assert_eq!(with.len(), 5, "one github.com entry per name");
@@ -594,6 +609,17 @@ mod tests {
             Some(bad("a segment's entry count differs from the manifest"))
         );
         assert!(Packed::read(bytes.clone(), bytes.len() + 1, n).is_err());
+        // A count far beyond the bytes present is refused before anything is allocated for it.
+        let huge = [
+            &u32::MAX.to_le_bytes()[..],
+            &index_tag().to_le_bytes(),
+            &[0; 8],
+        ]
+        .concat();
+        assert_eq!(
+            Packed::read(huge, 20, u32::MAX).err(),
+            Some(bad("a segment's tables end early"))
+        );
         for len in 0..bytes.len() {
             let cut = bytes[..len].to_vec();
             let m = meta.min(len);
@@ -658,5 +684,132 @@ mod tests {
                  written with the old rules get their search tables worked out anew"
             );
         }
+    }
+
+    /// The tag stored in every segment is FNV-1a 64 of the rules and the Unicode version:
+    /// stable across builds and runs (unlike a seeded hash), and changed by either. A segment
+    /// holding any other tag, zeros included, is not current.
+    #[test]
+    fn the_index_tag_hashes_the_rules_and_the_unicode_version() {
+        let (a, b, c) = char::UNICODE_VERSION;
+        assert_eq!(
+            index_tag(),
+            text_hash(&format!("{INDEX_RULES}; unicode {a}.{b}.{c}"))
+        );
+        assert_ne!(index_tag(), text_hash(INDEX_RULES));
+        let (bytes, meta) = encode(&Packed::default());
+        assert_eq!(bytes.len(), meta);
+        assert_eq!(bytes[4..12], index_tag().to_le_bytes());
+        let (empty, current) = Packed::read(bytes.clone(), meta, 0).unwrap();
+        assert!(current);
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
+        assert_eq!(empty.find(""), None);
+        let mut zeroed = bytes;
+        zeroed[4..12].fill(0);
+        let (_, current) = Packed::read(zeroed, meta, 0).unwrap();
+        assert!(!current);
+    }
+
+    /// `reserve` makes room before a secret is appended, so that `push_str` never moves the
+    /// text itself (which would leave a copy in freed memory), and moves it only when the room
+    /// left is short.
+    #[test]
+    fn reserve_moves_the_text_only_when_the_room_left_is_short() {
+        let mut s = String::with_capacity(8);
+        s.push_str("abcd");
+        let at = s.as_ptr();
+        reserve(&mut s, 4);
+        assert_eq!(
+            (s.as_ptr(), s.capacity()),
+            (at, 8),
+            "four bytes left: enough"
+        );
+        reserve(&mut s, 5);
+        assert!(s.capacity() >= 9, "{}", s.capacity());
+        assert_eq!(s, "abcd");
+        let at = s.as_ptr();
+        push_text(&mut s, "efghi");
+        assert_eq!((s.as_str(), s.as_ptr()), ("abcdefghi", at));
+    }
+
+    /// Reading allocates each table once, at its final size: nothing is moved while a segment
+    /// is read, so the zeroizing on drop reaches every copy.
+    #[test]
+    fn reading_allocates_each_table_once() {
+        let entries = sample();
+        let (bytes, meta) = encode(&Packed::build(entries.iter()));
+        let (p, _) = Packed::read(bytes, meta, entries.len() as u32).unwrap();
+        assert_eq!(p.ends.len(), entries.len() * PARTS);
+        for (len, capacity) in [
+            (p.times.len(), p.times.capacity()),
+            (p.ends.len(), p.ends.capacity()),
+            (p.domain_at.len(), p.domain_at.capacity()),
+            (p.by_domain.len(), p.by_domain.capacity()),
+            (p.by_word.len(), p.by_word.capacity()),
+        ] {
+            assert_eq!(len, capacity);
+        }
+    }
+
+    /// Each rule of the layout check, broken alone in an otherwise valid segment, is refused
+    /// with its error; only the stored fields are bounded, not the derived host and name.
+    #[test]
+    fn each_layout_rule_is_checked_on_its_own() {
+        let read_back = |p: &Packed| {
+            let (b, m) = encode(p);
+            Packed::read(b, m, p.len() as u32).map(|(p, _)| p)
+        };
+        // A stored field longer than any vault writes.
+        let mut long = entry("u", "", "");
+        long.credential.password = "p".repeat(MAX_FIELD_BYTES + 1);
+        assert_eq!(
+            read_back(&Packed::build([&long].into_iter())).err(),
+            Some(bad("a segment holds a field longer than any vault writes"))
+        );
+        // A host and a lowercase name longer than that (derived, never stored) are read.
+        let mut p = Packed::build([&entry("u", "", "")].into_iter());
+        let host = "h".repeat(MAX_FIELD_BYTES + 1);
+        let name = "n".repeat(MAX_FIELD_BYTES + 1);
+        p.text.push_str(&host);
+        p.text.push_str(&name);
+        p.ends[HOST] += host.len() as u32;
+        p.ends[NAME_LC] += (host.len() + name.len()) as u32;
+        let got = read_back(&p).unwrap();
+        assert_eq!(got.host_and_domain(0), Some((&host[..], &host[..])));
+        assert_eq!(got.part(0, NAME_LC), name);
+
+        let entries = sample();
+        let valid = || Packed::build(entries.iter());
+        assert!(read_back(&valid()).is_ok());
+        // A domain starting before its host (in the entry's own earlier parts), or after it.
+        let host_start = |p: &Packed, i: usize| p.ends[i * PARTS + HOST - 1];
+        for i in [1, entries.len() - 1] {
+            let mut p = valid();
+            p.domain_at[i] = host_start(&p, i) - 1;
+            let mut after = valid();
+            after.domain_at[i] = after.ends[i * PARTS + HOST] + 1;
+            for p in [p, after] {
+                assert_eq!(
+                    read_back(&p).err(),
+                    Some(bad("a segment's domain lies outside its host")),
+                    "entry {i}"
+                );
+            }
+        }
+        // Search tables: a row past the last entry (still sorted), rows out of order (all in
+        // range), a row repeated.
+        let table_err = Some(bad(
+            "a segment's search table is out of order or out of range",
+        ));
+        let mut p = valid();
+        p.by_word.push((u64::MAX, entries.len() as u32));
+        assert_eq!(read_back(&p).err(), table_err);
+        let mut p = valid();
+        p.by_domain.swap(0, 1);
+        assert_eq!(read_back(&p).err(), table_err);
+        let mut p = valid();
+        p.by_word.insert(0, p.by_word[0]);
+        assert_eq!(read_back(&p).err(), table_err);
     }
 }
