@@ -278,7 +278,11 @@ fn register_finish_refuses_bad_input_and_keeps_the_pending_registration() {
     // could be the last character, whose low bits a lenient base64 decoder ignores.
     let mut sealed: serde_json::Value = serde_json::from_str(&done.data).unwrap();
     let body = sealed["data"].as_str().unwrap().replacen('\n', "", 1);
-    let other = if body.as_bytes()[10] == b'A' { "B" } else { "A" };
+    let other = if body.as_bytes()[10] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
     sealed["data"] = json!(format!("{}{other}{}", &body[..10], &body[11..]));
     let tampered = sealed.to_string();
     let bad = call(
