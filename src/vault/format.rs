@@ -905,17 +905,7 @@ pub fn open_segment(
     let at = bytes.len().min(SEGMENT_HEADER_LEN);
     let (head, body) = bytes.split_at(at);
     let (p, _) = open_packed(head, Zeroizing::new(body.to_vec()), spec, keys)?;
-    Ok((0..p.len())
-        .map(|i| {
-            let (created_ms, updated_ms) = p.times(i);
-            RawEntry {
-                created_ms,
-                updated_ms,
-                fields: p.fields(i),
-            }
-            .to_entry()
-        })
-        .collect())
+    Ok((0..p.len()).map(|i| p.to_entry(i)).collect())
 }
 
 /// Opens a segment file given as its header (the first [`SEGMENT_HEADER_LEN`] bytes) and the

@@ -7,7 +7,7 @@
 //! The layout is in docs/vault-format.md (`seg-<id>.pbv`, version 3).
 
 use super::codec::{Reader, Writer};
-use super::format::{EntryFields, MAX_FIELD_BYTES};
+use super::format::{Entry, EntryFields, MAX_FIELD_BYTES, RawEntry};
 use crate::credentials::site::{host_text, text_hash, words_into};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -125,6 +125,16 @@ impl Packed {
     }
     pub fn times(&self, i: usize) -> (u64, u64) {
         self.times[i]
+    }
+    /// An owned copy of entry `i`, password included.
+    pub fn to_entry(&self, i: usize) -> Entry {
+        let (created_ms, updated_ms) = self.times(i);
+        RawEntry {
+            created_ms,
+            updated_ms,
+            fields: self.fields(i),
+        }
+        .to_entry()
     }
     /// The host and registrable domain of entry `i`, if its website has a site.
     pub fn host_and_domain(&self, i: usize) -> Option<(&str, &str)> {
@@ -436,7 +446,6 @@ impl Builder {
 mod tests {
     use super::*;
     use crate::credentials::site::{Candidate, Parsed, Query, site_of, words};
-    use crate::vault::format::{Entry, RawEntry};
 
     fn entry(uid: &str, name: &str, website: &str) -> Entry {
         let raw = RawEntry {

@@ -2,7 +2,7 @@
 //! [`Packed`] form, where its fields, parsed site and name words were worked out when the
 //! segment was written. The matching itself is [`crate::credentials::site`].
 
-use super::format::{Entry, EntryFields, RawEntry};
+use super::format::{Entry, EntryFields};
 use super::packed::{NAME_LC, Packed};
 use crate::anotherpass::seam::Credential;
 use crate::credentials::site::Candidate;
@@ -88,13 +88,7 @@ impl Indexed {
 
     /// An owned copy of the stored entry, password included.
     pub fn to_entry(&self) -> Entry {
-        let (created_ms, updated_ms) = self.times();
-        RawEntry {
-            created_ms,
-            updated_ms,
-            fields: self.fields(),
-        }
-        .to_entry()
+        self.packed.to_entry(self.at as usize)
     }
 }
 
