@@ -329,23 +329,9 @@ fn the_rollback_mark_lives_outside_the_vault_directory() {
 const FIXTURE_PASSWORD: &str = "fixture password v1";
 const FIXTURE_KEY: u8 = 0x11;
 
-fn fixture_home() -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let dir = vault_dir(home.path());
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v1");
-    for e in std::fs::read_dir(src).unwrap().flatten() {
-        let name = e.file_name().into_string().unwrap();
-        if name.ends_with(".pbv") {
-            std::fs::copy(e.path(), dir.join(name)).unwrap();
-        }
-    }
-    home
-}
-
 #[test]
 fn a_vault_of_the_previous_release_opens_and_moves_to_format_2() {
-    let home = fixture_home();
+    let home = fixture_home("vault-v1");
     let original = snapshot(home.path());
     let header = |h: &Path| format::parse_manifest(&manifest(h)).unwrap().header;
     assert_eq!(header(home.path()).version, 1);
@@ -434,7 +420,7 @@ fn a_vault_of_the_previous_release_opens_and_moves_to_format_2() {
 
 #[test]
 fn a_plain_save_moves_a_previous_release_vault_to_format_2_with_the_phone() {
-    let home = fixture_home();
+    let home = fixture_home("vault-v1");
     let p = proc(home.path(), FIXTURE_KEY);
     p.receive(
         &key(FIXTURE_KEY),

@@ -17,20 +17,6 @@ fn proc(home: &Path) -> Proc {
     Proc::new(home, Arc::new(FakePhone::new(key(V2_KEY))))
 }
 
-fn v2_home() -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let dir = vault_dir(home.path());
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v2");
-    for e in std::fs::read_dir(src).unwrap().flatten() {
-        let name = e.file_name().into_string().unwrap();
-        if name.ends_with(".pbv") {
-            std::fs::copy(e.path(), dir.join(name)).unwrap();
-        }
-    }
-    home
-}
-
 /// The format version of every vault file: the manifest's, then each segment's.
 fn versions(home: &Path) -> (u16, Vec<u16>) {
     let v = |b: &[u8]| u16::from_le_bytes([b[8], b[9]]);
@@ -106,7 +92,7 @@ fn searches(p: &Proc) -> Vec<Vec<(String, String, bool)>> {
 
 #[test]
 fn a_format_2_vault_reads_unchanged_and_moves_to_format_3_at_its_first_change() {
-    let home = v2_home();
+    let home = fixture_home("vault-v2");
     let original = snapshot(home.path());
     assert_eq!(versions(home.path()), (2, vec![2; 4]));
 

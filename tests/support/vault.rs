@@ -197,6 +197,23 @@ pub fn snapshot(home: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// A new home holding a copy of the vault in `tests/fixtures/<name>` (its `.pbv` files).
+pub fn fixture_home(name: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let dir = vault_dir(home.path());
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let name = e.file_name().into_string().unwrap();
+        if name.ends_with(".pbv") {
+            std::fs::copy(e.path(), dir.join(name)).unwrap();
+        }
+    }
+    home
+}
+
 pub fn segment_files(home: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(vault_dir(home))
         .unwrap()
