@@ -238,9 +238,6 @@ impl Entry {
 pub trait EntryFields {
     fn times(&self) -> (u64, u64);
     fn fields(&self) -> [&str; 7];
-    fn encoded_len(&self) -> usize {
-        16 + self.fields().iter().map(|f| str_len(f)).sum::<usize>()
-    }
 }
 
 impl EntryFields for Entry {
@@ -846,15 +843,6 @@ pub fn padded_len(n: usize) -> usize {
     n.div_ceil(step) * step
 }
 
-/// Seals entries sorted by uid as a segment (convenience over [`seal_packed`]).
-pub fn seal_segment<'e, E: EntryFields + 'e>(
-    spec: SegmentSpec<'_>,
-    entries: impl Iterator<Item = &'e E>,
-    keys: &DataKeys,
-) -> Result<Vec<u8>, FormatError> {
-    seal_packed(spec, &Packed::build(entries), keys)
-}
-
 /// Seals a segment: the packed text and tables, zeros up to [`padded_len`], and the two
 /// lengths.
 pub fn seal_packed(
@@ -1018,6 +1006,21 @@ pub fn decode_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Seals entries sorted by uid as a segment, as a commit does.
+    fn seal_segment<'e, E: EntryFields + 'e>(
+        spec: SegmentSpec<'_>,
+        entries: impl Iterator<Item = &'e E>,
+        keys: &DataKeys,
+    ) -> Result<Vec<u8>, FormatError> {
+        seal_packed(spec, &Packed::build(entries), keys)
+    }
+
+    /// Bytes of an entry in a version 1 or 2 segment: two times and seven length-prefixed
+    /// fields.
+    fn v2_len(e: &impl EntryFields) -> usize {
+        16 + e.fields().iter().map(|f| str_len(f)).sum::<usize>()
+    }
 
     pub(crate) fn entry(uid: &str, name: &str, website: &str) -> Entry {
         Entry {
@@ -1671,7 +1674,7 @@ mod tests {
     /// A version 2 segment plaintext as format 2 wrote it: the count, each entry (two times,
     /// seven length-prefixed fields), zeros to [`padded_len`].
     fn v2_plain(entries: &[Entry]) -> Vec<u8> {
-        let used = 4 + entries.iter().map(|e| e.encoded_len()).sum::<usize>();
+        let used = 4 + entries.iter().map(v2_len).sum::<usize>();
         let mut out = Vec::with_capacity(padded_len(used));
         let mut w = Writer::new(&mut out);
         w.u32(entries.len() as u32);
@@ -1682,7 +1685,7 @@ mod tests {
                 w.str(f);
             }
         }
-        // `encoded_len` is an entry's exact size in this encoding.
+        // `v2_len` is an entry's exact size in this encoding.
         assert_eq!(out.len(), used);
         out.resize(padded_len(used), 0);
         out
@@ -1712,7 +1715,7 @@ mod tests {
         for (r, e) in raw.iter().zip(&entries) {
             assert_eq!(r.fields, e.fields());
             assert_eq!(r.times(), (e.created_ms, e.updated_ms));
-            assert_eq!(r.encoded_len(), e.encoded_len());
+            assert_eq!(v2_len(r), v2_len(e));
             assert_eq!(&r.to_entry(), e);
         }
         let mut file = segment_header(spec, plain.len() + TAG_LEN);
