@@ -28,10 +28,14 @@ const NAME: usize = 2;
 /// them cannot go unnoticed.
 pub const INDEX_RULES: &str = "passbridge index 1; psl 2.1.247; url 2.5.8; idna 1.1.0";
 
-/// [`INDEX_RULES`] and the Unicode version, hashed: stored in every segment.
+/// [`INDEX_RULES`] and the Unicode version, hashed: stored in every segment. Worked out once
+/// per process (every segment read and written compares or writes it).
 pub fn index_tag() -> u64 {
-    let (a, b, c) = char::UNICODE_VERSION;
-    text_hash(&format!("{INDEX_RULES}; unicode {a}.{b}.{c}"))
+    static TAG: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+        let (a, b, c) = char::UNICODE_VERSION;
+        text_hash(&format!("{INDEX_RULES}; unicode {a}.{b}.{c}"))
+    });
+    *TAG
 }
 
 /// Bytes of the fixed part of the table section, and per entry.
